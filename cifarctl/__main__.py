@@ -1,0 +1,3 @@
+from cifarctl.cli.app import main
+
+main()

@@ -1,0 +1,140 @@
+"""The `cifarctl` application: the root callback, command registration and `main`.
+
+Commands live in one module each and import torch only inside their bodies, so
+`cifarctl --help` and shell completion stay instant.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from cifarctl import __version__
+from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
+from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
+from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError
+
+if TYPE_CHECKING:
+    from cifarctl.cli.ui import UI
+
+app = typer.Typer(
+    name="cifarctl",
+    help="PyTorch's CIFAR-10 tutorial as a toolkit: download, preview, train, evaluate, benchmark.",
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"cifarctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    config_file: Annotated[
+        Optional[Path],
+        typer.Option("--config", help="Config file (default ./cifarctl.toml if present).", show_default=False),
+    ] = None,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = None,
+    seed: SeedOption = None,
+    workers: Annotated[
+        Optional[int],
+        typer.Option("--workers", min=0, help="Processes for decoding images on import (0 = one per core).", show_default=False),
+    ] = None,
+    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
+    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeatable).")] = 0,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Settings come from defaults < cifarctl.toml < CIFARCTL_* variables < options."""
+    ctx.obj = AppState(
+        config_file=config_file,
+        flags={
+            "data_dir": data_dir,
+            "device": device,
+            "seed": seed,
+            "workers": workers,
+            "color": False if no_color else None,
+            "quiet": quiet or None,
+            "verbose": verbose or None,
+        },
+    )
+
+
+app.command("download")(download.download)
+app.command("preview")(preview.preview)
+app.command("train")(train.train)
+app.command("evaluate")(evaluate.evaluate)
+app.command("benchmark-gpu")(benchmark_gpu.benchmark_gpu)
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return its exit code; every failure becomes one line on stderr."""
+    debug = os.environ.get("CIFARCTL_DEBUG", "") not in ("", "0")
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv:
+        argv = ["--help"]
+    try:
+        result = app(args=argv, prog_name="cifarctl", standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.TyperException as error:  # click-style errors: bad option, missing value
+        message = _usage_message(error)
+        if not message:  # `cifarctl` alone: the help was printed, nothing more to say
+            return getattr(error, "exit_code", EXIT_USAGE)
+        context = getattr(error, "ctx", None)
+        hint = f" (see '{context.command_path} --help')" if context is not None else ""
+        _error_ui().error(f"{message}{hint}")
+        return getattr(error, "exit_code", EXIT_USAGE)
+    except CifarctlError as error:
+        if debug:
+            traceback.print_exc()
+        _error_ui().error(str(error))
+        return error.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        _error_ui().error("interrupted")
+        return EXIT_INTERRUPTED
+    except typer.Exit as error:
+        return error.exit_code
+    except OSError as error:  # disk full, permission denied, ... outside a core check
+        if debug:
+            traceback.print_exc()
+        where = f": {error.filename}" if error.filename else ""
+        _error_ui().error(f"{error.strerror or error}{where}")
+        return 1
+    except Exception as error:  # a bug: keep it to one line unless debugging
+        if debug:
+            raise
+        _error_ui().error(
+            f"internal error: {type(error).__name__}: {error} "
+            "(rerun with CIFARCTL_DEBUG=1 for the traceback, and please report it)"
+        )
+        return 1
+
+
+def _usage_message(error: typer.TyperException) -> str:
+    format_message = getattr(error, "format_message", None)
+    message = (format_message() if format_message else str(error)).strip()
+    return message[0].lower() + message[1:] if message else ""
+
+
+def _error_ui() -> UI:
+    from cifarctl.cli.ui import UI
+
+    return UI(color=os.environ.get("NO_COLOR", "") == "")
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,208 @@
+"""All terminal output: results on stdout, progress and logs on stderr.
+
+Interactive terminals get colour and live progress bars. Anything else (a pipe, a file,
+`NO_COLOR`, `TERM=dumb`, `--no-color`, CI) gets plain lines a log can keep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from cifarctl.events import Events
+
+PLAIN_PROGRESS_INTERVAL_S = 5.0
+
+
+def _is_ci(environ: os._Environ[str] | dict[str, str]) -> bool:
+    return environ.get("CI", "").lower() not in ("", "0", "false")
+
+
+class UI:
+    """Owns the two consoles and decides between live and plain output."""
+
+    def __init__(self, color: bool = True, quiet: bool = False, verbose: int = 0) -> None:
+        dumb = os.environ.get("TERM", "") in ("dumb", "unknown")
+        color_system = "auto" if color and not dumb else None
+        self.out = Console(color_system=color_system, highlight=False, soft_wrap=True)
+        self.err = Console(stderr=True, color_system=color_system, highlight=False, soft_wrap=True)
+        self.quiet = quiet
+        self.verbose = verbose
+        self.live = self.err.is_terminal and not dumb and not _is_ci(os.environ)
+
+    # --- stderr: logs and progress -------------------------------------------------------
+    def error(self, text: str) -> None:
+        self.err.print(f"[bold red]error:[/] {escape(text)}")
+
+    def warning(self, text: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(text)}")
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(escape(text))
+
+    def debug(self, text: str) -> None:
+        if self.verbose:
+            self.err.print(f"[dim]{escape(text)}[/]")
+
+    def events(self) -> Events:
+        if self.quiet:
+            return QuietEvents(self)
+        return LiveEvents(self) if self.live else PlainEvents(self)
+
+    # --- stdout: results ------------------------------------------------------------------
+    def print(self, *renderables: Any) -> None:
+        self.out.print(*renderables)
+
+    def print_json(self, document: Any) -> None:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+        sys.stdout.flush()
+
+
+class QuietEvents(Events):
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+
+    def warning(self, text: str) -> None:
+        self.ui.warning(text)
+
+
+class PlainEvents(Events):
+    """Progress as occasional plain lines: start, every few seconds, and the end."""
+
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+        self.description = ""
+        self.total: float | None = None
+        self.unit = "steps"
+        self.completed = 0.0
+        self.status = ""
+        self.started_at = 0.0
+        self.last_line_at = 0.0
+
+    def task_started(self, description: str, total: float | None, unit: str = "steps") -> None:
+        self.description, self.total, self.unit = description, total, unit
+        self.completed, self.status = 0.0, ""
+        self.started_at = self.last_line_at = time.monotonic()
+        self.ui.info(f"{description} ...")
+
+    def task_advanced(self, completed: float, status: str = "") -> None:
+        self.completed, self.status = completed, status
+        now = time.monotonic()
+        if now - self.last_line_at >= PLAIN_PROGRESS_INTERVAL_S:
+            self.last_line_at = now
+            self.ui.info(self._line(now))
+
+    def task_finished(self) -> None:
+        self.ui.info(self._line(time.monotonic(), done=True))
+
+    def message(self, text: str) -> None:
+        self.ui.info(text)
+
+    def warning(self, text: str) -> None:
+        self.ui.warning(text)
+
+    def _line(self, now: float, done: bool = False) -> str:
+        elapsed = max(now - self.started_at, 1e-9)
+        parts = [f"{self.description}:", _amount(self.completed, self.total, self.unit)]
+        rate = self.completed / elapsed
+        parts.append(_rate(rate, self.unit))
+        if self.total and not done and rate > 0:
+            parts.append(f"ETA {_clock((self.total - self.completed) / rate)}")
+        if done:
+            parts.append(f"in {_clock(elapsed)}")
+        if self.status:
+            parts.append(self.status)
+        return "  ".join(parts)
+
+
+class LiveEvents(Events):
+    """A rich progress bar on stderr; messages scroll above it."""
+
+    def __init__(self, ui: UI) -> None:
+        self.ui = ui
+        self.progress: Progress | None = None
+        self.task_id: Any = None
+
+    def task_started(self, description: str, total: float | None, unit: str = "steps") -> None:
+        self.task_finished()
+        if unit == "bytes":
+            counters = [DownloadColumn(), TransferSpeedColumn()]
+        else:
+            counters = [MofNCompleteColumn(), TaskProgressColumn()]
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            *counters,
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=self.ui.err,
+            transient=False,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task(escape(description), total=total, status="")
+
+    def task_advanced(self, completed: float, status: str = "") -> None:
+        if self.progress is not None:
+            self.progress.update(self.task_id, completed=completed, status=escape(status))
+
+    def task_finished(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def message(self, text: str) -> None:
+        (self.progress.console if self.progress else self.ui.err).print(escape(text))
+
+    def warning(self, text: str) -> None:
+        (self.progress.console if self.progress else self.ui.err).print(
+            f"[yellow]warning:[/] {escape(text)}"
+        )
+
+
+def _amount(completed: float, total: float | None, unit: str) -> str:
+    if unit == "bytes":
+        done = _bytes(completed)
+        return f"{done} / {_bytes(total)}" if total else done
+    if total:
+        return f"{int(completed):,}/{int(total):,} {unit} ({100 * completed / total:.0f}%)"
+    return f"{int(completed):,} {unit}"
+
+
+def _rate(rate: float, unit: str) -> str:
+    return f"{_bytes(rate)}/s" if unit == "bytes" else f"{rate:,.0f} {unit}/s"
+
+
+def _bytes(count: float | None) -> str:
+    value = float(count or 0)
+    for suffix in ("B", "kB", "MB", "GB"):
+        if value < 1000 or suffix == "GB":
+            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
+        value /= 1000
+    return f"{value:.1f} GB"  # pragma: no cover
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{seconds:02d}"

@@ -1,0 +1,174 @@
+"""The one Config object every command shares, and the rules that build it.
+
+Precedence, lowest first: defaults < config file < CIFARCTL_* environment < flags.
+The config file is `--config PATH`, else `$CIFARCTL_CONFIG`, else `cifarctl.toml` in the
+working directory when it exists. It holds the same keys as the dataclass:
+
+    data_dir = "~/datasets/cifar"
+    device = "cpu"
+    seed = 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cifarctl.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DEFAULT_CONFIG_FILE = "cifarctl.toml"
+ENV_PREFIX = "CIFARCTL_"
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class Config:
+    data_dir: Path = Path("data")
+    device: str = "auto"
+    seed: int | None = None  # None: a fresh seed per run, reported and saved with the model
+    workers: int = 0  # processes for decoding image folders on import; 0 = one per CPU core
+    color: bool = True
+    quiet: bool = False
+    verbose: int = 0
+
+    def with_flags(self, **flags: Any) -> Config:
+        """A copy with every flag the user actually gave (not None) applied and validated."""
+        given = {name: value for name, value in flags.items() if value is not None}
+        return dataclasses.replace(self, **_validated(given, source="option"))
+
+
+def parse_device(text: str) -> str:
+    device = text.strip().lower()
+    if not DEVICE_PATTERN.match(device):
+        raise ValueError(f"{text!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    return device
+
+
+def _parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{text!r} is not a boolean; use 1/0, true/false, yes/no")
+
+
+def _parse_int(minimum: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise ValueError(f"{value!r} is not a whole number")
+        try:
+            number = int(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a whole number") from None
+        if number < minimum:
+            raise ValueError(f"{number} is below the minimum of {minimum}")
+        return number
+
+    return parse
+
+
+def _parse_seed(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("", "none", "random"):
+        return None
+    return _parse_int(0)(value)
+
+
+def _parse_path(value: Any) -> Path:
+    if not isinstance(value, (str, Path)) or str(value) == "":
+        raise ValueError(f"{value!r} is not a path")
+    return Path(value).expanduser()
+
+
+def _parse_str_device(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
+    return parse_device(value)
+
+
+def _parse_any_bool(value: Any) -> bool:
+    return value if isinstance(value, bool) else _parse_bool(str(value))
+
+
+PARSERS: dict[str, Callable[[Any], Any]] = {
+    "data_dir": _parse_path,
+    "device": _parse_str_device,
+    "seed": _parse_seed,
+    "workers": _parse_int(0),
+    "color": _parse_any_bool,
+    "quiet": _parse_any_bool,
+    "verbose": _parse_int(0),
+}
+
+
+def env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
+    clean = {}
+    for name, value in values.items():
+        if name not in PARSERS:
+            known = ", ".join(PARSERS)
+            raise ConfigError(f"unknown setting {name!r} in {source}; known settings: {known}")
+        try:
+            clean[name] = PARSERS[name](value)
+        except ValueError as error:
+            raise ConfigError(f"bad value for {name} in {source}: {error}") from None
+    return clean
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            document = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; pass a .toml file") from None
+    except PermissionError:
+        raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    return _validated(document, source=str(path))
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if environ.get("NO_COLOR", "") != "":  # https://no-color.org
+        values["color"] = False
+    for name in PARSERS:
+        variable = env_name(name)
+        if variable in environ:
+            values.update(_validated({name: environ[variable]}, source=f"${variable}"))
+    return values
+
+
+def load_config(
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    **flags: Any,
+) -> Config:
+    """Build the Config: defaults < config file < environment < flags."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or (Path(environ[env_name("config")]) if env_name("config") in environ else None)
+    if path is None:
+        candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_FILE
+        path = candidate if candidate.is_file() else None
+    if path is not None:
+        values.update(read_config_file(path))
+    values.update(read_environment(environ))
+    return Config(**values).with_flags(**flags)

@@ -1,0 +1,1 @@
+complete --command cifarctl --no-files --arguments "(env _CIFARCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) cifarctl)" --condition "env _CIFARCTL_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) cifarctl"

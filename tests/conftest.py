@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_cifar import write_archive, write_batches  # noqa: E402
+from http_server import LocalServer  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Each test runs in its own folder with no CIFARCTL_* settings from the caller."""
+    for name in list(os.environ):
+        if name.startswith("CIFARCTL_") or name in ("NO_COLOR", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("COLUMNS", "120")
+    monkeypatch.chdir(tmp_path)
+
+
+@dataclass
+class Result:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def cli():
+    """Run `cifarctl ARGS...` in-process and capture its exit code, stdout and stderr."""
+    from cifarctl.cli.app import run
+
+    def invoke(*args: str) -> Result:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = run(list(args))
+        return Result(code, out.getvalue(), err.getvalue())
+
+    return invoke
+
+
+@pytest.fixture(scope="session")
+def fake_batches(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CIFAR-10 in the official `cifar-10-batches-py/` layout (read-only, shared)."""
+    return write_batches(tmp_path_factory.mktemp("fake-cifar"))
+
+
+@pytest.fixture(scope="session")
+def fake_archive(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The same data packed as `cifar-10-python.tar.gz`, with its MD5."""
+    archive = tmp_path_factory.mktemp("fake-archive") / "cifar-10-python.tar.gz"
+    return archive, write_archive(fake_batches, archive)
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, fake_batches: Path) -> Path:
+    """A data dir holding the extracted fake dataset, as after `cifarctl download`."""
+    target = tmp_path / "data"
+    shutil.copytree(fake_batches, target / "cifar-10-batches-py")
+    return target
+
+
+@pytest.fixture
+def http_server(fake_archive: tuple[Path, str]):
+    """A local HTTP server on 127.0.0.1 serving the fake archive's folder."""
+    archive, _ = fake_archive
+    with LocalServer(archive.parent) as server:
+        yield server
