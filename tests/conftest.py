@@ -60,11 +60,20 @@ def fake_archive(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -
     return archive, write_archive(fake_batches, archive)
 
 
+@pytest.fixture(scope="session")
+def _imported_data_dir(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cifarctl.data.acquire import import_dataset
+
+    target = tmp_path_factory.mktemp("imported") / "data"
+    import_dataset(target, fake_batches)
+    return target
+
+
 @pytest.fixture
-def data_dir(tmp_path: Path, fake_batches: Path) -> Path:
-    """A data dir holding the extracted fake dataset, as after `cifarctl download`."""
+def data_dir(tmp_path: Path, _imported_data_dir: Path) -> Path:
+    """A data dir holding the fake dataset, verified and cached, as after `cifarctl download`."""
     target = tmp_path / "data"
-    shutil.copytree(fake_batches, target / "cifar-10-batches-py")
+    shutil.copytree(_imported_data_dir, target, copy_function=shutil.copy2)
     return target
 
 
@@ -74,3 +83,17 @@ def http_server(fake_archive: tuple[Path, str]):
     archive, _ = fake_archive
     with LocalServer(archive.parent) as server:
         yield server
+
+
+@pytest.fixture
+def fake_official(monkeypatch: pytest.MonkeyPatch, fake_archive: tuple[Path, str], fake_batches: Path):
+    """Make the fake dataset's checksums the 'official' ones, as torchvision would list them."""
+    from cifarctl.data import acquire
+    from fake_cifar import md5_of
+
+    _, archive_md5 = fake_archive
+    real = acquire.official_source()
+    fake = type(real)(real.url, real.filename, real.base_folder, archive_md5,
+                      {name: md5_of(fake_batches / name) for name in real.file_md5s})
+    monkeypatch.setattr(acquire, "official_source", lambda: fake)
+    return fake

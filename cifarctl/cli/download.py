@@ -1,19 +1,65 @@
-"""`cifarctl download`."""
+"""`cifarctl download`: fetch and verify CIFAR-10, or import a local copy."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, SeedOption, command_config
-from cifarctl.errors import CifarctlError
+from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, SeedOption, command_config
+from cifarctl.cli.ui import UI
+
+MD5_HELP = "Expected MD5 of the archive (for a mirror that repackaged it)."
+
+
+def _md5_value(value: Optional[str]) -> Optional[str]:
+    if value is not None and (len(value) != 32 or any(c not in "0123456789abcdef" for c in value.lower())):
+        raise typer.BadParameter(f"{value!r} is not an MD5 (32 hex digits)")
+    return value.lower() if value else value
+
+
+def _url_values(values: Optional[list[str]]) -> Optional[list[str]]:
+    for value in values or []:
+        if not value.lower().startswith(("http://", "https://", "file://")):
+            raise typer.BadParameter(f"{value!r} is not an http(s):// or file:// URL")
+    return values
 
 
 def download(
     ctx: typer.Context,
+    url: Annotated[Optional[list[str]], typer.Option("--url", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
+    md5: Annotated[Optional[str], typer.Option("--md5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
+    origin: Annotated[Optional[Path], typer.Option("--from", help="Import a local cifar-10-python.tar.gz, cifar-10-batches-py/ folder, or train/ + test/ image folder instead.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download or import again even if the dataset is present.")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for data before retrying.")] = 30.0,
+    retries: Annotated[int, typer.Option("--retries", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
+    json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Not implemented yet."""
-    command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    raise CifarctlError("'cifarctl download' is not implemented yet")
+    """Download CIFAR-10 (resumable, verified), or import it from a local copy with --from."""
+    from cifarctl.data.acquire import download_dataset, import_dataset
+    from cifarctl.data.fetch import FetchOptions
+
+    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    ui = UI(config.color, config.quiet, config.verbose)
+    events = ui.events()
+    if origin is not None:
+        if url:
+            raise typer.BadParameter("use either --from or --url, not both", param_hint="'--from'")
+        report = import_dataset(config.data_dir, origin, md5, force, config.workers, events)
+    else:
+        options = FetchOptions(timeout=timeout, retries=retries)
+        report = download_dataset(config.data_dir, url, md5, options, force, events)
+    for note in report.notes:
+        ui.warning(note)
+    if json_output:
+        ui.print_json(report.as_json())
+        return
+    counts = f"{report.counts['train']:,} training and {report.counts['test']:,} test images"
+    if report.action == "present":
+        ui.print(f"CIFAR-10 is already in {report.path} and verified ({counts}); use --force to fetch it again.")
+    else:
+        ui.print(f"CIFAR-10 is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s).")

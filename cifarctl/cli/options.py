@@ -6,6 +6,7 @@ subcommand and after it; a value given after the subcommand wins.
 
 from __future__ import annotations
 
+from enum import Enum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -22,6 +23,11 @@ def _device_value(value: Optional[str]) -> Optional[str]:
         return parse_device(value)
     except ValueError as error:
         raise typer.BadParameter(str(error)) from None
+
+
+class SplitName(str, Enum):
+    train = "train"
+    test = "test"
 
 
 DataDirOption = Annotated[

@@ -1,19 +1,68 @@
-"""`cifarctl preview`."""
+"""`cifarctl preview`: look at a few images and their labels, in the terminal or as a PNG."""
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, SeedOption, command_config
-from cifarctl.errors import CifarctlError
+from cifarctl.cli.options import DataDirOption, DeviceOption, NoDownloadOption, SeedOption, SplitName, command_config
+from cifarctl.cli.ui import UI
+
+
+def _class_list(value: Optional[str]) -> Optional[list[int]]:
+    if value is None:
+        return None
+    from cifarctl.data.catalog import class_index
+
+    names = [name for name in value.split(",") if name.strip()]
+    if not names:
+        raise typer.BadParameter("give at least one class, e.g. --classes cat,dog", param_hint="'--classes'")
+    try:
+        return sorted({class_index(name) for name in names})
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="'--classes'") from None
 
 
 def preview(
     ctx: typer.Context,
+    split: Annotated[SplitName, typer.Option("--split", help="Which images to show.")] = SplitName.train,
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=256, help="How many images.")] = 8,
+    classes: Annotated[Optional[str], typer.Option("--classes", help="Only these classes, e.g. cat,dog.", show_default=False)] = None,
+    save: Annotated[Optional[Path], typer.Option("--save", help="Also write the grid as a PNG here.", show_default=False)] = None,
+    scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge each pixel this many times in the PNG (and 2+ doubles the terminal view).")] = 4,
+    no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Not implemented yet."""
-    command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    raise CifarctlError("'cifarctl preview' is not implemented yet")
+    """Show random images with their labels, like the tutorial's imshow(make_grid(...))."""
+    class_filter = _class_list(classes)
+    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.data.acquire import ensure_dataset
+    from cifarctl.data.catalog import SHORT_NAMES
+    from cifarctl.data.memory import load_split
+    from cifarctl.preview import as_hwc, sample, save_grid
+
+    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    ui = UI(config.color, config.quiet, config.verbose)
+    ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
+    chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
+    images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
+    captions = [SHORT_NAMES[label] for label in labels.tolist()]
+    width = ui.out.size.width
+    pixels = as_hwc(images)
+    if ui.out.color_system is not None:
+        for line in colour_grid(pixels, captions, width, scale=2 if scale >= 2 and width >= 2 * 34 else 1):
+            ui.print(line)
+    else:
+        for line in ascii_grid(pixels, captions, width):
+            ui.print(line)
+    ui.print(" ".join(f"{caption:5s}" for caption in captions))
+    if save is not None:
+        save_grid(images, save, scale=scale)
+        ui.info(f"saved {len(images)} images to {save} (seed {chosen_seed})")
+    else:
+        ui.info(f"seed {chosen_seed}: pass --seed {chosen_seed} to see these again, --save grid.png for a PNG")

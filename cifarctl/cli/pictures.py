@@ -1,0 +1,66 @@
+"""Images drawn with text: colour half-blocks for terminals, an ASCII ramp for logs.
+
+A half-block cell ('▀') shows two pixels: the top one as the foreground colour, the
+bottom one as the background colour, so a 32x32 image fills 32 columns by 16 lines.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+
+HALF_BLOCK = "▀"
+ASCII_RAMP = " .:-=+*#%@"
+GAP = 2
+
+
+def colour_grid(images: np.ndarray, captions: list[str], width: int, scale: int = 1) -> list[Text]:
+    """Rows of images as rich Text lines; `images` is (N, H, W, 3) uint8."""
+    images = _enlarge(images, scale)
+    tile = images.shape[2]
+    lines: list[Text] = []
+    for start in range(0, len(images), _per_row(width, tile)):
+        row = images[start : start + _per_row(width, tile)]
+        for y in range(0, row.shape[1], 2):
+            line = Text()
+            for image in row:
+                for x in range(tile):
+                    top, bottom = image[y, x], image[min(y + 1, image.shape[0] - 1), x]
+                    line.append(HALF_BLOCK, Style(color=_rgb(top), bgcolor=_rgb(bottom)))
+                line.append(" " * GAP)
+            lines.append(line)
+        lines.append(Text(_caption_line(captions[start : start + len(row)], tile)))
+    return lines
+
+
+def ascii_grid(images: np.ndarray, captions: list[str], width: int) -> list[str]:
+    """Rows of images as plain characters (brightness ramp), two pixel rows per line."""
+    tile = images.shape[2]
+    grey = images.astype(np.float32) @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    lines: list[str] = []
+    per_row = _per_row(width, tile)
+    for start in range(0, len(images), per_row):
+        row = grey[start : start + per_row]
+        for y in range(0, row.shape[1], 2):
+            pair = row[:, y : y + 2, :].mean(axis=1)
+            levels = (pair / 256.0 * len(ASCII_RAMP)).astype(int).clip(0, len(ASCII_RAMP) - 1)
+            lines.append((" " * GAP).join("".join(ASCII_RAMP[v] for v in image) for image in levels).rstrip())
+        lines.append(_caption_line(captions[start : start + len(row)], tile))
+    return lines
+
+
+def _enlarge(images: np.ndarray, scale: int) -> np.ndarray:
+    return images.repeat(scale, axis=1).repeat(scale, axis=2) if scale > 1 else images
+
+
+def _per_row(width: int, tile: int) -> int:
+    return max(1, (width + GAP) // (tile + GAP))
+
+
+def _caption_line(captions: list[str], tile: int) -> str:
+    return (" " * GAP).join(caption[:tile].center(tile) for caption in captions).rstrip()
+
+
+def _rgb(pixel: np.ndarray) -> str:
+    return f"rgb({int(pixel[0])},{int(pixel[1])},{int(pixel[2])})"

@@ -1,0 +1,1 @@
+"""CIFAR-10 on disk and in memory: fetch, import, verify, cache and batch."""

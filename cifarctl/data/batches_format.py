@@ -1,0 +1,93 @@
+"""The official `cifar-10-batches-py/` format: parse it, validate it, write it."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+
+from cifarctl.data.catalog import CLASS_NAMES, IMAGE_BYTES, META_FILE, NUM_CLASSES, TEST_FILES, TRAIN_FILES
+from cifarctl.data.safe_pickle import load_batch
+from cifarctl.errors import DatasetCorruptError
+from cifarctl.files import atomic_write
+
+REQUIRED_FILES = TRAIN_FILES + TEST_FILES + (META_FILE,)
+FIX = "run 'cifarctl download --force' to fetch a fresh copy"
+
+
+def read_split(folder: Path, names: tuple[str, ...], shown_as: Path | None = None,
+               fix: str = FIX) -> tuple[np.ndarray, np.ndarray]:
+    """The images (N, 3, 32, 32) uint8 and labels (N,) int64 of the named batch files.
+
+    Errors name files under `shown_as` (where the user put them) instead of `folder`.
+    """
+    images, labels = [], []
+    for name in names:
+        batch_images, batch_labels = read_batch(folder / name, (shown_as or folder) / name, fix)
+        images.append(batch_images)
+        labels.append(batch_labels)
+    return np.concatenate(images), np.concatenate(labels)
+
+
+def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        document = load_batch(path.read_bytes())
+    except FileNotFoundError:
+        raise DatasetCorruptError(f"data file {shown_as or path} is missing; {fix}") from None
+    except Exception as error:  # any unpickling failure means a damaged or foreign file
+        raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({_short(error)}); {fix}") from None
+    path = shown_as or path
+    if not isinstance(document, dict) or "data" not in document or "labels" not in document:
+        raise DatasetCorruptError(f"data file {path} is not a CIFAR-10 batch; {FIX}")
+    data, labels = document["data"], document["labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
+        raise DatasetCorruptError(f"data file {path} does not hold 32x32 RGB uint8 images; {fix}")
+    try:
+        label_array = np.asarray(labels, dtype=np.int64)
+    except (TypeError, ValueError):
+        raise DatasetCorruptError(f"data file {path} has non-numeric labels; {fix}") from None
+    if label_array.shape != (len(data),) or (len(data) and (label_array.min() < 0 or label_array.max() >= NUM_CLASSES)):
+        raise DatasetCorruptError(f"data file {path} has labels that do not match its images; {fix}")
+    return data.reshape(-1, 3, 32, 32), label_array
+
+
+def check_meta(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> None:
+    path, shown = folder / META_FILE, (shown_as or folder) / META_FILE
+    try:
+        meta = load_batch(path.read_bytes())
+        names = tuple(meta["label_names"])
+    except FileNotFoundError:
+        raise DatasetCorruptError(f"data file {shown} is missing; {fix}") from None
+    except Exception as error:
+        raise DatasetCorruptError(f"data file {shown} is truncated or corrupt ({_short(error)}); {fix}") from None
+    if names != CLASS_NAMES:
+        raise DatasetCorruptError(f"data file {shown} lists classes {names}, not CIFAR-10's; {fix}")
+
+
+def write_batches(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> None:
+    """Write images (N, 3, 32, 32) uint8 as the official five training batches and one test batch."""
+    train_images, train_labels = train
+    chunks = np.array_split(np.arange(len(train_images)), len(TRAIN_FILES))
+    for number, (name, indices) in enumerate(zip(TRAIN_FILES, chunks), start=1):
+        _write_batch(folder / name, train_images[indices], train_labels[indices], f"training batch {number} of 5")
+    _write_batch(folder / TEST_FILES[0], *test, "testing batch 1 of 1")
+    meta = {"num_cases_per_batch": len(chunks[0]), "label_names": list(CLASS_NAMES), "num_vis": IMAGE_BYTES}
+    with atomic_write(folder / META_FILE) as handle:
+        pickle.dump(meta, handle, protocol=2)
+
+
+def _write_batch(path: Path, images: np.ndarray, labels: np.ndarray, batch_label: str) -> None:
+    document = {
+        "batch_label": batch_label,
+        "labels": [int(label) for label in labels],
+        "data": np.ascontiguousarray(images.reshape(len(images), IMAGE_BYTES)),
+        "filenames": [f"image_{index:05d}.png" for index in range(len(images))],
+    }
+    with atomic_write(path) as handle:
+        pickle.dump(document, handle, protocol=2)
+
+
+def _short(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return text if len(text) < 80 else text[:77] + "..."

@@ -1,0 +1,49 @@
+"""CIFAR-10 in memory as uint8 tensors, and the whole-batch operations on them.
+
+Nothing here touches one image at a time in Python: normalising, shuffling and slicing
+are tensor operations on whole batches, on whatever device the tensors live.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from cifarctl.data.store import load_arrays
+
+# The tutorial's transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [-1, 1].
+TUTORIAL_MEAN = (0.5, 0.5, 0.5)
+TUTORIAL_STD = (0.5, 0.5, 0.5)
+
+
+@dataclass
+class Split:
+    name: str
+    images: torch.Tensor  # (N, 3, 32, 32) uint8
+    labels: torch.Tensor  # (N,) int64
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def to(self, device: torch.device) -> Split:
+        return Split(self.name, self.images.to(device), self.labels.to(device))
+
+
+def load_split(data_dir: Path, split: str) -> Split:
+    images, labels = load_arrays(data_dir, split)
+    return Split(split, torch.from_numpy(images), torch.from_numpy(labels))
+
+
+def normalize(images: torch.Tensor, mean=TUTORIAL_MEAN, std=TUTORIAL_STD, dtype=torch.float32) -> torch.Tensor:
+    """uint8 (N, 3, H, W) -> float, as ToTensor() then Normalize(mean, std) would give."""
+    mean_t = torch.tensor(mean, dtype=dtype, device=images.device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=dtype, device=images.device).view(1, -1, 1, 1)
+    return (images.to(dtype) / 255.0 - mean_t) / std_t
+
+
+def epoch_permutation(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of one epoch; the same (seed, epoch) always gives the same order."""
+    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    return torch.randperm(count, generator=generator)

@@ -1,0 +1,117 @@
+"""Writing files so that an interrupted command never leaves a half file under a real name."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from cifarctl.errors import CifarctlError
+
+CHUNK = 1 << 20
+
+
+def temporary_name(path: Path) -> Path:
+    """A hidden sibling of `path`, unique to this process, on the same filesystem."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path) -> Iterator[BinaryIO]:
+    """Write to a temporary sibling, fsync, then rename over `path`; clean up on failure."""
+    path = Path(path)
+    _check_parent(path)
+    temporary = temporary_name(path)
+    try:
+        with open(temporary, "wb") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise write_error(path, error) from error
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def atomic_replace_dir(source: Path, target: Path) -> None:
+    """Move the finished folder `source` to `target`, replacing an old one only at the end."""
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(source, target)
+    except BaseException:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def temporary_dir_beside(target: Path) -> Iterator[Path]:
+    """A scratch folder next to `target` (same filesystem, so a rename can finish the job)."""
+    _check_parent(target)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def md5_of(path: Path) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_error(path: Path, error: OSError) -> CifarctlError:
+    """One clear line for the usual ways writing a file fails."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return CifarctlError(f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again")
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return CifarctlError(f"cannot write {path}: permission denied; choose a writable location")
+    return CifarctlError(f"cannot write {path}: {error.strerror or error}")
+
+
+def _check_parent(path: Path) -> None:
+    parent = path.parent
+    if not parent.exists():
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise write_error(parent, error) from None
+    elif not parent.is_dir():
+        raise CifarctlError(f"cannot write {path}: {parent} is not a directory")
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: Path, on_wait: callable = None) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `lock_path` (waits for another holder to finish)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows: no advisory locks, go ahead
+        yield
+        return
+    _check_parent(lock_path)
+    with open(lock_path, "a+b") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

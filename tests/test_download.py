@@ -1,0 +1,135 @@
+"""`cifarctl download` against a local HTTP server: resume, checksums, mirrors, fast path."""
+
+import time
+from pathlib import Path
+
+import pytest
+
+from cifarctl.data.fetch import partial_path
+
+
+def dataset_files(data_dir: Path) -> list[str]:
+    return sorted(p.name for p in (data_dir / "cifar-10-batches-py").iterdir() if p.is_file())
+
+
+def test_download_from_a_local_server(cli, http_server, fake_official, tmp_path):
+    url = http_server.url("cifar-10-python.tar.gz")
+    result = cli("download", "--url", url)
+    assert result.exit_code == 0, result.stderr
+    assert "300 training and 100 test images" in result.stdout
+    assert dataset_files(tmp_path / "data") == sorted(
+        ["batches.meta", "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5",
+         "readme.html", "test_batch"])
+    assert (tmp_path / "data" / "cifar-10-python.tar.gz").is_file()
+    assert not partial_path(tmp_path / "data" / "cifar-10-python.tar.gz").exists()
+
+
+def test_already_present_is_instant_and_idempotent(cli, http_server, fake_official, tmp_path):
+    url = http_server.url("cifar-10-python.tar.gz")
+    assert cli("download", "--url", url).exit_code == 0
+    requests_before = len(http_server.behaviour.requests)
+    started = time.perf_counter()
+    result = cli("download", "--url", url)
+    assert time.perf_counter() - started < 5  # generous: the point is no network and no re-extraction
+    assert result.exit_code == 0
+    assert "already in" in result.stdout
+    assert len(http_server.behaviour.requests) == requests_before
+
+
+def test_force_downloads_again(cli, http_server, fake_official):
+    url = http_server.url("cifar-10-python.tar.gz")
+    assert cli("download", "--url", url).exit_code == 0
+    before = len(http_server.behaviour.requests)
+    result = cli("download", "--url", url, "--force")
+    assert result.exit_code == 0 and "downloaded" in result.stdout
+    assert len(http_server.behaviour.requests) == before + 1
+
+
+def test_cut_transfer_resumes_with_a_range_request(cli, http_server, fake_official, fake_archive):
+    http_server.behaviour.cut_after = 50_000
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--retries", "2")
+    assert result.exit_code == 0, result.stderr
+    ranges = [request["range"] for request in http_server.behaviour.requests]
+    assert ranges == [None, "bytes=50000-"]
+    assert "retrying" in result.stderr
+
+
+def test_partial_file_from_an_earlier_run_is_resumed(cli, http_server, fake_official, fake_archive, tmp_path):
+    archive, _ = fake_archive
+    data = tmp_path / "data"
+    data.mkdir()
+    partial_path(data / "cifar-10-python.tar.gz").write_bytes(archive.read_bytes()[:1234])
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert http_server.behaviour.requests[0]["range"] == "bytes=1234-"
+
+
+def test_server_ignoring_range_restarts_from_zero(cli, http_server, fake_official, fake_archive, tmp_path):
+    archive, _ = fake_archive
+    data = tmp_path / "data"
+    data.mkdir()
+    partial_path(data / "cifar-10-python.tar.gz").write_bytes(b"x" * 999)
+    http_server.behaviour.ignore_range = True
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert (data / "cifar-10-python.tar.gz").read_bytes() == archive.read_bytes()
+
+
+def test_wrong_checksum_is_rejected_and_nothing_is_left(cli, http_server, fake_official, tmp_path):
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--md5", "0" * 32)
+    assert result.exit_code == 1
+    assert "expected MD5 " + "0" * 32 in result.stderr and fake_official.archive_md5 in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        result.stderr.strip().splitlines()[-1]]
+    data = tmp_path / "data"
+    leftovers = [p.name for p in data.rglob("*") if p.name != ".cifarctl.lock"]
+    assert leftovers == []
+
+
+def test_mirror_fallback_after_a_failing_first_url(cli, http_server, fake_official):
+    good = http_server.url("cifar-10-python.tar.gz")
+    result = cli("download", "--url", http_server.url("missing.tar.gz"), "--url", good)
+    assert result.exit_code == 0, result.stderr
+    assert "trying the next mirror" in result.stderr
+
+
+def test_server_errors_are_retried_then_reported(cli, http_server, fake_official, monkeypatch):
+    monkeypatch.setattr("cifarctl.data.fetch.FetchOptions.backoff", 0.01, raising=False)
+    http_server.behaviour.status = 500
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--retries", "1")
+    assert result.exit_code == 1
+    assert "HTTP 500" in result.stderr
+    assert len(http_server.behaviour.requests) == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_connection_refused_is_one_clear_line(cli, fake_official):
+    result = cli("download", "--url", "http://127.0.0.1:9/cifar-10-python.tar.gz", "--retries", "0")
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "refused" in errors[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--md5", "xyz"], "not an MD5"),
+        (["--url", "ftp://x/y"], "not an http(s)://"),
+        (["--retries", "-1"], "--retries"),
+        (["--timeout", "0"], "--timeout"),
+    ],
+)
+def test_bad_download_options_are_usage_errors(cli, args, fragment):
+    result = cli("download", *args)
+    assert result.exit_code == 2
+    assert fragment in result.stderr
+
+
+def test_json_report(cli, http_server, fake_official):
+    import json
+
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--json")
+    document = json.loads(result.stdout)
+    assert document["action"] == "downloaded"
+    assert document["counts"] == {"train": 300, "test": 100}

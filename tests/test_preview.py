@@ -1,0 +1,49 @@
+from PIL import Image
+
+
+def test_preview_in_a_plain_terminal(cli, data_dir):
+    result = cli("preview", "--seed", "3", "--count", "4")
+    assert result.exit_code == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "\x1b[" not in result.stdout  # no colour codes when not a terminal
+    label_line = lines[-1].split()
+    assert len(label_line) == 4
+    assert all(name in {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
+               for name in label_line)
+    assert "@" in result.stdout  # the bright squares of the fake images
+    assert "seed 3" in result.stderr
+
+
+def test_preview_is_repeatable_with_a_seed(cli, data_dir):
+    assert cli("preview", "--seed", "5").stdout == cli("preview", "--seed", "5").stdout
+
+
+def test_preview_filters_classes(cli, data_dir):
+    result = cli("preview", "--classes", "cat,dog", "--count", "12", "--seed", "1")
+    assert set(result.stdout.splitlines()[-1].split()) <= {"cat", "dog"}
+
+
+def test_preview_saves_a_png(cli, data_dir, tmp_path):
+    result = cli("preview", "--count", "8", "--save", "grid.png", "--scale", "2", "--split", "test")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.format == "PNG"
+        assert image.size == (8 * (64 + 4) + 4, 64 + 8)
+
+
+def test_preview_in_colour_uses_half_blocks(data_dir):
+    import numpy as np
+
+    from cifarctl.cli.pictures import HALF_BLOCK, colour_grid
+
+    images = np.zeros((2, 32, 32, 3), dtype=np.uint8)
+    lines = colour_grid(images, ["cat", "dog"], width=80)
+    assert len(lines) == 16 + 1
+    assert lines[0].plain.count(HALF_BLOCK) == 64
+
+
+def test_bad_preview_options(cli):
+    assert cli("preview", "--count", "0").exit_code == 2
+    assert cli("preview", "--split", "val").exit_code == 2
+    result = cli("preview", "--classes", "cow")
+    assert result.exit_code == 2 and "'cow' is not a CIFAR-10 class" in result.stderr
