@@ -48,3 +48,9 @@ class CheckpointError(CifarctlError):
 
 class DeviceError(CifarctlError):
     """The requested compute device is not available on this machine."""
+
+
+class Interrupted(CifarctlError):
+    """The user pressed Ctrl-C; what could be saved was saved."""
+
+    exit_code = EXIT_INTERRUPTED

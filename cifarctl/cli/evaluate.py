@@ -1,19 +1,66 @@
-"""`cifarctl evaluate`."""
+"""`cifarctl evaluate`: accuracy against the 10% baseline, per class, and the confusion matrix."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, SeedOption, command_config
-from cifarctl.errors import CifarctlError
+from cifarctl.cli.options import (
+    DataDirOption,
+    DeviceOption,
+    JsonOption,
+    NoDownloadOption,
+    SeedOption,
+    SplitName,
+    command_config,
+)
+from cifarctl.cli.ui import UI
 
 
 def evaluate(
     ctx: typer.Context,
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' or the tutorial.")] = Path("cifar_net.pth"),
+    split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
+    json_output: JsonOption = False,
+    no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Not implemented yet."""
-    command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    raise CifarctlError("'cifarctl evaluate' is not implemented yet")
+    """Measure a trained model: overall accuracy vs random guessing, per class, confusion matrix."""
+    from cifarctl.checkpoints import load_state
+    from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
+    from cifarctl.data.acquire import ensure_dataset
+    from cifarctl.data.catalog import SHORT_NAMES
+    from cifarctl.data.memory import load_split
+    from cifarctl.devices import resolve_device
+    from cifarctl.evaluation import evaluate as run_evaluation
+    from cifarctl.models import build_model, count_parameters, identify
+
+    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    ui = UI(config.color, config.quiet, config.verbose)
+    state_dict = load_state(model)
+    info = identify(state_dict, model)
+    torch_device = resolve_device(config.device)
+    network = build_model(info)
+    network.load_state_dict(state_dict)
+    network.to(torch_device)
+    ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
+    data = load_split(config.data_dir, split.value)
+    result = run_evaluation(network, data, torch_device, batch_size)
+    if json_output:
+        document = result.as_json()
+        document["model"] = {"path": str(model), "name": info.name, **info.options,
+                             "parameters": count_parameters(network)}
+        ui.print_json(document)
+        return
+    ui.print("GroundTruth: ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_truth))
+    ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
+    ui.print(f"Accuracy of the network on the {result.total:,} {split.value} images: {100 * result.accuracy:.1f} %"
+             f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)")
+    ui.print(accuracy_table(result, f"{info.describe()} ({model})"))
+    ui.print(per_class_table(result))
+    ui.print(confusion_table(result))

@@ -1,19 +1,80 @@
-"""`cifarctl train`."""
+"""`cifarctl train`: the tutorial's training run, with live progress and a resumable checkpoint."""
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, SeedOption, command_config
-from cifarctl.errors import CifarctlError
+from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, NoDownloadOption, SeedOption, command_config
+from cifarctl.cli.ui import UI
+
+
+def _positive(value: float) -> float:
+    if not value > 0 or value != value or value == float("inf"):
+        raise typer.BadParameter(f"{value} is not a positive, finite number")
+    return value
+
+
+def _momentum(value: float) -> float:
+    if not 0 <= value < 1:
+        raise typer.BadParameter(f"{value} is outside 0 <= momentum < 1")
+    return value
 
 
 def train(
     ctx: typer.Context,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Passes over the training set.")] = 2,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per mini-batch.")] = 4,
+    lr: Annotated[float, typer.Option("--lr", callback=_positive, help="SGD learning rate.")] = 0.001,
+    momentum: Annotated[float, typer.Option("--momentum", callback=_momentum, help="SGD momentum, 0 <= m < 1.")] = 0.9,
+    width: Annotated[int, typer.Option("--width", min=1, max=4096, help="Channels of Net's first conv (the tutorial's GPU experiment).")] = 6,
+    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Print the running loss every N mini-batches.")] = 2000,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the trained state_dict.")] = Path("cifar_net.pth"),
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
+    json_output: JsonOption = False,
+    no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Not implemented yet."""
-    command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    raise CifarctlError("'cifarctl train' is not implemented yet")
+    """Train the tutorial's Net on CIFAR-10 (defaults: 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
+    from cifarctl.checkpoints import checkpoint_path_for, load_checkpoint
+    from cifarctl.cli.reports import training_summary
+    from cifarctl.data.acquire import ensure_dataset
+    from cifarctl.data.memory import load_split
+    from cifarctl.devices import describe, resolve_device
+    from cifarctl.interrupts import StopRequest
+    from cifarctl.training import TrainSettings
+    from cifarctl.training import train as run_training
+
+    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    ui = UI(config.color, config.quiet, config.verbose)
+    _check_output(output)
+    checkpoint = checkpoint_path_for(output)
+    chosen_seed = config.seed
+    if chosen_seed is None:
+        chosen_seed = load_checkpoint(checkpoint)["settings"]["seed"] if resume and checkpoint.exists() else random.randrange(2**31)
+    settings = TrainSettings(model="net", width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+                             momentum=momentum, log_every=log_every, seed=chosen_seed)
+    torch_device = resolve_device(config.device)
+    events = ui.events()
+    ensure_dataset(config.data_dir, allow_download=not no_download, events=events)
+    data = load_split(config.data_dir, "train")
+    ui.info(f"training on {len(data):,} images on {describe(torch_device)}, seed {chosen_seed}")
+    with StopRequest() as stop:
+        result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop)
+    if json_output:
+        ui.print_json(result.as_json())
+    else:
+        ui.print("Finished Training")
+        ui.print(training_summary(result))
+
+
+def _check_output(output: Path) -> None:
+    if output.is_dir():
+        raise typer.BadParameter(f"{output} is a directory; give a file name such as cifar_net.pth", param_hint="'--output'")
+    if output.suffix == ".ckpt":
+        raise typer.BadParameter("the .ckpt name is taken by the training checkpoint; use .pth", param_hint="'--output'")

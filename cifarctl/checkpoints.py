@@ -1,0 +1,67 @@
+"""Model files and training checkpoints: written atomically, read without unpickling code.
+
+- The model file (`cifar_net.pth`) is the model's plain `state_dict`, exactly what the
+  tutorial saves, so `net.load_state_dict(torch.load(PATH, weights_only=True))` works.
+- The training checkpoint (`cifar_net.ckpt`, beside it) is a dict of plain types and
+  tensors: weights, optimiser state, progress, RNG state and the settings of the run.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from cifarctl.errors import CheckpointError
+from cifarctl.files import atomic_write
+
+CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+def checkpoint_path_for(output: Path) -> Path:
+    return Path(output).with_suffix(".ckpt")
+
+
+def save_state(obj: Any, path: Path) -> None:
+    with atomic_write(Path(path)) as handle:
+        torch.save(obj, handle)
+
+
+def load_state(path: Path, what: str = "model file") -> Any:
+    """torch.load with weights_only=True, and one clear error for every way it can fail."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist")
+    if path.is_dir():
+        raise CheckpointError(f"{what} {path} is a directory, not a file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{what} {path} is empty")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        text = str(error)
+        if "Weights only load failed" in text or "Unsupported global" in text:
+            raise CheckpointError(f"{what} {path} contains code or objects other than tensors; "
+                                  "refusing to load it (only plain weights are accepted)") from None
+        raise CheckpointError(f"{what} {path} is not a PyTorch file or is corrupt") from None
+    except PermissionError:
+        raise CheckpointError(f"{what} {path} cannot be read (permission denied)") from None
+    except Exception:  # torch.load fails in many ways on foreign or damaged bytes
+        raise CheckpointError(f"{what} {path} is truncated or not a PyTorch file") from None
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    save_state({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    state = load_state(path, "training checkpoint")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a cifarctl training checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is a version {state.get('version')} checkpoint; "
+                              f"this cifarctl reads version {CHECKPOINT_VERSION}")
+    return state

@@ -1,0 +1,63 @@
+"""Rich tables for results: training summary, accuracy, per-class accuracy, confusion."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+
+from cifarctl.data.catalog import SHORT_NAMES
+
+
+def training_summary(result) -> Table:
+    table = Table(title="Training summary", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if result.resumed_from is not None:
+        epoch, step = result.resumed_from
+        table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
+    table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
+    table.add_row("epochs", str(result.settings.epochs))
+    table.add_row("steps", f"{result.steps:,} (batch size {result.settings.batch_size})")
+    table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
+    table.add_row("time", f"{result.seconds:.1f} s")
+    table.add_row("images/s", f"{result.images_per_second:,.0f}")
+    table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
+    return table
+
+
+def accuracy_table(result, model_label: str) -> Table:
+    table = Table(title=f"Accuracy on the {result.total:,} {result.split} images", title_justify="left")
+    table.add_column("")
+    table.add_column("accuracy", justify="right")
+    table.add_column("correct", justify="right")
+    table.add_row(model_label, Text(f"{100 * result.accuracy:.1f} %", style="bold green"), f"{result.correct:,}")
+    table.add_row("random guessing", f"{100 / len(SHORT_NAMES):.1f} %", f"{result.total // len(SHORT_NAMES):,}")
+    return table
+
+
+def per_class_table(result) -> Table:
+    accuracies = result.per_class()
+    ranked = sorted(accuracies.items(), key=lambda item: item[1], reverse=True)
+    table = Table(title="Accuracy per class (best first)", title_justify="left")
+    table.add_column("class")
+    table.add_column("accuracy", justify="right")
+    table.add_column("", min_width=20)
+    for position, (name, accuracy) in enumerate(ranked):
+        style = "green" if position < 2 else "red" if position >= len(ranked) - 2 else ""
+        bar = "█" * round(accuracy * 20)
+        table.add_row(Text(f"{name:5s}", style=style), Text(f"{100 * accuracy:.1f} %", style=style), Text(bar, style=style or "dim"))
+    return table
+
+
+def confusion_table(result) -> Table:
+    table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
+    table.add_column("true \\ pred")
+    for name in SHORT_NAMES:
+        table.add_column(name, justify="right")
+    for row_index, name in enumerate(SHORT_NAMES):
+        cells = []
+        for column_index in range(len(SHORT_NAMES)):
+            count = int(result.confusion[row_index, column_index])
+            cells.append(Text(str(count), style="bold green" if row_index == column_index else ("dim" if count == 0 else "")))
+        table.add_row(name, *cells)
+    return table

@@ -1,0 +1,172 @@
+"""`cifarctl train`: tutorial defaults, saved files, log lines, resume, JSON."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from cifarctl.data.memory import load_split
+from cifarctl.errors import Interrupted, UsageError
+from cifarctl.training import TrainSettings, train
+
+
+class TutorialNet(nn.Module):
+    """The tutorial's Net, verbatim, to prove the saved file is what the tutorial loads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def test_defaults_are_the_tutorials(cli, data_dir):
+    assert TrainSettings() == TrainSettings(model="net", width=6, epochs=2, batch_size=4, lr=0.001,
+                                            momentum=0.9, log_every=2000, seed=0)
+    result = cli("train", "--json", "--seed", "1")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    config = document["config"]
+    assert (config["epochs"], config["batch_size"], config["lr"], config["momentum"], config["log_every"],
+            config["width"]) == (2, 4, 0.001, 0.9, 2000, 6)
+    assert document["output"] == "cifar_net.pth"
+    assert document["steps"] == 2 * 300 // 4
+
+
+def test_saved_file_loads_in_the_tutorials_net(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--seed", "0").exit_code == 0
+    net = TutorialNet()
+    net.load_state_dict(torch.load(tmp_path / "cifar_net.pth", weights_only=True))
+    assert (tmp_path / "cifar_net.ckpt").is_file()
+
+
+def test_tutorial_log_lines_in_plain_output(cli, data_dir):
+    result = cli("train", "--epochs", "2", "--log-every", "25", "--seed", "0")
+    assert result.exit_code == 0
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert lines[0].startswith("[1,    25] loss: ") and len(lines[0]) == len("[1,    25] loss: 2.303")
+    assert lines[-1].startswith("[2,    75] loss: ")
+    assert len(lines) == 6
+    assert "\x1b[" not in result.stderr
+    assert "Finished Training" in result.stdout
+
+
+def test_json_keeps_stdout_clean(cli, data_dir):
+    result = cli("train", "--epochs", "1", "--log-every", "10", "--json", "--seed", "2")
+    document = json.loads(result.stdout)
+    assert set(document) >= {"config", "epochs", "final_loss", "train_seconds", "images_per_second", "output"}
+    assert document["config"]["seed"] == 2
+    assert "[1,    10] loss:" in result.stderr
+
+
+def test_width_option_and_evaluate_infers_it(cli, data_dir):
+    assert cli("train", "--epochs", "1", "--width", "10", "-o", "wide.pth", "--seed", "0").exit_code == 0
+    result = cli("evaluate", "--model", "wide.pth", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["model"]["width"] == 10
+
+
+def _weights(path: Path) -> dict:
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize("stop_at", [37, 75])  # mid-epoch, and exactly at the epoch boundary
+def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_at):
+    data = load_split(data_dir, "train")
+    settings = TrainSettings(epochs=2, batch_size=4, seed=123, log_every=10)
+    cpu = torch.device("cpu")
+    train(settings, data, cpu, tmp_path / "straight.pth", tmp_path / "straight.ckpt")
+
+    calls = iter(range(10_000))
+    with pytest.raises(Interrupted, match="--resume"):
+        train(settings, data, cpu, tmp_path / "resumed.pth", tmp_path / "resumed.ckpt",
+              should_stop=lambda: next(calls) == stop_at)
+    assert not (tmp_path / "resumed.pth").exists()
+    result = train(settings, data, cpu, tmp_path / "resumed.pth", tmp_path / "resumed.ckpt", resume=True)
+    assert result.resumed_from == divmod(stop_at, 75)
+    straight, resumed = _weights(tmp_path / "straight.pth"), _weights(tmp_path / "resumed.pth")
+    assert straight.keys() == resumed.keys()
+    assert all(torch.equal(straight[name], resumed[name]) for name in straight)
+
+
+def test_resume_refuses_different_settings(data_dir, tmp_path):
+    data = load_split(data_dir, "train")
+    cpu = torch.device("cpu")
+    train(TrainSettings(epochs=1, seed=1), data, cpu, tmp_path / "a.pth", tmp_path / "a.ckpt")
+    with pytest.raises(UsageError, match="batch_size 4 \\(now 8\\)"):
+        train(TrainSettings(epochs=1, seed=1, batch_size=8), data, cpu, tmp_path / "a.pth", tmp_path / "a.ckpt", resume=True)
+    with pytest.raises(UsageError, match="no checkpoint"):
+        train(TrainSettings(), data, cpu, tmp_path / "b.pth", tmp_path / "b.ckpt", resume=True)
+
+
+def test_resume_can_extend_training(data_dir, tmp_path, cli):
+    assert cli("train", "--epochs", "1", "--seed", "4").exit_code == 0
+    result = cli("train", "--epochs", "2", "--resume", "--json")  # the seed comes from the checkpoint
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["resumed_from"] == {"epoch": 2, "step": 0}
+    assert document["epochs_run"] == 1 and document["config"]["seed"] == 4
+
+
+def test_learnable_data_is_learned(cli, data_dir):
+    assert cli("train", "--epochs", "6", "--seed", "0").exit_code == 0
+    result = cli("evaluate", "--json")
+    accuracy = json.loads(result.stdout)["accuracy"]
+    assert accuracy > 0.5, f"accuracy {accuracy} is not well above the 10% of guessing"
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--epochs", "0"], "--epochs"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--lr", "0"], "--lr"),
+        (["--lr", "-1"], "--lr"),
+        (["--momentum", "1"], "--momentum"),
+        (["--width", "0"], "--width"),
+        (["--output", "."], "is a directory"),
+        (["--output", "x.ckpt"], ".ckpt"),
+    ],
+)
+def test_bad_train_options(cli, args, fragment):
+    result = cli("train", *args)
+    assert result.exit_code == 2, result.stderr
+    assert fragment in result.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
+    """A real SIGINT to the installed command: exit 130, a checkpoint, and --resume completes."""
+    command = ["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "30", "--log-every", "5", "--seed", "9"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 60
+    for line in process.stderr:
+        if line.startswith("[1,    10]") or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    assert (tmp_path / "cifar_net.ckpt").is_file() and not (tmp_path / "cifar_net.pth").exists()
+    done = subprocess.run(command + ["--resume", "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "cifar_net.pth").is_file()
