@@ -1,19 +1,89 @@
-"""`cifarctl benchmark-gpu`."""
+"""`cifarctl benchmark-gpu`: CPU vs GPU step time of the tutorial's Net across widths."""
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, SeedOption, command_config
-from cifarctl.errors import CifarctlError
+from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, SeedOption, command_config
+from cifarctl.cli.ui import UI
+
+MAX_WIDTH = 4096
+
+
+def parse_widths(text: str) -> tuple[int, ...]:
+    """"6,32,128" -> (6, 32, 128); anything else is a usage error naming the bad part."""
+    parts = [part.strip() for part in text.split(",")]
+    if not any(parts):
+        raise typer.BadParameter("give at least one width, e.g. --widths 6,32,128")
+    widths = []
+    for part in parts:
+        if not part:
+            raise typer.BadParameter(f"{text!r} has an empty entry; use e.g. 6,32,128")
+        try:
+            width = int(part)
+        except ValueError:
+            raise typer.BadParameter(f"{part!r} is not a whole number") from None
+        if not 1 <= width <= MAX_WIDTH:
+            raise typer.BadParameter(f"width {width} is outside 1..{MAX_WIDTH}")
+        widths.append(width)
+    return tuple(dict.fromkeys(widths))
+
+
+def _widths_value(value: str) -> str:
+    parse_widths(value)
+    return value
 
 
 def benchmark_gpu(
     ctx: typer.Context,
+    widths: Annotated[str, typer.Option("--widths", help="Comma-separated widths of Net's first conv.", callback=_widths_value)] = "6,32,128",
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=8192, help="Images per step (the tutorial's 4; try 128).")] = 4,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Steps per repeat (default: calibrated to ~0.2 s).", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps before timing.")] = 10,
+    json_output: JsonOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Not implemented yet."""
-    command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    raise CifarctlError("'cifarctl benchmark-gpu' is not implemented yet")
+    """Time training steps of Net at several widths on the CPU and on every GPU present."""
+    from cifarctl.benchmark import (
+        BenchSettings,
+        accelerators,
+        host_to_device_ms,
+        machine_info,
+        reading,
+        run_benchmark,
+    )
+    from cifarctl.cli.reports import benchmark_table, machine_line
+
+    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    ui = UI(config.color, config.quiet, config.verbose)
+    devices, unavailable = accelerators(config.device)
+    settings = BenchSettings(widths=parse_widths(widths), batch_size=batch_size, steps=steps,
+                             warmup=warmup, repeats=repeats)
+    results = run_benchmark(settings, devices, ui.events())
+    copies = {str(d): host_to_device_ms(d, batch_size) for d in devices}
+    machine = machine_info(devices)
+    summary = reading(results, batch_size)
+    if json_output:
+        ui.print_json({
+            "cuda_available": "cuda" not in unavailable,
+            "devices": ["cpu", *(str(d) for d in devices)],
+            "unavailable": unavailable,
+            "batch_size": batch_size,
+            "results": [timing.as_json() for timing in results],
+            "host_to_device_ms": copies,
+            "reading": summary,
+            "machine": machine,
+        })
+        return
+    ui.print(machine_line(machine))
+    ui.print(benchmark_table(results, devices, unavailable))
+    for name, milliseconds in copies.items():
+        if milliseconds is not None:
+            ui.print(f"Copying one batch of {batch_size} images to {name} costs {milliseconds:.3f} ms, "
+                     "paid every step when data starts on the host as in the tutorial.")
+    ui.print(summary)

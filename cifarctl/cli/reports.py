@@ -61,3 +61,41 @@ def confusion_table(result) -> Table:
             cells.append(Text(str(count), style="bold green" if row_index == column_index else ("dim" if count == 0 else "")))
         table.add_row(name, *cells)
     return table
+
+
+def machine_line(machine: dict) -> str:
+    gpus = ", ".join(machine["gpus"]) or "no GPU"
+    return (f"CPU: {machine['cpu']} ({machine['cpu_threads']} threads) · GPU: {gpus} · "
+            f"torch {machine['torch']} ({machine['torch_build']})")
+
+
+def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
+    table = Table(title="Training step time of Net by width (median of repeats)", title_justify="left")
+    table.add_column("width", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("CPU ms/step", justify="right")
+    table.add_column("CPU img/s", justify="right")
+    names = [str(device) for device in devices]
+    for name in names:
+        table.add_column(f"{name} ms/step", justify="right")
+        table.add_column(f"{name} img/s", justify="right")
+        table.add_column("speed-up", justify="right")
+    if not names:
+        table.add_column("GPU", justify="left")
+    by_key = {(timing.width, timing.device): timing for timing in results}
+    for width in dict.fromkeys(timing.width for timing in results):
+        cpu = by_key[(width, "cpu")]
+        row = [str(width), f"{cpu.params:,}", _ms(cpu), f"{cpu.images_per_second:,.0f}"]
+        for name in names:
+            timing = by_key[(width, name)]
+            speedup = cpu.ms_per_step / timing.ms_per_step
+            row += [_ms(timing), f"{timing.images_per_second:,.0f}",
+                    Text(f"{speedup:.1f}x", style="green" if speedup > 1 else "red")]
+        if not names:
+            row.append(Text("unavailable: " + unavailable.get("cuda", "none requested"), style="dim"))
+        table.add_row(*row)
+    return table
+
+
+def _ms(timing) -> str:
+    return f"{timing.ms_per_step:.3f} ({timing.ms_per_step_min:.3f}-{timing.ms_per_step_max:.3f})"

@@ -1,0 +1,216 @@
+"""CPU-vs-accelerator timing of the tutorial's Net across widths: the tutorial's last question.
+
+Each measurement times full training steps (forward, loss, backward, SGD step) on data
+already on the device: warm-up steps first, then several repeats, synchronising the
+device before every clock read. The repeat length is calibrated from the warm-up so the
+whole default run stays short on a small CPU; `steps` fixes it instead.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from cifarctl.devices import cuda_unavailable_reason, mps_available, resolve_device
+from cifarctl.events import Events
+from cifarctl.models import count_parameters
+from cifarctl.models.net import Net
+
+TARGET_REPEAT_S = 0.2  # calibrated repeat length when --steps is not given
+MAX_CALIBRATED_STEPS = 2000
+
+
+@dataclass(frozen=True)
+class BenchSettings:
+    widths: tuple[int, ...] = (6, 32, 128)
+    batch_size: int = 4
+    steps: int | None = None  # steps per repeat; None = calibrate to ~TARGET_REPEAT_S
+    warmup: int = 10
+    repeats: int = 5
+
+
+@dataclass
+class Timing:
+    width: int
+    device: str
+    batch_size: int
+    params: int
+    ms_per_step: float  # median over repeats
+    ms_per_step_min: float
+    ms_per_step_max: float
+    images_per_second: float
+    inference_images_per_second: float
+    steps_per_repeat: int
+    repeats: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued device work, so the clock measures the work and not its launch."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def time_steps(step: Callable[[], object], steps: int, repeats: int, sync: Callable[[], None],
+               clock: Callable[[], float] = time.perf_counter) -> list[float]:
+    """Seconds per step of each repeat; the device is synchronised before each clock read."""
+    per_step = []
+    for _ in range(repeats):
+        sync()
+        started = clock()
+        for _ in range(steps):
+            step()
+        sync()
+        per_step.append((clock() - started) / steps)
+    return per_step
+
+
+def benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int = 0) -> Timing:
+    torch.manual_seed(seed)
+    model = Net(width).to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    criterion = nn.CrossEntropyLoss()
+    inputs = torch.randn(settings.batch_size, 3, 32, 32, device=device)
+    targets = torch.randint(0, 10, (settings.batch_size,), device=device)
+
+    def train_step() -> None:
+        optimizer.zero_grad()
+        criterion(model(inputs), targets).backward()
+        optimizer.step()
+
+    def inference_step() -> None:
+        with torch.no_grad():
+            model(inputs)
+
+    sync = lambda: synchronize(device)  # noqa: E731
+    steps = settings.steps or _calibrated_steps(train_step, settings.warmup, sync)
+    for _ in range(settings.warmup):
+        train_step()
+    train_times = time_steps(train_step, steps, settings.repeats, sync)
+    for _ in range(settings.warmup):
+        inference_step()
+    inference_times = time_steps(inference_step, steps, settings.repeats, sync)
+    median = statistics.median(train_times)
+    return Timing(
+        width=width,
+        device=str(device),
+        batch_size=settings.batch_size,
+        params=count_parameters(model),
+        ms_per_step=1000 * median,
+        ms_per_step_min=1000 * min(train_times),
+        ms_per_step_max=1000 * max(train_times),
+        images_per_second=settings.batch_size / median,
+        inference_images_per_second=settings.batch_size / statistics.median(inference_times),
+        steps_per_repeat=steps,
+        repeats=settings.repeats,
+    )
+
+
+def _calibrated_steps(step: Callable[[], None], warmup: int, sync: Callable[[], None]) -> int:
+    """Steps per repeat so that one repeat lasts about TARGET_REPEAT_S (measured on the warm-up)."""
+    seconds = statistics.median(time_steps(step, max(1, warmup), 1, sync))
+    return max(3, min(MAX_CALIBRATED_STEPS, round(TARGET_REPEAT_S / max(seconds, 1e-7))))
+
+
+def host_to_device_ms(device: torch.device, batch_size: int, repeats: int = 50) -> float | None:
+    """Milliseconds to copy one normalised batch from host memory, as the tutorial does per step."""
+    if device.type == "cpu":
+        return None
+    batch = torch.randn(batch_size, 3, 32, 32)
+    labels = torch.randint(0, 10, (batch_size,))
+
+    def copy() -> None:
+        batch.to(device)
+        labels.to(device)
+
+    for _ in range(5):
+        copy()
+    return 1000 * statistics.median(time_steps(copy, 20, max(1, repeats // 20), lambda: synchronize(device)))
+
+
+def accelerators(requested: str) -> tuple[list[torch.device], dict[str, str]]:
+    """The accelerators to time besides the CPU, and why the missing ones are missing.
+
+    `auto` takes every accelerator present; `cpu` none; an explicit one must exist.
+    """
+    unavailable = {}
+    if not torch.cuda.is_available():
+        unavailable["cuda"] = cuda_unavailable_reason()
+    if not mps_available():
+        unavailable["mps"] = "Apple's MPS backend is not available here"
+    if requested == "cpu":
+        return [], unavailable
+    if requested == "auto":
+        found = [torch.device("cuda:0")] if "cuda" not in unavailable else []
+        return found + ([torch.device("mps")] if "mps" not in unavailable else []), unavailable
+    return [resolve_device(requested)], unavailable
+
+
+def machine_info(devices: list[torch.device]) -> dict[str, Any]:
+    return {
+        "cpu": _cpu_model(),
+        "cpu_threads": torch.get_num_threads(),
+        "cpu_cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_build": f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU-only",
+        "gpus": [torch.cuda.get_device_name(device) for device in devices if device.type == "cuda"],
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def run_benchmark(settings: BenchSettings, devices: list[torch.device], events: Events = Events()) -> list[Timing]:
+    """Every width on the CPU and on each accelerator, CPU first."""
+    everything = [torch.device("cpu"), *devices]
+    results = []
+    events.task_started("benchmarking", len(settings.widths) * len(everything), unit="runs")
+    try:
+        for width in settings.widths:
+            for device in everything:
+                results.append(benchmark_width(width, device, settings))
+                events.task_advanced(len(results), f"width {width} on {device}")
+    finally:
+        events.task_finished()
+    return results
+
+
+def reading(results: list[Timing], batch_size: int) -> str:
+    """One sentence saying what the numbers mean."""
+    cpu = {timing.width: timing for timing in results if timing.device == "cpu"}
+    gpu = [timing for timing in results if timing.device != "cpu"]
+    if not gpu:
+        widths = sorted(cpu)
+        growth = cpu[widths[-1]].ms_per_step / cpu[widths[0]].ms_per_step
+        return (f"No GPU to compare with. On this CPU a step at width {widths[-1]} costs {growth:.1f}x "
+                f"one at width {widths[0]} (batch size {batch_size}).")
+    faster = [timing for timing in gpu if timing.ms_per_step < cpu[timing.width].ms_per_step]
+    if not faster:
+        return (f"The GPU is slower than the CPU at every width at batch size {batch_size}: the network is too "
+                "small, and launch overhead dominates. Try wider nets or --batch-size 128.")
+    first = min(faster, key=lambda timing: timing.width)
+    best = max(gpu, key=lambda timing: cpu[timing.width].ms_per_step / timing.ms_per_step)
+    return (f"The GPU pays off from width {first.width} at batch size {batch_size} "
+            f"({cpu[first.width].ms_per_step / first.ms_per_step:.1f}x); the largest gain is "
+            f"{cpu[best.width].ms_per_step / best.ms_per_step:.1f}x at width {best.width}.")
