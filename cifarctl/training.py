@@ -23,6 +23,7 @@ from cifarctl.data.memory import Split, epoch_permutation, normalize
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.events import Events
 from cifarctl.models import ModelInfo, build_model, count_parameters
+from cifarctl.sgd import MomentumSGD
 
 PROGRESS_INTERVAL_S = 0.25
 # Below this batch size oneDNN's per-call overhead outweighs its speed on a CPU, and
@@ -131,7 +132,7 @@ class _Run:
         self.info = ModelInfo(settings.model, {"width": settings.width})
         torch.manual_seed(settings.seed)
         self.model = build_model(self.info).to(device)
-        self.optimizer = _sgd(self.model, settings)
+        self.optimizer = MomentumSGD(self.model.parameters(), lr=settings.lr, momentum=settings.momentum)
         self.criterion = nn.CrossEntropyLoss()
         self.epoch = 0  # the epoch in progress, from 0
         self.step = 0  # the next mini-batch of that epoch
@@ -144,7 +145,6 @@ class _Run:
                     should_stop: Callable[[], bool]) -> None:
         settings = self.settings
         order = epoch_permutation(len(labels), settings.seed, self.epoch).to(images.device)
-        epoch_images, epoch_labels = images[order], labels[order]  # one gather, then slices are views
         steps = math.ceil(len(labels) / settings.batch_size)
         started, last_progress = time.perf_counter(), time.monotonic()
         images_at_start = self.seen_images
@@ -154,8 +154,8 @@ class _Run:
                 self.save()
                 raise Interrupted(f"interrupted at epoch {self.epoch + 1}, mini-batch {self.step}; checkpoint saved "
                                   f"to {self.checkpoint}; rerun the same command with --resume to continue")
-            batch = slice(self.step * settings.batch_size, (self.step + 1) * settings.batch_size)
-            loss_value = self._train_step(epoch_images[batch], epoch_labels[batch])
+            batch = order[self.step * settings.batch_size : (self.step + 1) * settings.batch_size]
+            loss_value = self._train_step(images[batch], labels[batch])
             self.step += 1
             if self.step % settings.log_every == 0:
                 events.message(f"[{self.epoch + 1}, {self.step:5d}] loss: {self.running_loss / settings.log_every:.3f}")
@@ -213,14 +213,6 @@ class _Run:
         self.epoch, self.step = int(state["epoch"]), int(state["step"])
         self.running_loss, self.epoch_loss = float(state["running_loss"]), float(state["epoch_loss"])
         self.final_loss = float(state["final_loss"])
-
-
-def _sgd(model: nn.Module, settings: TrainSettings) -> torch.optim.SGD:
-    """The tutorial's optimiser; the fused kernel (same arithmetic, one call per step) where torch has it."""
-    try:
-        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum, fused=True)
-    except (RuntimeError, TypeError, ValueError):
-        return torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
 
 
 @contextlib.contextmanager
