@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,12 @@ def checkpoint_path_for(output: Path) -> Path:
 
 
 def save_state(obj: Any, path: Path) -> None:
+    # Serialise in memory first: torch.save reports a full disk as a RuntimeError from its
+    # zip writer, while a plain write raises the OSError that names the problem.
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_write(Path(path)) as handle:
-        torch.save(obj, handle)
+        handle.write(buffer.getbuffer())
 
 
 def load_state(path: Path, what: str = "model file") -> Any:

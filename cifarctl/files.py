@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from cifarctl.errors import CifarctlError
+from cifarctl.errors import CifarctlError, UsageError
 
 CHUNK = 1 << 20
 
@@ -22,11 +22,33 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}-{os.urandom(3).hex()}")
 
 
+def remove_stale_temporaries(target: Path) -> None:
+    """Delete temporary siblings of `target` left by processes that no longer run (kill -9)."""
+    for candidate in Path(target).parent.glob(f".{Path(target).name}.tmp-*"):
+        pid = candidate.name.rsplit(".tmp-", 1)[1].split("-", 1)[0]
+        if pid.isdigit() and not _process_alive(int(pid)):
+            if candidate.is_dir():
+                shutil.rmtree(candidate, ignore_errors=True)
+            else:
+                candidate.unlink(missing_ok=True)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 @contextlib.contextmanager
 def atomic_write(path: Path) -> Iterator[BinaryIO]:
     """Write to a temporary sibling, fsync, then rename over `path`; clean up on failure."""
     path = Path(path)
     _check_parent(path)
+    remove_stale_temporaries(path)
     temporary = temporary_name(path)
     try:
         with open(temporary, "wb") as handle:
@@ -60,11 +82,32 @@ def atomic_replace_dir(source: Path, target: Path) -> None:
 def temporary_dir_beside(target: Path) -> Iterator[Path]:
     """A scratch folder next to `target` (same filesystem, so a rename can finish the job)."""
     _check_parent(target)
-    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    remove_stale_temporaries(target)
+    folder = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-{os.getpid()}-", dir=target.parent))
     try:
         yield folder
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def check_output_file(path: Path, option: str) -> None:
+    """Fail fast, before any long work, when `path` cannot be written as a file.
+
+    Its folder must exist and accept a new file (probed by creating one), and the path must
+    not be a folder itself.
+    """
+    path = Path(path)
+    parent = path.parent
+    if path.is_dir():
+        raise UsageError(f"{option} {path} is a directory; give a file name")
+    if not parent.is_dir():
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"{option} {path}: the folder {parent} {problem}; create it or choose another path")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.probe-"):
+            pass
+    except OSError as error:
+        raise write_error(path, error) from None
 
 
 def md5_of(path: Path) -> str:

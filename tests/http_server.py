@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,6 +16,8 @@ class ServerBehaviour:
     status: int | None = None  # answer every request with this status instead of the file
     cut_after: int | None = None  # close the connection after sending this many body bytes
     ignore_range: bool = False  # always send the whole file with 200
+    stall_seconds: float = 0.0  # send the headers, then wait this long before the body
+    delay_per_chunk: float = 0.0  # send the body slowly, 64 kB at a time
     requests: list[dict] = field(default_factory=list)
 
 
@@ -57,7 +60,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.behaviour.cut_after = None  # the next request gets the rest
             self.close_connection = True
             return
-        self.wfile.write(payload)
+        if self.behaviour.stall_seconds:
+            self.wfile.flush()
+            time.sleep(self.behaviour.stall_seconds)
+        try:
+            for start in range(0, len(payload), 65536):
+                self.wfile.write(payload[start : start + 65536])
+                if self.behaviour.delay_per_chunk:
+                    self.wfile.flush()
+                    time.sleep(self.behaviour.delay_per_chunk)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client went away (a test killed it)
 
 
 class LocalServer:

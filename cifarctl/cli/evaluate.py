@@ -42,9 +42,9 @@ def evaluate(
 
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
+    torch_device = resolve_device(config.device)
     state_dict = load_state(model)
     info = identify(state_dict, model)
-    torch_device = resolve_device(config.device)
     network = build_model(info)
     network.load_state_dict(state_dict)
     network.to(torch_device)

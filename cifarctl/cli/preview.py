@@ -44,10 +44,13 @@ def preview(
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
+    from cifarctl.files import check_output_file
     from cifarctl.preview import as_hwc, sample, save_grid
 
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
+    if save is not None:
+        check_output_file(save, "--save")
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
     images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)

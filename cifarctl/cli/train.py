@@ -46,6 +46,7 @@ def train(
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import describe, resolve_device
+    from cifarctl.files import check_output_file
     from cifarctl.interrupts import StopRequest
     from cifarctl.training import TrainSettings
     from cifarctl.training import train as run_training
@@ -53,6 +54,7 @@ def train(
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
     _check_output(output)
+    check_output_file(output, "--output")
     checkpoint = checkpoint_path_for(output)
     chosen_seed = config.seed
     if chosen_seed is None:
@@ -74,7 +76,5 @@ def train(
 
 
 def _check_output(output: Path) -> None:
-    if output.is_dir():
-        raise typer.BadParameter(f"{output} is a directory; give a file name such as cifar_net.pth", param_hint="'--output'")
     if output.suffix == ".ckpt":
         raise typer.BadParameter("the .ckpt name is taken by the training checkpoint; use .pth", param_hint="'--output'")

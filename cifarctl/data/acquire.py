@@ -25,9 +25,9 @@ from cifarctl.data.store import (
     verified_manifest,
     write_manifest,
 )
-from cifarctl.errors import ChecksumError, CifarctlError, DatasetCorruptError, DatasetMissingError, UsageError
+from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
-from cifarctl.files import atomic_replace_dir, exclusive_lock, md5_of, temporary_dir_beside
+from cifarctl.files import atomic_replace_dir, exclusive_lock, md5_of, temporary_dir_beside, write_error
 
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
@@ -168,7 +168,10 @@ def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
         for name in REQUIRED_FILES:
             if not (folder / name).is_file():
                 raise DatasetCorruptError(f"{folder} has no {name}; it is not a complete cifar-10-batches-py folder")
-            shutil.copy2(folder / name, staged / name)
+            try:
+                shutil.copy2(folder / name, staged / name)
+            except OSError as error:
+                raise write_error(target / name, error) from None
         md5s = {name: md5_of(staged / name) for name in REQUIRED_FILES}
         if any(md5s[name] != source.file_md5s[name] for name in REQUIRED_FILES):
             notes.append("files differ from the official release; their contents were validated instead")
@@ -235,6 +238,6 @@ def _safe_extract(archive: Path, destination: Path, base_folder: str) -> None:
                 tar.extractall(destination, members=members)
     except (tarfile.TarError, EOFError, OSError) as error:
         if isinstance(error, OSError) and error.errno is not None:
-            raise CifarctlError(f"cannot extract {archive}: {error.strerror}") from None
+            raise write_error(destination, error) from None
         raise DatasetCorruptError(f"{archive} is not a readable .tar.gz archive ({error}); "
                                   "delete it and download again") from None
