@@ -39,8 +39,8 @@ def mps_available() -> bool:
 
 def cuda_unavailable_reason() -> str:
     if torch.version.cuda is None:
-        return "this torch build is CPU-only (no CUDA support)"
-    return "no CUDA device was found (driver missing or no GPU)"
+        return "this torch build is CPU-only"
+    return "no CUDA device found (no GPU or no driver)"
 
 
 def describe(device: torch.device) -> str:

@@ -80,7 +80,7 @@ def benchmark_gpu(
             "machine": machine,
         })
         return
-    ui.print(machine_line(machine))
+    ui.print(machine_line(machine, unavailable))
     ui.print(benchmark_table(results, devices, unavailable))
     for name, milliseconds in copies.items():
         if milliseconds is not None:

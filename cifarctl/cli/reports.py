@@ -63,8 +63,8 @@ def confusion_table(result) -> Table:
     return table
 
 
-def machine_line(machine: dict) -> str:
-    gpus = ", ".join(machine["gpus"]) or "no GPU"
+def machine_line(machine: dict, unavailable: dict[str, str]) -> str:
+    gpus = ", ".join(machine["gpus"]) or f"none, {unavailable.get('cuda', 'not requested')}"
     return (f"CPU: {machine['cpu']} ({machine['cpu_threads']} threads) · GPU: {gpus} · "
             f"torch {machine['torch']} ({machine['torch_build']})")
 
@@ -81,7 +81,7 @@ def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
         table.add_column(f"{name} img/s", justify="right")
         table.add_column("speed-up", justify="right")
     if not names:
-        table.add_column("GPU", justify="left")
+        table.add_column("GPU", justify="center")
     by_key = {(timing.width, timing.device): timing for timing in results}
     for width in dict.fromkeys(timing.width for timing in results):
         cpu = by_key[(width, "cpu")]
@@ -92,7 +92,7 @@ def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
             row += [_ms(timing), f"{timing.images_per_second:,.0f}",
                     Text(f"{speedup:.1f}x", style="green" if speedup > 1 else "red")]
         if not names:
-            row.append(Text("unavailable: " + unavailable.get("cuda", "none requested"), style="dim"))
+            row.append(Text("n/a", style="dim"))
         table.add_row(*row)
     return table
 
