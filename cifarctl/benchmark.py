@@ -202,6 +202,8 @@ def reading(results: list[Timing], batch_size: int) -> str:
     gpu = [timing for timing in results if timing.device != "cpu"]
     if not gpu:
         widths = sorted(cpu)
+        if len(widths) == 1:
+            return f"No GPU to compare with. On this CPU a step at width {widths[0]} takes {cpu[widths[0]].ms_per_step:.2f} ms."
         growth = cpu[widths[-1]].ms_per_step / cpu[widths[0]].ms_per_step
         return (f"No GPU to compare with. On this CPU a step at width {widths[-1]} costs {growth:.1f}x "
                 f"one at width {widths[0]} (batch size {batch_size}).")

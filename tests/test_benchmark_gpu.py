@@ -53,7 +53,9 @@ def test_table_without_a_gpu_says_why(cli):
     assert result.exit_code == 0, result.stderr
     assert "CPU ms/step" in result.stdout
     if not torch.cuda.is_available():
-        assert "unavailable" in result.stdout and "No GPU to compare with" in result.stdout
+        reason = benchmark.cuda_unavailable_reason()
+        assert f"GPU: none, {reason}" in result.stdout and "No GPU to compare with" in result.stdout
+        assert "n/a" in result.stdout
 
 
 def test_timing_synchronises_before_every_clock_read():
