@@ -20,7 +20,8 @@ import torch.nn as nn
 
 from cifarctl.checkpoints import load_checkpoint, save_checkpoint, save_state
 from cifarctl.data.memory import Split, epoch_permutation, normalize
-from cifarctl.errors import Interrupted, UsageError
+from cifarctl.distributed import Cluster, any_rank, broadcast, mean_over_ranks
+from cifarctl.errors import CifarctlError, Interrupted, UsageError
 from cifarctl.events import Events
 from cifarctl.models import ModelInfo, build_model, count_parameters
 from cifarctl.sgd import MomentumSGD
@@ -29,6 +30,7 @@ PROGRESS_INTERVAL_S = 0.25
 # Below this batch size oneDNN's per-call overhead outweighs its speed on a CPU, and
 # PyTorch's plain convolution is faster (benchmarks/train_vs_tutorial.py measures it).
 SMALL_CPU_BATCH = 8
+STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
 # Settings that must match for --resume to continue the same run.
 RESUME_KEYS = ("model", "width", "batch_size", "lr", "momentum", "seed")
 
@@ -58,6 +60,7 @@ class TrainResult:
     output: Path
     checkpoint: Path
     resumed_from: tuple[int, int] | None  # (epoch, step) the run continued from
+    processes: int = 1  # torchrun's WORLD_SIZE; settings.batch_size is per process
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,6 +69,8 @@ class TrainResult:
             "epochs": self.settings.epochs,
             "epochs_run": self.epochs_run,
             "steps": self.steps,
+            "processes": self.processes,
+            "global_batch_size": self.settings.batch_size * self.processes,
             "final_loss": round(self.final_loss, 6),
             "train_seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 1),
@@ -85,16 +90,21 @@ def train(
     resume: bool = False,
     events: Events = Events(),
     should_stop: Callable[[], bool] = lambda: False,
+    cluster: Cluster | None = None,
 ) -> TrainResult:
-    """Train, saving the checkpoint every epoch and on a stop request; write `output` at the end."""
-    run = _Run(settings, device, checkpoint)
+    """Train, saving the checkpoint every epoch and on a stop request; write `output` at the end.
+
+    Under torchrun (`cluster` given) every process calls this; `settings.batch_size` is per
+    process, only rank 0 writes files, and all ranks stop and resume at the same step.
+    """
+    run = _Run(settings, device, checkpoint, cluster)
     if resume:
         run.restore()
         events.message(f"resuming from {checkpoint} at epoch {run.epoch + 1}, mini-batch {run.step}")
     resumed_from = (run.epoch, run.step) if resume else None
     images = normalize(data.images.to(device))
     labels = data.labels.to(device)
-    steps_per_epoch = math.ceil(len(labels) / settings.batch_size)
+    steps_per_epoch = math.ceil(len(labels) / run.global_batch)
     done_before = run.epoch * steps_per_epoch + run.step
     started = time.perf_counter()
     events.task_started(f"training {run.info.describe()}", settings.epochs * steps_per_epoch, unit="steps")
@@ -107,33 +117,50 @@ def train(
     finally:
         events.task_finished()
     seconds = time.perf_counter() - started
-    save_state(run.model.state_dict(), output)
+    if run.is_main:
+        save_state(run.plain_model.state_dict(), output)
     return TrainResult(
         settings=settings,
         model=run.info,
-        parameters=count_parameters(run.model),
+        parameters=count_parameters(run.plain_model),
         epochs_run=settings.epochs - (resumed_from[0] if resumed_from else 0),
         steps=settings.epochs * steps_per_epoch - done_before,
         final_loss=run.final_loss,
         seconds=seconds,
-        images_per_second=run.seen_images / seconds if seconds > 0 else 0.0,
+        images_per_second=run.seen_images * run.world_size / seconds if seconds > 0 else 0.0,
         output=output,
         checkpoint=checkpoint,
         resumed_from=resumed_from,
+        processes=run.world_size,
     )
 
 
 class _Run:
     """One training run's model, optimiser and position: everything a checkpoint holds."""
 
-    def __init__(self, settings: TrainSettings, device: torch.device, checkpoint: Path) -> None:
+    def __init__(self, settings: TrainSettings, device: torch.device, checkpoint: Path,
+                 cluster: Cluster | None = None) -> None:
         self.settings = settings
         self.checkpoint = checkpoint
+        self.cluster = cluster
+        self.world_size = cluster.world_size if cluster else 1
+        self.rank = cluster.rank if cluster else 0
+        self.is_main = self.rank == 0
+        self.global_batch = settings.batch_size * self.world_size
         self.info = ModelInfo(settings.model, {"width": settings.width})
         torch.manual_seed(settings.seed)
-        self.model = build_model(self.info).to(device)
-        self.optimizer = MomentumSGD(self.model.parameters(), lr=settings.lr, momentum=settings.momentum)
-        self.criterion = nn.CrossEntropyLoss()
+        self.plain_model = build_model(self.info).to(device)
+        self.model = self.plain_model
+        if cluster is not None:
+            from torch.nn.parallel import DistributedDataParallel
+
+            ids = [device.index] if device.type == "cuda" else None
+            self.model = DistributedDataParallel(self.plain_model, device_ids=ids)
+        self.optimizer = MomentumSGD(self.plain_model.parameters(), lr=settings.lr, momentum=settings.momentum)
+        # Alone: the batch mean, as the tutorial. Under DDP, which averages gradients over
+        # ranks: each rank's sum scaled so the average is the mean over the global batch,
+        # exact even when the last global batch does not split evenly.
+        self.criterion = nn.CrossEntropyLoss(reduction="mean" if cluster is None else "sum")
         self.epoch = 0  # the epoch in progress, from 0
         self.step = 0  # the next mini-batch of that epoch
         self.running_loss = 0.0  # the tutorial's running_loss, reset at every log line
@@ -145,33 +172,46 @@ class _Run:
                     should_stop: Callable[[], bool]) -> None:
         settings = self.settings
         order = epoch_permutation(len(labels), settings.seed, self.epoch).to(images.device)
-        steps = math.ceil(len(labels) / settings.batch_size)
+        steps = math.ceil(len(labels) / self.global_batch)
         started, last_progress = time.perf_counter(), time.monotonic()
         images_at_start = self.seen_images
         self.model.train()
         while self.step < steps:
-            if should_stop():
+            if self._stop_requested(should_stop):
                 self.save()
                 raise Interrupted(f"interrupted at epoch {self.epoch + 1}, mini-batch {self.step}; checkpoint saved "
                                   f"to {self.checkpoint}; rerun the same command with --resume to continue")
-            batch = order[self.step * settings.batch_size : (self.step + 1) * settings.batch_size]
-            loss_value = self._train_step(images[batch], labels[batch])
+            global_batch = order[self.step * self.global_batch : (self.step + 1) * self.global_batch]
+            batch = global_batch.tensor_split(self.world_size)[self.rank]
+            loss_value = self._train_step(images[batch], labels[batch], len(global_batch))
             self.step += 1
             if self.step % settings.log_every == 0:
-                events.message(f"[{self.epoch + 1}, {self.step:5d}] loss: {self.running_loss / settings.log_every:.3f}")
+                (running,) = mean_over_ranks([self.running_loss], self.cluster)
+                events.message(f"[{self.epoch + 1}, {self.step:5d}] loss: {running / settings.log_every:.3f}")
                 self.running_loss = 0.0
             if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S:
                 last_progress = time.monotonic()
                 rate = (self.seen_images - images_at_start) / (time.perf_counter() - started)
                 events.task_advanced(self.epoch * steps + self.step,
                                      f"epoch {self.epoch + 1}/{settings.epochs}  loss {loss_value:.3f}  {rate:,.0f} img/s")
-        self.final_loss = self.epoch_loss / steps
+        (epoch_loss,) = mean_over_ranks([self.epoch_loss], self.cluster)
+        self.final_loss = epoch_loss / steps
         self.running_loss = self.epoch_loss = 0.0
         events.task_advanced((self.epoch + 1) * steps, f"epoch {self.epoch + 1}/{settings.epochs} done")
 
-    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor) -> float:
+    def _stop_requested(self, should_stop: Callable[[], bool]) -> bool:
+        """Alone: at once. Under DDP: agreed by all ranks every STOP_CHECK_EVERY steps."""
+        if self.cluster is None:
+            return should_stop()
+        if self.step % STOP_CHECK_EVERY:
+            return False
+        return any_rank(should_stop(), self.cluster)
+
+    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, global_count: int) -> float:
         self.optimizer.zero_grad()
         loss = self.criterion(self.model(inputs), targets)
+        if self.cluster is not None:
+            loss = loss * (self.world_size / global_count)
         loss.backward()
         self.optimizer.step()
         value = loss.item()
@@ -181,24 +221,53 @@ class _Run:
         return value
 
     def save(self) -> None:
+        """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
+        running_loss, epoch_loss = mean_over_ranks([self.running_loss, self.epoch_loss], self.cluster)
+        if not self.is_main:
+            return
         save_checkpoint(self.checkpoint, {
             "settings": asdict(self.settings),
-            "model": self.model.state_dict(),
+            "world_size": self.world_size,
+            "model": self.plain_model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "step": self.step,
-            "running_loss": self.running_loss,
-            "epoch_loss": self.epoch_loss,
+            "running_loss": running_loss,
+            "epoch_loss": epoch_loss,
             "final_loss": self.final_loss,
             "torch_rng": torch.get_rng_state(),
         })
 
     def restore(self) -> None:
+        """Load the checkpoint on rank 0 and hand it to every rank, so all continue alike."""
+        state = self._read_checkpoint() if self.is_main else None
+        state = broadcast(state, self.cluster)
+        if isinstance(state, CifarctlError):
+            raise state
+        self.plain_model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.epoch, self.step = int(state["epoch"]), int(state["step"])
+        self.running_loss, self.epoch_loss = float(state["running_loss"]), float(state["epoch_loss"])
+        self.final_loss = float(state["final_loss"])
+
+    def _read_checkpoint(self) -> dict[str, Any] | CifarctlError:
+        try:
+            return self._checked_checkpoint()
+        except CifarctlError as error:
+            if self.cluster is None:
+                raise
+            return error  # handed to every rank, so all of them stop with the same message
+
+    def _checked_checkpoint(self) -> dict[str, Any]:
         path, settings = self.checkpoint, self.settings
         if not path.exists():
             raise UsageError(f"--resume: no checkpoint at {path}; start without --resume")
         state = load_checkpoint(path)
         saved = state["settings"]
+        if state.get("world_size", 1) != self.world_size:
+            raise UsageError(f"--resume: {path} was made by {state.get('world_size', 1)} process(es), "
+                             f"this run has {self.world_size}; resume with the same number")
         different = [f"{key} {saved.get(key)} (now {getattr(settings, key)})"
                      for key in RESUME_KEYS if saved.get(key) != getattr(settings, key)]
         if different:
@@ -207,12 +276,7 @@ class _Run:
         if state["epoch"] > settings.epochs:
             raise UsageError(f"--resume: {path} already trained {state['epoch']} epochs; "
                              "ask for at least that many with --epochs")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.running_loss, self.epoch_loss = float(state["running_loss"]), float(state["epoch_loss"])
-        self.final_loss = float(state["final_loss"])
+        return state
 
 
 @contextlib.contextmanager

@@ -17,7 +17,12 @@ def training_summary(result) -> Table:
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
     table.add_row("epochs", str(result.settings.epochs))
-    table.add_row("steps", f"{result.steps:,} (batch size {result.settings.batch_size})")
+    if result.processes > 1:
+        batch = (f"global batch {result.settings.batch_size * result.processes} = "
+                 f"{result.settings.batch_size} x {result.processes} processes")
+    else:
+        batch = f"batch size {result.settings.batch_size}"
+    table.add_row("steps", f"{result.steps:,} ({batch})")
     table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("images/s", f"{result.images_per_second:,.0f}")

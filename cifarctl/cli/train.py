@@ -46,6 +46,9 @@ def train(
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import describe, resolve_device
+    from cifarctl.distributed import broadcast, cluster_from_environment, device_for, join, leave
+    from cifarctl.distributed import backend as dist_backend
+    from cifarctl.events import Events
     from cifarctl.files import check_output_file
     from cifarctl.interrupts import StopRequest
     from cifarctl.training import TrainSettings
@@ -56,18 +59,37 @@ def train(
     _check_output(output)
     check_output_file(output, "--output")
     checkpoint = checkpoint_path_for(output)
-    chosen_seed = config.seed
-    if chosen_seed is None:
-        chosen_seed = load_checkpoint(checkpoint)["settings"]["seed"] if resume and checkpoint.exists() else random.randrange(2**31)
-    settings = TrainSettings(model="net", width=width, epochs=epochs, batch_size=batch_size, lr=lr,
-                             momentum=momentum, log_every=log_every, seed=chosen_seed)
+    cluster = cluster_from_environment()
     torch_device = resolve_device(config.device)
-    events = ui.events()
-    ensure_dataset(config.data_dir, allow_download=not no_download, events=events)
-    data = load_split(config.data_dir, "train")
-    ui.info(f"training on {len(data):,} images on {describe(torch_device)}, seed {chosen_seed}")
-    with StopRequest() as stop:
-        result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop)
+    if cluster is not None:
+        torch_device = device_for(cluster, torch_device)
+        join(cluster, torch_device)
+    try:
+        chosen_seed = config.seed
+        if chosen_seed is None:
+            resuming = resume and checkpoint.exists()
+            chosen_seed = load_checkpoint(checkpoint)["settings"]["seed"] if resuming else random.randrange(2**31)
+        chosen_seed = broadcast(chosen_seed, cluster)  # every process must shuffle alike
+        settings = TrainSettings(model="net", width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+                                 momentum=momentum, log_every=log_every, seed=chosen_seed)
+        is_main = cluster is None or cluster.is_main
+        events = ui.events() if is_main else Events()
+        if is_main:
+            ensure_dataset(config.data_dir, allow_download=not no_download, events=events)
+        if cluster is not None:
+            broadcast(None, cluster)  # the others wait until rank 0 has the dataset in place
+        data = load_split(config.data_dir, "train")
+        if is_main:
+            ui.info(f"training on {len(data):,} images on {describe(torch_device)}, seed {chosen_seed}")
+            if cluster is not None:
+                ui.info(f"distributed: {cluster.world_size} processes ({dist_backend()}), {batch_size} images per "
+                        f"process per step = global batch {batch_size * cluster.world_size}, lr {lr}")
+        with StopRequest() as stop:
+            result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop, cluster)
+    finally:
+        leave()
+    if not is_main:
+        return
     if json_output:
         ui.print_json(result.as_json())
     else:

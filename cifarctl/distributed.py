@@ -1,0 +1,102 @@
+"""Running `train` on several processes with torch.distributed, as launched by torchrun.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK (and the rendezvous address) for every
+process it starts; with a WORLD_SIZE above 1, `cifarctl train` joins the process group
+(NCCL on CUDA, Gloo on the CPU), wraps the model in DistributedDataParallel, and each
+process trains on its own disjoint share of every global batch. Without torchrun none of
+this module does anything.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from cifarctl.errors import CifarctlError
+
+
+@dataclass(frozen=True)
+class Cluster:
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def cluster_from_environment() -> Cluster | None:
+    """The process's place in a torchrun job, or None when it runs alone."""
+    try:
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    except ValueError:
+        raise CifarctlError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers (set by torchrun)") from None
+    return Cluster(rank, world_size, local_rank) if world_size > 1 else None
+
+
+def device_for(cluster: Cluster, device: torch.device) -> torch.device:
+    """One GPU per process: process LOCAL_RANK uses cuda:LOCAL_RANK."""
+    if device.type == "cuda":
+        if cluster.local_rank >= torch.cuda.device_count():
+            raise CifarctlError(f"process {cluster.rank} wants cuda:{cluster.local_rank}, but this machine has "
+                                f"{torch.cuda.device_count()} GPU(s); lower --nproc-per-node")
+        torch.cuda.set_device(cluster.local_rank)
+        return torch.device("cuda", cluster.local_rank)
+    return device
+
+
+def join(cluster: Cluster, device: torch.device) -> None:
+    if dist.is_initialized():
+        return
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    try:
+        dist.init_process_group(backend=backend, rank=cluster.rank, world_size=cluster.world_size)
+    except (RuntimeError, ValueError) as error:
+        raise CifarctlError(f"cannot join the torchrun job ({error}); start it with torchrun") from None
+
+
+def backend() -> str:
+    return str(dist.get_backend()) if dist.is_initialized() else "none"
+
+
+def leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def broadcast(value: Any, cluster: Cluster | None) -> Any:
+    """Rank 0's `value`, on every rank."""
+    if cluster is None:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _collective_device() -> torch.device:
+    """NCCL reduces tensors on the GPU, Gloo on the CPU."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def mean_over_ranks(values: list[float], cluster: Cluster | None) -> list[float]:
+    if cluster is None:
+        return values
+    tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(tensor)
+    return (tensor / cluster.world_size).tolist()
+
+
+def any_rank(flag: bool, cluster: Cluster | None) -> bool:
+    """True on every rank when it is True on at least one (all ranks must call it together)."""
+    if cluster is None:
+        return flag
+    tensor = torch.tensor([1 if flag else 0], dtype=torch.int32, device=_collective_device())
+    dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return bool(tensor.item())
