@@ -27,8 +27,10 @@ from cifarctl.models import ModelInfo, build_model, count_parameters
 from cifarctl.sgd import MomentumSGD
 
 PROGRESS_INTERVAL_S = 0.25
-# Below this batch size oneDNN's per-call overhead outweighs its speed on a CPU, and
-# PyTorch's plain convolution is faster (benchmarks/train_vs_tutorial.py measures it).
+# Up to this batch size on a CPU, oneDNN's per-call overhead outweighs its speed and
+# PyTorch's plain convolution is faster (benchmarks/onednn_small_batches.py), and one
+# thread is as fast as two while idle and far faster when another process wants the CPU
+# (OpenMP's barriers then wait for a descheduled thread at every operation).
 SMALL_CPU_BATCH = 8
 STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
 # Settings that must match for --resume to continue the same run.
@@ -109,7 +111,7 @@ def train(
     started = time.perf_counter()
     events.task_started(f"training {run.info.describe()}", settings.epochs * steps_per_epoch, unit="steps")
     try:
-        with _onednn(device.type != "cpu" or settings.batch_size > SMALL_CPU_BATCH):
+        with _small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= SMALL_CPU_BATCH):
             while run.epoch < settings.epochs:
                 run.train_epoch(images, labels, events, should_stop)
                 run.epoch, run.step = run.epoch + 1, 0
@@ -280,10 +282,16 @@ class _Run:
 
 
 @contextlib.contextmanager
-def _onednn(enabled: bool) -> Iterator[None]:
-    previous = torch.backends.mkldnn.enabled
-    torch.backends.mkldnn.enabled = enabled
+def _small_batch_cpu_mode(active: bool) -> Iterator[None]:
+    """Plain convolutions on one thread while training tiny batches on a CPU (see above)."""
+    if not active:
+        yield
+        return
+    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
+    torch.backends.mkldnn.enabled = False
+    torch.set_num_threads(1)
     try:
         yield
     finally:
-        torch.backends.mkldnn.enabled = previous
+        torch.backends.mkldnn.enabled = onednn
+        torch.set_num_threads(threads)
