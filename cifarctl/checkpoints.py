@@ -35,11 +35,11 @@ def save_state(obj: Any, path: Path) -> None:
         handle.write(buffer.getbuffer())
 
 
-def load_state(path: Path, what: str = "model file") -> Any:
+def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> Any:
     """torch.load with weights_only=True, and one clear error for every way it can fail."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{what} {path} does not exist")
+        raise CheckpointError(f"{what} {path} does not exist{missing_hint}")
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a directory, not a file")
     if path.stat().st_size == 0:
@@ -47,8 +47,7 @@ def load_state(path: Path, what: str = "model file") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        text = str(error)
-        if "Weights only load failed" in text or "Unsupported global" in text:
+        if "GLOBAL" in str(error) or "Unsupported global" in str(error):
             raise CheckpointError(f"{what} {path} contains code or objects other than tensors; "
                                   "refusing to load it (only plain weights are accepted)") from None
         raise CheckpointError(f"{what} {path} is not a PyTorch file or is corrupt") from None
@@ -62,9 +61,13 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     save_state({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **state}, path)
 
 
+def is_checkpoint(state: Any) -> bool:
+    return isinstance(state, dict) and state.get("format") == CHECKPOINT_FORMAT
+
+
 def load_checkpoint(path: Path) -> dict[str, Any]:
     state = load_state(path, "training checkpoint")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+    if not is_checkpoint(state):
         raise CheckpointError(f"{path} is not a cifarctl training checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} is a version {state.get('version')} checkpoint; "

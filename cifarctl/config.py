@@ -134,7 +134,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             document = tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist; check the --config path") from None
+        raise ConfigError(f"config file {path} does not exist; check --config or $CIFARCTL_CONFIG") from None
     except IsADirectoryError:
         raise ConfigError(f"config file {path} is a directory; pass a .toml file") from None
     except PermissionError:

@@ -102,7 +102,11 @@ def train(
     run = _Run(settings, device, checkpoint, cluster)
     if resume:
         run.restore()
-        events.message(f"resuming from {checkpoint} at epoch {run.epoch + 1}, mini-batch {run.step}")
+        if run.epoch >= settings.epochs:
+            events.message(f"{checkpoint} has already trained {run.epoch} epochs: nothing left to train, writing "
+                           f"{output} from it (ask for more with --epochs)")
+        else:
+            events.message(f"resuming from {checkpoint} at epoch {run.epoch + 1}, mini-batch {run.step}")
     resumed_from = (run.epoch, run.step) if resume else None
     images = normalize(data.images.to(device))
     labels = data.labels.to(device)
@@ -177,6 +181,7 @@ class _Run:
         steps = math.ceil(len(labels) / self.global_batch)
         started, last_progress = time.perf_counter(), time.monotonic()
         images_at_start = self.seen_images
+        since_log = self.step % settings.log_every  # mini-batches in self.running_loss
         self.model.train()
         while self.step < steps:
             if self._stop_requested(should_stop):
@@ -185,17 +190,19 @@ class _Run:
                                   f"to {self.checkpoint}; rerun the same command with --resume to continue")
             global_batch = order[self.step * self.global_batch : (self.step + 1) * self.global_batch]
             batch = global_batch.tensor_split(self.world_size)[self.rank]
-            loss_value = self._train_step(images[batch], labels[batch], len(global_batch))
+            self._train_step(images[batch], labels[batch], len(global_batch))
             self.step += 1
+            since_log += 1
             if self.step % settings.log_every == 0:
                 (running,) = mean_over_ranks([self.running_loss], self.cluster)
                 events.message(f"[{self.epoch + 1}, {self.step:5d}] loss: {running / settings.log_every:.3f}")
-                self.running_loss = 0.0
-            if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S:
+                self.running_loss, since_log = 0.0, 0
+            if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S and since_log:
                 last_progress = time.monotonic()
                 rate = (self.seen_images - images_at_start) / (time.perf_counter() - started)
                 events.task_advanced(self.epoch * steps + self.step,
-                                     f"epoch {self.epoch + 1}/{settings.epochs}  loss {loss_value:.3f}  {rate:,.0f} img/s")
+                                     f"epoch {self.epoch + 1}/{settings.epochs}  loss {self.running_loss / since_log:.3f}  "
+                                     f"{rate:,.0f} img/s")
         (epoch_loss,) = mean_over_ranks([self.epoch_loss], self.cluster)
         self.final_loss = epoch_loss / steps
         self.running_loss = self.epoch_loss = 0.0

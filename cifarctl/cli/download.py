@@ -60,6 +60,7 @@ def download(
         return
     counts = f"{report.counts['train']:,} training and {report.counts['test']:,} test images"
     if report.action == "present":
-        ui.print(f"CIFAR-10 is already in {report.path} and verified ({counts}); use --force to fetch it again.")
+        again = "import it again" if origin is not None else "fetch it again"
+        ui.print(f"CIFAR-10 is already in {report.path} and verified ({counts}); use --force to {again}.")
     else:
         ui.print(f"CIFAR-10 is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s).")

@@ -31,7 +31,7 @@ def evaluate(
     seed: SeedOption = None,
 ) -> None:
     """Measure a trained model: overall accuracy vs random guessing, per class, confusion matrix."""
-    from cifarctl.checkpoints import load_state
+    from cifarctl.checkpoints import is_checkpoint, load_state
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
@@ -43,7 +43,9 @@ def evaluate(
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
     torch_device = resolve_device(config.device)
-    state_dict = load_state(model)
+    state_dict = load_state(model, missing_hint="; train one with 'cifarctl train' or pass --model PATH")
+    if is_checkpoint(state_dict):  # a training checkpoint holds the weights too
+        state_dict = state_dict["model"]
     info = identify(state_dict, model)
     network = build_model(info)
     network.load_state_dict(state_dict)

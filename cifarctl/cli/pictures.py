@@ -15,9 +15,8 @@ ASCII_RAMP = " .:-=+*#%@"
 GAP = 2
 
 
-def colour_grid(images: np.ndarray, captions: list[str], width: int, scale: int = 1) -> list[Text]:
-    """Rows of images as rich Text lines; `images` is (N, H, W, 3) uint8."""
-    images = _enlarge(images, scale)
+def colour_grid(images: np.ndarray, captions: list[str], width: int) -> list[Text]:
+    """Rows of images as rich Text lines, one cell per two pixels; `images` is (N, H, W, 3) uint8."""
     tile = images.shape[2]
     lines: list[Text] = []
     for start in range(0, len(images), _per_row(width, tile)):
@@ -48,10 +47,6 @@ def ascii_grid(images: np.ndarray, captions: list[str], width: int) -> list[str]
             lines.append((" " * GAP).join("".join(ASCII_RAMP[v] for v in image) for image in levels).rstrip())
         lines.append(_caption_line(captions[start : start + len(row)], tile))
     return lines
-
-
-def _enlarge(images: np.ndarray, scale: int) -> np.ndarray:
-    return images.repeat(scale, axis=1).repeat(scale, axis=2) if scale > 1 else images
 
 
 def _per_row(width: int, tile: int) -> int:

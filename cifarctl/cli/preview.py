@@ -32,7 +32,7 @@ def preview(
     count: Annotated[int, typer.Option("--count", "-n", min=1, max=256, help="How many images.")] = 8,
     classes: Annotated[Optional[str], typer.Option("--classes", help="Only these classes, e.g. cat,dog.", show_default=False)] = None,
     save: Annotated[Optional[Path], typer.Option("--save", help="Also write the grid as a PNG here.", show_default=False)] = None,
-    scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge each pixel this many times in the PNG (and 2+ doubles the terminal view).")] = 4,
+    scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge each pixel this many times in the PNG.")] = 4,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
@@ -51,6 +51,8 @@ def preview(
     ui = UI(config.color, config.quiet, config.verbose)
     if save is not None:
         check_output_file(save, "--save")
+        if save.suffix.lower() != ".png":
+            raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
     images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
@@ -58,7 +60,7 @@ def preview(
     width = ui.out.size.width
     pixels = as_hwc(images)
     if ui.out.color_system is not None:
-        for line in colour_grid(pixels, captions, width, scale=2 if scale >= 2 and width >= 2 * 34 else 1):
+        for line in colour_grid(pixels, captions, width):
             ui.print(line)
     else:
         for line in ascii_grid(pixels, captions, width):
@@ -66,6 +68,10 @@ def preview(
     ui.print(" ".join(f"{caption:5s}" for caption in captions))
     if save is not None:
         save_grid(images, save, scale=scale)
-        ui.info(f"saved {len(images)} images to {save} (seed {chosen_seed})")
-    else:
+        ui.info(f"saved {_images(len(images))} to {save} (seed {chosen_seed})")
+    elif config.seed is None:
         ui.info(f"seed {chosen_seed}: pass --seed {chosen_seed} to see these again, --save grid.png for a PNG")
+
+
+def _images(count: int) -> str:
+    return "1 image" if count == 1 else f"{count} images"

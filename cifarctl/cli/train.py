@@ -48,6 +48,7 @@ def train(
     from cifarctl.devices import describe, resolve_device
     from cifarctl.distributed import broadcast, cluster_from_environment, device_for, join, leave
     from cifarctl.distributed import backend as dist_backend
+    from cifarctl.errors import UsageError
     from cifarctl.events import Events
     from cifarctl.files import check_output_file
     from cifarctl.interrupts import StopRequest
@@ -60,6 +61,8 @@ def train(
     check_output_file(output, "--output")
     checkpoint = checkpoint_path_for(output)
     cluster = cluster_from_environment()
+    if resume and cluster is None and not checkpoint.exists():
+        raise UsageError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
     torch_device = resolve_device(config.device)
     if cluster is not None:
         torch_device = device_for(cluster, torch_device)

@@ -6,11 +6,12 @@ Interactive terminals get colour and live progress bars. Anything else (a pipe, 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
@@ -31,6 +32,52 @@ from cifarctl.events import Events
 PLAIN_PROGRESS_INTERVAL_S = 5.0
 
 
+class PipeSafe(io.TextIOBase):
+    """A text stream that goes quiet once its reader has gone (`cifarctl train | head`).
+
+    The command carries on (training still finishes and saves) instead of dying on the
+    first write; the descriptor is pointed at /dev/null so Python's final flush is silent.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.gone = False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except BrokenPipeError:
+                self._silence()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except BrokenPipeError:
+                self._silence()
+
+    def _silence(self) -> None:
+        self.gone = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, io.UnsupportedOperation):
+            pass
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self.stream, "encoding", "utf-8")
+
+
 def _is_ci(environ: os._Environ[str] | dict[str, str]) -> bool:
     return environ.get("CI", "").lower() not in ("", "0", "false")
 
@@ -41,8 +88,8 @@ class UI:
     def __init__(self, color: bool = True, quiet: bool = False, verbose: int = 0) -> None:
         dumb = os.environ.get("TERM", "") in ("dumb", "unknown")
         color_system = "auto" if color and not dumb else None
-        self.out = Console(color_system=color_system, highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, color_system=color_system, highlight=False, soft_wrap=True)
+        self.out = Console(file=PipeSafe(sys.stdout), color_system=color_system, highlight=False, soft_wrap=True)
+        self.err = Console(file=PipeSafe(sys.stderr), color_system=color_system, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
         self.live = self.err.is_terminal and not dumb and not _is_ci(os.environ)
@@ -72,8 +119,8 @@ class UI:
         self.out.print(*renderables)
 
     def print_json(self, document: Any) -> None:
-        sys.stdout.write(json.dumps(document, indent=2) + "\n")
-        sys.stdout.flush()
+        self.out.file.write(json.dumps(document, indent=2) + "\n")
+        self.out.file.flush()
 
 
 class QuietEvents(Events):

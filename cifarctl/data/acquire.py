@@ -110,6 +110,8 @@ def import_dataset(
             counts, notes = _install_from_batches(batches, data_dir, source, events)
         elif image_folder.is_image_folder(origin):
             counts = _install_from_image_folder(origin, data_dir, workers, events)
+            notes.append("stored in the official batch format, but not byte-identical to the official release, "
+                         "so torchvision's CIFAR10 class (which checks the official MD5s) will not load it")
         else:
             raise UsageError(f"--from {origin}: expected cifar-10-python.tar.gz, a cifar-10-batches-py folder, "
                              "or an image folder with train/<class>/ and test/<class>/")
@@ -174,7 +176,8 @@ def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
                 raise write_error(target / name, error) from None
         md5s = {name: md5_of(staged / name) for name in REQUIRED_FILES}
         if any(md5s[name] != source.file_md5s[name] for name in REQUIRED_FILES):
-            notes.append("files differ from the official release; their contents were validated instead")
+            notes.append("files differ from the official release; their contents were validated instead "
+                         "(torchvision's CIFAR10 class, which checks the official MD5s, will not load them)")
         counts = build_cache(staged, folder, SOURCE_FIX)
         write_manifest(staged, f"imported {folder}", md5s, counts)
         atomic_replace_dir(staged, target)

@@ -32,6 +32,10 @@ class FetchOptions:
     backoff: float = 1.0  # seconds before the first retry; doubles each time
 
 
+class _Permanent(Exception):
+    """A failure retrying cannot fix (404, 403, a bad URL)."""
+
+
 class _Incomplete(Exception):
     """The connection ended before the whole body arrived."""
 
@@ -98,10 +102,6 @@ def _download_with_retries(url: str, partial: Path, options: FetchOptions, event
             delay *= 2
 
 
-class _Permanent(Exception):
-    """A failure retrying cannot fix (404, 403, a bad URL)."""
-
-
 def _transfer(url: str, partial: Path, timeout: float, events: Events) -> None:
     have = partial.stat().st_size if partial.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": f"cifarctl/{__version__}"})
@@ -117,6 +117,10 @@ def _transfer(url: str, partial: Path, timeout: float, events: Events) -> None:
         raise
     except ValueError as error:  # malformed URL
         raise _Permanent(str(error)) from None
+    except urllib.error.URLError as error:
+        if isinstance(error.reason, socket.gaierror):  # no DNS answer: retrying in seconds will not help
+            raise _Permanent(_advice(error)) from None
+        raise
     with response:
         if have and response.status != 206:
             have = 0  # the server ignored Range: start again from zero
