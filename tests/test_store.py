@@ -1,7 +1,6 @@
 """The dataset store: fast cached loading, damage detection, and safe unpickling."""
 
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pytest

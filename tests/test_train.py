@@ -4,7 +4,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -170,3 +169,12 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
     done = subprocess.run(command + ["--resume", "--epochs", "1"], cwd=tmp_path, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "cifar_net.pth").is_file()
+
+
+def test_model_option_names_the_built_in_models(cli, data_dir):
+    from cifarctl.cli.options import ModelName
+    from cifarctl.models import MODEL_NAMES
+
+    assert tuple(name.value for name in ModelName) == MODEL_NAMES
+    result = cli("train", "--model", "resnet")
+    assert result.exit_code == 2 and "--model" in result.stderr

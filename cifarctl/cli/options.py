@@ -30,6 +30,12 @@ class SplitName(str, Enum):
     test = "test"
 
 
+class ModelName(str, Enum):
+    """The built-in models `train` can build (cifarctl.models.MODEL_NAMES)."""
+
+    net = "net"
+
+
 DataDirOption = Annotated[
     Optional[Path],
     typer.Option("--data-dir", help="Where CIFAR-10 lives (default ./data).", show_default=False),

@@ -8,7 +8,15 @@ from typing import Annotated
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, NoDownloadOption, SeedOption, command_config
+from cifarctl.cli.options import (
+    DataDirOption,
+    DeviceOption,
+    JsonOption,
+    ModelName,
+    NoDownloadOption,
+    SeedOption,
+    command_config,
+)
 from cifarctl.cli.ui import UI
 
 
@@ -26,6 +34,7 @@ def _momentum(value: float) -> float:
 
 def train(
     ctx: typer.Context,
+    model: Annotated[ModelName, typer.Option("--model", help="Which model to train: net is the tutorial's Net.")] = ModelName.net,
     epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Passes over the training set.")] = 2,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per mini-batch.")] = 4,
     lr: Annotated[float, typer.Option("--lr", callback=_positive, help="SGD learning rate.")] = 0.001,
@@ -73,7 +82,7 @@ def train(
             resuming = resume and checkpoint.exists()
             chosen_seed = load_checkpoint(checkpoint)["settings"]["seed"] if resuming else random.randrange(2**31)
         chosen_seed = broadcast(chosen_seed, cluster)  # every process must shuffle alike
-        settings = TrainSettings(model="net", width=width, epochs=epochs, batch_size=batch_size, lr=lr,
+        settings = TrainSettings(model=model.value, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
                                  momentum=momentum, log_every=log_every, seed=chosen_seed)
         is_main = cluster is None or cluster.is_main
         events = ui.events() if is_main else Events()
