@@ -9,8 +9,12 @@ from __future__ import annotations
 
 
 class Events:
-    def task_started(self, description: str, total: float | None, unit: str = "steps") -> None:
-        """A long task began. `unit` is "bytes", "images" or "steps"."""
+    def task_started(self, description: str, total: float | None, unit: str = "steps",
+                     completed: float = 0) -> None:
+        """A long task began with `completed` units already done (a resumed run).
+
+        `unit` names what is counted: "bytes", "images", "steps" or "runs".
+        """
 
     def task_advanced(self, completed: float, status: str = "") -> None:
         """The current task reached `completed` units; `status` is a short free-text summary."""

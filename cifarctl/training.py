@@ -113,7 +113,8 @@ def train(
     steps_per_epoch = math.ceil(len(labels) / run.global_batch)
     done_before = run.epoch * steps_per_epoch + run.step
     started = time.perf_counter()
-    events.task_started(f"training {run.info.describe()}", settings.epochs * steps_per_epoch, unit="steps")
+    events.task_started(f"training {run.info.describe()}", settings.epochs * steps_per_epoch, unit="steps",
+                        completed=done_before)
     try:
         with _small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= SMALL_CPU_BATCH):
             while run.epoch < settings.epochs:

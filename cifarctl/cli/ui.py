@@ -140,13 +140,14 @@ class PlainEvents(Events):
         self.total: float | None = None
         self.unit = "steps"
         self.completed = 0.0
+        self.start_completed = 0.0
         self.status = ""
         self.started_at = 0.0
         self.last_line_at = 0.0
 
-    def task_started(self, description: str, total: float | None, unit: str = "steps") -> None:
+    def task_started(self, description: str, total: float | None, unit: str = "steps", completed: float = 0) -> None:
         self.description, self.total, self.unit = description, total, unit
-        self.completed, self.status = 0.0, ""
+        self.completed, self.start_completed, self.status = completed, completed, ""
         self.started_at = self.last_line_at = time.monotonic()
         self.ui.info(f"{description} ...")
 
@@ -169,7 +170,7 @@ class PlainEvents(Events):
     def _line(self, now: float, done: bool = False) -> str:
         elapsed = max(now - self.started_at, 1e-9)
         parts = [f"{self.description}:", _amount(self.completed, self.total, self.unit)]
-        rate = self.completed / elapsed
+        rate = (self.completed - self.start_completed) / elapsed
         parts.append(_rate(rate, self.unit))
         if self.total and not done and rate > 0:
             parts.append(f"ETA {_clock((self.total - self.completed) / rate)}")
@@ -188,7 +189,7 @@ class LiveEvents(Events):
         self.progress: Progress | None = None
         self.task_id: Any = None
 
-    def task_started(self, description: str, total: float | None, unit: str = "steps") -> None:
+    def task_started(self, description: str, total: float | None, unit: str = "steps", completed: float = 0) -> None:
         self.task_finished()
         if unit == "bytes":
             counters = [DownloadColumn(), TransferSpeedColumn()]
@@ -206,7 +207,7 @@ class LiveEvents(Events):
             transient=False,
         )
         self.progress.start()
-        self.task_id = self.progress.add_task(escape(description), total=total, status="")
+        self.task_id = self.progress.add_task(escape(description), total=total, completed=completed, status="")
 
     def task_advanced(self, completed: float, status: str = "") -> None:
         if self.progress is not None:

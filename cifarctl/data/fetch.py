@@ -126,7 +126,7 @@ def _transfer(url: str, partial: Path, timeout: float, events: Events) -> None:
             have = 0  # the server ignored Range: start again from zero
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        events.task_started(f"downloading {url.rsplit('/', 1)[-1]}", total, unit="bytes")
+        events.task_started(f"downloading {url.rsplit('/', 1)[-1]}", total, unit="bytes", completed=have)
         received = have
         try:
             with open(partial, "ab" if have else "wb") as handle:
