@@ -52,7 +52,6 @@ def train(
     """Train the tutorial's Net on CIFAR-10 (defaults: 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.checkpoints import checkpoint_path_for, load_checkpoint
     from cifarctl.cli.reports import training_summary
-    from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import describe, resolve_device
     from cifarctl.distributed import broadcast, cluster_from_environment, device_for, join, leave
@@ -86,10 +85,7 @@ def train(
                                  momentum=momentum, log_every=log_every, seed=chosen_seed)
         is_main = cluster is None or cluster.is_main
         events = ui.events() if is_main else Events()
-        if is_main:
-            ensure_dataset(config.data_dir, allow_download=not no_download, events=events)
-        if cluster is not None:
-            broadcast(None, cluster)  # the others wait until rank 0 has the dataset in place
+        _dataset_ready(config.data_dir, not no_download, events, cluster)
         data = load_split(config.data_dir, "train")
         if is_main:
             ui.info(f"training on {len(data):,} images on {describe(torch_device)}, seed {chosen_seed}")
@@ -107,6 +103,26 @@ def train(
     else:
         ui.print("Finished Training")
         ui.print(training_summary(result))
+
+
+def _dataset_ready(data_dir: Path, allow_download: bool, events, cluster) -> None:
+    """Rank 0 (or the only process) makes sure the dataset is there; the others wait for it
+    and stop with the same error if it fails."""
+    from cifarctl.data.acquire import ensure_dataset
+    from cifarctl.distributed import broadcast
+    from cifarctl.errors import CifarctlError
+
+    problem = None
+    if cluster is None or cluster.is_main:
+        try:
+            ensure_dataset(data_dir, allow_download=allow_download, events=events)
+        except CifarctlError as error:
+            if cluster is None:
+                raise
+            problem = error
+    shared = broadcast(problem, cluster)
+    if shared is not None:
+        raise shared
 
 
 def _check_output(output: Path) -> None:
