@@ -56,7 +56,7 @@ def train(
     from cifarctl.devices import describe, resolve_device
     from cifarctl.distributed import broadcast, cluster_from_environment, device_for, join, leave
     from cifarctl.distributed import backend as dist_backend
-    from cifarctl.errors import UsageError
+    from cifarctl.errors import Interrupted, UsageError
     from cifarctl.events import Events
     from cifarctl.files import check_output_file
     from cifarctl.interrupts import StopRequest
@@ -93,7 +93,12 @@ def train(
                 ui.info(f"distributed: {cluster.world_size} processes ({dist_backend()}), {batch_size} images per "
                         f"process per step = global batch {batch_size * cluster.world_size}, lr {lr}")
         with StopRequest() as stop:
-            result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop, cluster)
+            try:
+                result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop, cluster)
+            except Interrupted as error:
+                if is_main:
+                    raise
+                raise typer.Exit(error.exit_code) from None  # rank 0 says it once for all
     finally:
         leave()
     if not is_main:
@@ -122,6 +127,8 @@ def _dataset_ready(data_dir: Path, allow_download: bool, events, cluster) -> Non
             problem = error
     shared = broadcast(problem, cluster)
     if shared is not None:
+        if problem is None:  # another rank: rank 0 reports it
+            raise typer.Exit(shared.exit_code)
         raise shared
 
 
