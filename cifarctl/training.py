@@ -217,7 +217,7 @@ class _Run:
             return False
         return any_rank(should_stop(), self.cluster)
 
-    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, global_count: int) -> float:
+    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, global_count: int) -> None:
         self.optimizer.zero_grad()
         loss = self.criterion(self.model(inputs), targets)
         if self.cluster is not None:
@@ -228,7 +228,6 @@ class _Run:
         self.running_loss += value
         self.epoch_loss += value
         self.seen_images += len(targets)
-        return value
 
     def save(self) -> None:
         """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
