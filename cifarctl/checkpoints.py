@@ -1,15 +1,16 @@
-"""Model files and training checkpoints: written atomically, read without unpickling code.
+"""Training checkpoints and the files of a run: written atomically, read without unpickling code.
 
-- The model file (`cifar_net.pth`) is the model's plain `state_dict`, exactly what the
-  tutorial saves, so `net.load_state_dict(torch.load(PATH, weights_only=True))` works.
-- The training checkpoint (`cifar_net.ckpt`, beside it) is a dict of plain types and
-  tensors: weights, optimiser state, progress, RNG state and the settings of the run.
+The training checkpoint (`cifar_net.ckpt`, beside the model file) is a dict of plain types
+and tensors: weights, optimiser and schedule state, averaged weights, position, RNG state,
+the settings of the run, the dataset it trained on and how much of the metrics log is its.
+Model files themselves are read and written in `cifarctl.model_files`.
 """
 
 from __future__ import annotations
 
 import io
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,33 @@ from cifarctl.errors import CheckpointError
 from cifarctl.files import atomic_write
 
 CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2
+REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer": dict, "step": int,
+                 "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files one training run writes: the model, its checkpoint and its metrics log."""
+
+    output: Path
+    checkpoint: Path
+    metrics: Path
+
+
+def run_files(output: Path) -> RunFiles:
+    """`cifar_net.pth` -> `cifar_net.ckpt` and `cifar_net.metrics.jsonl`.
+
+    Only a `.pth` suffix is replaced; any other name is extended, so `net_lr0.001` and
+    `net_lr0.01` get checkpoints of their own (`with_suffix` would give both `net_lr0.ckpt`).
+    """
+    output = Path(output)
+    stem = output.with_suffix("") if output.suffix == ".pth" else output
+    return RunFiles(output, stem.with_name(stem.name + ".ckpt"), stem.with_name(stem.name + ".metrics.jsonl"))
 
 
 def checkpoint_path_for(output: Path) -> Path:
-    return Path(output).with_suffix(".ckpt")
+    return run_files(output).checkpoint
 
 
 def save_state(obj: Any, path: Path) -> None:
@@ -71,5 +94,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a cifarctl training checkpoint")
     if state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} is a version {state.get('version')} checkpoint; "
-                              f"this cifarctl reads version {CHECKPOINT_VERSION}")
+                              f"this cifarctl reads version {CHECKPOINT_VERSION} (start the run again)")
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise CheckpointError(f"{path} is damaged: its {key!r} entry is missing or of the wrong type")
+    if not 0 <= state["step"] <= state["total_steps"]:
+        raise CheckpointError(f"{path} is damaged: step {state['step']} of {state['total_steps']}")
     return state

@@ -10,6 +10,7 @@ this module does anything.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,6 +79,23 @@ def broadcast(value: Any, cluster: Cluster | None) -> Any:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def on_main(action: Callable[[], Any], cluster: Cluster | None) -> Any:
+    """Run `action` on rank 0 (or the only process) and give its result to every rank; if it
+    fails with a user-facing error, every rank raises that same error."""
+    if cluster is None:
+        return action()
+    outcome: Any = None
+    if cluster.is_main:
+        try:
+            outcome = action()
+        except CifarctlError as error:
+            outcome = error
+    outcome = broadcast(outcome, cluster)
+    if isinstance(outcome, CifarctlError):
+        raise outcome
+    return outcome
 
 
 def _collective_device() -> torch.device:

@@ -9,7 +9,9 @@ import torch
 import torch.nn as nn
 
 from cifarctl.data.catalog import NUM_CLASSES, SHORT_NAMES
-from cifarctl.data.memory import Split, normalize
+from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
+from cifarctl.recipes.augment import tta_views
+from cifarctl.recipes.precision import autocast
 
 RANDOM_BASELINE = 1 / NUM_CLASSES
 TUTORIAL_SAMPLE = 4  # the tutorial shows the first test batch of 4 images
@@ -21,6 +23,9 @@ class EvalResult:
     confusion: torch.Tensor  # (10, 10) int64: rows are true classes, columns predictions
     sample_truth: list[int]
     sample_predicted: list[int]
+    tta: bool = False
+    predicted: torch.Tensor | None = None  # (N,) the class of every image
+    confidence: torch.Tensor | None = None  # (N,) the probability given to that class
 
     @property
     def total(self) -> int:
@@ -48,24 +53,43 @@ class EvalResult:
             "correct": self.correct,
             "total": self.total,
             "baseline": RANDOM_BASELINE,
+            "tta": self.tta,
             "per_class": {name: round(value, 6) for name, value in self.per_class().items()},
             "confusion": self.confusion.tolist(),
         }
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int) -> torch.Tensor:
-    """The predicted class of every image, in large batches (no gradients needed)."""
+def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int,
+                          mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False,
+                          precision: str = "fp32") -> torch.Tensor:
+    """Class probabilities (N, 10) of uint8 images, in large batches; with `tta`, the softmax
+    of the logits averaged over flipped and shifted views."""
+    was_training = model.training
     model.eval()
-    predictions = []
+    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    outputs = []
     for start in range(0, len(images), batch_size):
-        batch = normalize(images[start : start + batch_size].to(device))
-        predictions.append(model(batch).argmax(dim=1).cpu())
-    return torch.cat(predictions) if predictions else torch.zeros(0, dtype=torch.long)
+        batch = normalize(images[start : start + batch_size].to(device), mean, std)
+        batch = batch.contiguous(memory_format=memory_format)
+        with autocast(device, precision):
+            views = tta_views(batch) if tta else [batch]
+            logits = torch.stack([model(view).float() for view in views]).mean(dim=0)
+        outputs.append(logits.softmax(dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(outputs) if outputs else torch.zeros(0, NUM_CLASSES)
 
 
-def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = 1000) -> EvalResult:
-    predicted = predict(model, data.images, device, batch_size)
+def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int,
+            mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False, precision: str = "fp32") -> torch.Tensor:
+    """The predicted class of every image."""
+    return predict_probabilities(model, images, device, batch_size, mean, std, tta, precision).argmax(dim=1)
+
+
+def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = 1000,
+             mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False) -> EvalResult:
+    probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta)
+    confidence, predicted = probabilities.max(dim=1)
     truth = data.labels
     confusion = torch.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES)
     return EvalResult(
@@ -73,4 +97,7 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
         confusion=confusion,
         sample_truth=truth[:TUTORIAL_SAMPLE].tolist(),
         sample_predicted=predicted[:TUTORIAL_SAMPLE].tolist(),
+        tta=tta,
+        predicted=predicted,
+        confidence=confidence,
     )

@@ -1,52 +1,46 @@
-"""The training loop: the tutorial's, on in-memory tensors, resumable and bit-reproducible.
+"""The training loop: the tutorial's, on in-memory tensors, for any registered model and recipe.
 
 One epoch is a seeded permutation of the training set, cut into mini-batches in order,
 exactly like `DataLoader(shuffle=True)` (the last batch may be smaller). The loss line
 `[epoch, step] loss: x.xxx` is the tutorial's, printed every `log_every` mini-batches.
+Everything a recipe varies (optimiser, schedule, loss, augmentation, weight averaging,
+precision) comes from `cifarctl.training_parts`; this loop knows no family by name.
 """
 
 from __future__ import annotations
 
-import contextlib
+import dataclasses
 import math
+import random
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
-from cifarctl.checkpoints import load_checkpoint, save_checkpoint, save_state
-from cifarctl.data.memory import Split, epoch_permutation, normalize
+from cifarctl.checkpoints import RunFiles
+from cifarctl.data.memory import Split
+from cifarctl.devices import describe as describe_device
 from cifarctl.distributed import Cluster, any_rank, broadcast, mean_over_ranks
-from cifarctl.errors import CifarctlError, Interrupted, UsageError
+from cifarctl.distributed import backend as dist_backend
+from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
-from cifarctl.models import ModelInfo, build_model, count_parameters
-from cifarctl.sgd import MomentumSGD
+from cifarctl.metrics import MetricsLog, clean_number
+from cifarctl.models import ModelInfo
+from cifarctl.run_state import RunState, claim_checkpoint, read_for_resume, restore_run, save_run, settings_to_resume
+from cifarctl.settings import TrainSettings
+from cifarctl.training_parts import TrainingParts, small_batch_cpu_mode
 
 PROGRESS_INTERVAL_S = 0.25
-# Up to this batch size on a CPU, oneDNN's per-call overhead outweighs its speed and
-# PyTorch's plain convolution is faster (benchmarks/onednn_small_batches.py), and one
-# thread is as fast as two while idle and far faster when another process wants the CPU
-# (OpenMP's barriers then wait for a descheduled thread at every operation).
-SMALL_CPU_BATCH = 8
 STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
-# Settings that must match for --resume to continue the same run.
-RESUME_KEYS = ("model", "width", "batch_size", "lr", "momentum", "seed")
+
+__all__ = ["TrainSettings", "TrainResult", "TrainingDiverged", "train"]
 
 
-@dataclass(frozen=True)
-class TrainSettings:
-    model: str = "net"
-    width: int = 6
-    epochs: int = 2
-    batch_size: int = 4
-    lr: float = 0.001
-    momentum: float = 0.9
-    log_every: int = 2000
-    seed: int = 0
+class TrainingDiverged(CifarctlError):
+    """The loss became NaN or infinite: the learning rate is too high for this model."""
 
 
 @dataclass
@@ -54,30 +48,46 @@ class TrainResult:
     settings: TrainSettings
     model: ModelInfo
     parameters: int
-    epochs_run: int
+    epochs_run: float
     steps: int
+    total_steps: int
+    planned_epochs: float  # total_steps in epochs (fractional when --steps or a budget set it)
     final_loss: float
     seconds: float
     images_per_second: float
-    output: Path
-    checkpoint: Path
+    files: RunFiles
     resumed_from: tuple[int, int] | None  # (epoch, step) the run continued from
     processes: int = 1  # torchrun's WORLD_SIZE; settings.batch_size is per process
+    precision: str = "fp32"
+    loss_history: tuple[float, ...] = ()  # the running-loss values logged during this run
+    test_accuracy: float | None = None  # from the last --eval-every pass, if any
+
+    @property
+    def output(self) -> Path:
+        return self.files.output
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.files.checkpoint
 
     def as_json(self) -> dict[str, Any]:
         return {
-            "config": asdict(self.settings),
+            "config": self.settings.as_json(),
             "model": {"name": self.model.name, **self.model.options, "parameters": self.parameters},
             "epochs": self.settings.epochs,
-            "epochs_run": self.epochs_run,
+            "epochs_run": round(self.epochs_run, 4),
             "steps": self.steps,
+            "total_steps": self.total_steps,
             "processes": self.processes,
             "global_batch_size": self.settings.batch_size * self.processes,
-            "final_loss": round(self.final_loss, 6),
+            "precision": self.precision,
+            "final_loss": clean_number(round(self.final_loss, 6)),
+            "test_accuracy": None if self.test_accuracy is None else round(self.test_accuracy, 6),
             "train_seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 1),
-            "output": str(self.output),
-            "checkpoint": str(self.checkpoint),
+            "output": str(self.files.output),
+            "checkpoint": str(self.files.checkpoint),
+            "metrics": str(self.files.metrics),
             "resumed_from": None if self.resumed_from is None
             else {"epoch": self.resumed_from[0] + 1, "step": self.resumed_from[1]},
         }
@@ -87,218 +97,254 @@ def train(
     settings: TrainSettings,
     data: Split,
     device: torch.device,
-    output: Path,
-    checkpoint: Path,
+    files: RunFiles,
     resume: bool = False,
+    *,
     events: Events = Events(),
     should_stop: Callable[[], bool] = lambda: False,
     cluster: Cluster | None = None,
+    test_data: Split | None = None,
+    allow_other_data: bool = False,
+    restart: bool = False,
 ) -> TrainResult:
-    """Train, saving the checkpoint every epoch and on a stop request; write `output` at the end.
+    """Train, saving the checkpoint every epoch and on a stop request; write the model at the end.
 
     Under torchrun (`cluster` given) every process calls this; `settings.batch_size` is per
     process, only rank 0 writes files, and all ranks stop and resume at the same step.
     """
-    run = _Run(settings, device, checkpoint, cluster)
-    if resume:
-        run.restore()
-        if run.epoch >= settings.epochs:
-            events.message(f"{checkpoint} has already trained {run.epoch} epochs: nothing left to train, writing "
-                           f"{output} from it (ask for more with --epochs)")
-        else:
-            events.message(f"resuming from {checkpoint} at epoch {run.epoch + 1}, mini-batch {run.step}")
-    resumed_from = (run.epoch, run.step) if resume else None
-    images = normalize(data.images.to(device))
-    labels = data.labels.to(device)
-    steps_per_epoch = math.ceil(len(labels) / run.global_batch)
-    done_before = run.epoch * steps_per_epoch + run.step
-    started = time.perf_counter()
-    events.task_started(f"training {run.info.describe()}", settings.epochs * steps_per_epoch, unit="steps",
-                        completed=done_before)
+    steps_per_epoch = math.ceil(len(data) / (settings.batch_size * (cluster.world_size if cluster else 1)))
+    checkpoint = read_for_resume(files, settings, data, steps_per_epoch, cluster, allow_other_data) if resume else None
+    if not resume:
+        claim_checkpoint(files, restart, cluster)
+    settings = settings_to_resume(settings, checkpoint) if checkpoint else _with_seed(settings, cluster)
+    loop = _Loop(settings, data, device, files, events, cluster, test_data)
+    resumed_from = loop.start(checkpoint)
     try:
-        with _small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= SMALL_CPU_BATCH):
-            while run.epoch < settings.epochs:
-                run.train_epoch(images, labels, events, should_stop)
-                run.epoch, run.step = run.epoch + 1, 0
-                run.save()
+        with small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= loop.parts.small_cpu_batch):
+            loop.run(should_stop)
     finally:
         events.task_finished()
-    seconds = time.perf_counter() - started
-    if run.is_main:
-        save_state(run.plain_model.state_dict(), output)
+        loop.metrics.close()
+    if loop.is_main:
+        loop.parts.save_model(files.output)
+    state = loop.state
+    steps_this_run = state.step - loop.step_at_start
     return TrainResult(
         settings=settings,
-        model=run.info,
-        parameters=count_parameters(run.plain_model),
-        epochs_run=settings.epochs - (resumed_from[0] if resumed_from else 0),
-        steps=settings.epochs * steps_per_epoch - done_before,
-        final_loss=run.final_loss,
-        seconds=seconds,
-        images_per_second=run.seen_images * run.world_size / seconds if seconds > 0 else 0.0,
-        output=output,
-        checkpoint=checkpoint,
+        model=loop.parts.info,
+        parameters=loop.parts.parameter_count,
+        epochs_run=steps_this_run / loop.steps_per_epoch,
+        steps=steps_this_run,
+        total_steps=state.total_steps,
+        planned_epochs=state.total_steps / loop.steps_per_epoch,
+        final_loss=state.final_loss,
+        seconds=loop.seconds,
+        images_per_second=state.seen_images_this_run * loop.world_size / loop.seconds if loop.seconds > 0 else 0.0,
+        files=files,
         resumed_from=resumed_from,
-        processes=run.world_size,
+        processes=loop.world_size,
+        precision=loop.parts.precision,
+        loss_history=tuple(loop.loss_history),
+        test_accuracy=state.test_accuracy,
     )
 
 
-class _Run:
-    """One training run's model, optimiser and position: everything a checkpoint holds."""
+def _with_seed(settings: TrainSettings, cluster: Cluster | None) -> TrainSettings:
+    """A fresh run without --seed gets a random one, the same on every process."""
+    if settings.seed is not None:
+        return settings
+    return dataclasses.replace(settings, seed=broadcast(random.randrange(2**31), cluster))
 
-    def __init__(self, settings: TrainSettings, device: torch.device, checkpoint: Path,
-                 cluster: Cluster | None = None) -> None:
-        self.settings = settings
-        self.checkpoint = checkpoint
-        self.cluster = cluster
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+class _Loop:
+    """One run's position and reporting around the parts that do the learning."""
+
+    def __init__(self, settings: TrainSettings, data: Split, device: torch.device, files: RunFiles,
+                 events: Events, cluster: Cluster | None, test_data: Split | None) -> None:
+        self.settings, self.files, self.events, self.cluster = settings, files, events, cluster
         self.world_size = cluster.world_size if cluster else 1
         self.rank = cluster.rank if cluster else 0
         self.is_main = self.rank == 0
         self.global_batch = settings.batch_size * self.world_size
-        self.info = ModelInfo(settings.model, {"width": settings.width})
-        torch.manual_seed(settings.seed)
-        self.plain_model = build_model(self.info).to(device)
-        self.model = self.plain_model
-        if cluster is not None:
-            from torch.nn.parallel import DistributedDataParallel
+        self.labels = data.labels.to(device)
+        self.steps_per_epoch = math.ceil(len(self.labels) / self.global_batch)
+        self.test_data = test_data
+        self.parts = TrainingParts(settings, device, data, cluster)
+        self.state = RunState.fresh(settings, self.steps_per_epoch, data)
+        self.metrics = MetricsLog(files.metrics if self.is_main else None)
+        self.loss_history: list[float] = []
+        self.seconds = 0.0
+        self.step_at_start = 0
 
-            ids = [device.index] if device.type == "cuda" else None
-            self.model = DistributedDataParallel(self.plain_model, device_ids=ids)
-        self.optimizer = MomentumSGD(self.plain_model.parameters(), lr=settings.lr, momentum=settings.momentum)
-        # Alone: the batch mean, as the tutorial. Under DDP, which averages gradients over
-        # ranks: each rank's sum scaled so the average is the mean over the global batch,
-        # exact even when the last global batch does not split evenly.
-        self.criterion = nn.CrossEntropyLoss(reduction="mean" if cluster is None else "sum")
-        self.epoch = 0  # the epoch in progress, from 0
-        self.step = 0  # the next mini-batch of that epoch
-        self.running_loss = 0.0  # the tutorial's running_loss, reset at every log line
-        self.epoch_loss = 0.0
-        self.final_loss = float("nan")  # mean loss over the last whole epoch
-        self.seen_images = 0
+    # --- start and checkpoints ------------------------------------------------------------
+    def start(self, checkpoint: dict[str, Any] | None) -> tuple[int, int] | None:
+        self._first_line()
+        self.parts.set_total_steps(self.state.total_steps)
+        resumed_from = None
+        if checkpoint is not None:
+            self.state = restore_run(checkpoint, self.parts, self.state)
+            epoch, step = divmod(self.state.step, self.steps_per_epoch)
+            resumed_from = (epoch, step)
+            if self.state.step >= self.state.total_steps:
+                self.events.message(f"{self.files.checkpoint} has already trained {self.state.epochs_done(self.steps_per_epoch):g} "
+                                    f"epochs: nothing left to train, writing {self.files.output} from it "
+                                    "(ask for more with --epochs)")
+            else:
+                self.events.message(f"resuming from {self.files.checkpoint} at epoch {epoch + 1}, mini-batch {step}")
+        self.metrics.open(self.state.metrics_bytes if checkpoint is not None else None)
+        self.step_at_start = self.state.step
+        return resumed_from
 
-    def train_epoch(self, images: torch.Tensor, labels: torch.Tensor, events: Events,
-                    should_stop: Callable[[], bool]) -> None:
-        settings = self.settings
-        order = epoch_permutation(len(labels), settings.seed, self.epoch).to(images.device)
-        steps = math.ceil(len(labels) / self.global_batch)
-        started, last_progress = time.perf_counter(), time.monotonic()
-        images_at_start = self.seen_images
-        since_log = self.step % settings.log_every  # mini-batches in self.running_loss
-        self.model.train()
-        while self.step < steps:
-            if self._stop_requested(should_stop):
-                self.save()
-                raise Interrupted(f"interrupted at epoch {self.epoch + 1}, mini-batch {self.step}; checkpoint saved "
-                                  f"to {self.checkpoint}; rerun the same command with --resume to continue")
-            global_batch = order[self.step * self.global_batch : (self.step + 1) * self.global_batch]
-            batch = global_batch.tensor_split(self.world_size)[self.rank]
-            self._train_step(images[batch], labels[batch], len(global_batch))
-            self.step += 1
-            since_log += 1
-            if self.step % settings.log_every == 0:
-                (running,) = mean_over_ranks([self.running_loss], self.cluster)
-                events.message(f"[{self.epoch + 1}, {self.step:5d}] loss: {running / settings.log_every:.3f}")
-                self.running_loss, since_log = 0.0, 0
-            if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S and since_log:
-                last_progress = time.monotonic()
-                rate = (self.seen_images - images_at_start) / (time.perf_counter() - started)
-                events.task_advanced(self.epoch * steps + self.step,
-                                     f"epoch {self.epoch + 1}/{settings.epochs}  loss {self.running_loss / since_log:.3f}  "
-                                     f"{rate:,.0f} img/s")
-        (epoch_loss,) = mean_over_ranks([self.epoch_loss], self.cluster)
-        self.final_loss = epoch_loss / steps
-        self.running_loss = self.epoch_loss = 0.0
-        events.task_advanced((self.epoch + 1) * steps, f"epoch {self.epoch + 1}/{settings.epochs} done")
-
-    def _stop_requested(self, should_stop: Callable[[], bool]) -> bool:
-        """Alone: at once. Under DDP: agreed by all ranks every STOP_CHECK_EVERY steps."""
-        if self.cluster is None:
-            return should_stop()
-        if self.step % STOP_CHECK_EVERY:
-            return False
-        return any_rank(should_stop(), self.cluster)
-
-    def _train_step(self, inputs: torch.Tensor, targets: torch.Tensor, global_count: int) -> None:
-        self.optimizer.zero_grad()
-        loss = self.criterion(self.model(inputs), targets)
+    def _first_line(self) -> None:
+        """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
+        settings, family = self.settings, self.parts.info.family
+        device = describe_device(self.parts.device)
+        line = (f"training {self.parts.info.describe()} on {len(self.labels):,} images on {device}, "
+                f"{settings.recipe.name} recipe ({settings.epochs:g} epochs, batch {settings.batch_size}, "
+                f"lr {settings.recipe.lr:g}), seed {settings.seed}")
+        if self.parts.precision != "fp32":
+            line += f", {self.parts.precision}"
+        self.events.message(line)
         if self.cluster is not None:
-            loss = loss * (self.world_size / global_count)
-        loss.backward()
-        self.optimizer.step()
-        value = loss.item()
-        self.running_loss += value
-        self.epoch_loss += value
-        self.seen_images += len(targets)
+            self.events.message(f"distributed: {self.world_size} processes ({dist_backend()}), {settings.batch_size} "
+                                f"images per process per step = global batch {self.global_batch}, "
+                                f"lr {settings.recipe.lr:g}")
+        if family.cpu_note and self.parts.device.type == "cpu":
+            seconds = len(self.labels) * settings.epochs / max(family.images_per_second_cpu, 1e-9)
+            self.events.warning(f"{family.name} is {family.cpu_note}; this run may take about "
+                                f"{_duration(seconds)} here")
 
     def save(self) -> None:
         """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
-        running_loss, epoch_loss = mean_over_ranks([self.running_loss, self.epoch_loss], self.cluster)
-        if not self.is_main:
-            return
-        save_checkpoint(self.checkpoint, {
-            "settings": asdict(self.settings),
-            "world_size": self.world_size,
-            "model": self.plain_model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "epoch": self.epoch,
-            "step": self.step,
-            "running_loss": running_loss,
-            "epoch_loss": epoch_loss,
-            "final_loss": self.final_loss,
-            "torch_rng": torch.get_rng_state(),
-        })
+        self.state.running_loss, self.state.epoch_loss = mean_over_ranks(
+            [self.state.running_loss, self.state.epoch_loss], self.cluster)
+        self._check_finite(self.state.running_loss + self.state.epoch_loss)
+        if self.is_main:
+            self.state.metrics_bytes = self.metrics.durable_size()
+            self.state.elapsed_seconds += self._since_mark()
+            save_run(self.files, self.settings, self.parts, self.state, self.world_size)
 
-    def restore(self) -> None:
-        """Load the checkpoint on rank 0 and hand it to every rank, so all continue alike."""
-        state = self._read_checkpoint() if self.is_main else None
-        state = broadcast(state, self.cluster)
-        if isinstance(state, CifarctlError):
-            raise state
-        self.plain_model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["torch_rng"])
-        self.epoch, self.step = int(state["epoch"]), int(state["step"])
-        self.running_loss, self.epoch_loss = float(state["running_loss"]), float(state["epoch_loss"])
-        self.final_loss = float(state["final_loss"])
+    def _since_mark(self) -> float:
+        now = time.perf_counter()
+        elapsed, self._mark = now - self._mark, now
+        return elapsed
 
-    def _read_checkpoint(self) -> dict[str, Any] | CifarctlError:
-        try:
-            return self._checked_checkpoint()
-        except CifarctlError as error:
-            if self.cluster is None:
-                raise
-            return error  # handed to every rank, so all of them stop with the same message
+    # --- the loop ---------------------------------------------------------------------------
+    def run(self, should_stop: Callable[[], bool]) -> None:
+        state, settings = self.state, self.settings
+        self._mark = started = time.perf_counter()
+        self.events.task_started(f"training {self.parts.info.describe()}", state.total_steps, unit="steps",
+                                 completed=state.step)
+        last_progress = time.monotonic()
+        epoch_images = None
+        while state.step < state.total_steps:
+            epoch, in_epoch = divmod(state.step, self.steps_per_epoch)
+            if epoch_images is None or in_epoch == 0:
+                epoch_images, order = self.parts.epoch_inputs(epoch), self.parts.epoch_order(epoch, len(self.labels))
+                epoch_started, epoch_seen = time.perf_counter(), state.seen_images_this_run
+            if self._stop_requested(should_stop, in_epoch):
+                self.save()
+                raise Interrupted(f"interrupted at epoch {epoch + 1}, mini-batch {in_epoch}; checkpoint saved "
+                                  f"to {self.files.checkpoint}; rerun the same command with --resume to continue")
+            global_batch = order[in_epoch * self.global_batch : (in_epoch + 1) * self.global_batch]
+            batch = global_batch.tensor_split(self.world_size)[self.rank]
+            self.parts.train_step(epoch_images[batch], self.labels[batch], len(global_batch))
+            state.step += 1
+            state.seen_images_this_run += len(batch)
+            in_epoch += 1
+            if in_epoch % settings.log_every == 0:
+                self._log_line(epoch, in_epoch)
+            if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S:
+                last_progress = time.monotonic()
+                self._progress(epoch, in_epoch, (state.seen_images_this_run - epoch_seen) * self.world_size
+                               / (time.perf_counter() - epoch_started))
+            if in_epoch == self.steps_per_epoch or state.step == state.total_steps:
+                self._end_epoch(epoch, in_epoch, time.perf_counter() - epoch_started,
+                                (state.seen_images_this_run - epoch_seen) * self.world_size)
+                self.save()
+        self.seconds = time.perf_counter() - started
 
-    def _checked_checkpoint(self) -> dict[str, Any]:
-        path, settings = self.checkpoint, self.settings
-        if not path.exists():
-            raise UsageError(f"--resume: no checkpoint at {path}; start without --resume")
-        state = load_checkpoint(path)
-        saved = state["settings"]
-        if state.get("world_size", 1) != self.world_size:
-            raise UsageError(f"--resume: {path} was made by {state.get('world_size', 1)} process(es), "
-                             f"this run has {self.world_size}; resume with the same number")
-        different = [f"{key} {saved.get(key)} (now {getattr(settings, key)})"
-                     for key in RESUME_KEYS if saved.get(key) != getattr(settings, key)]
-        if different:
-            raise UsageError(f"--resume: {path} was made with " + ", ".join(different)
-                             + "; use the same options to resume")
-        if state["epoch"] > settings.epochs:
-            raise UsageError(f"--resume: {path} already trained {state['epoch']} epochs; "
-                             "ask for at least that many with --epochs")
-        return state
+    def _stop_requested(self, should_stop: Callable[[], bool], in_epoch: int) -> bool:
+        """Alone: at once. Under DDP: agreed by all ranks every STOP_CHECK_EVERY steps."""
+        if self.cluster is None:
+            return should_stop()
+        if in_epoch % STOP_CHECK_EVERY:
+            return False
+        return any_rank(should_stop(), self.cluster)
 
+    # --- reporting --------------------------------------------------------------------------
+    def _log_line(self, epoch: int, in_epoch: int) -> None:
+        """The tutorial's `[epoch, step] loss:` line, and the same in the metrics log."""
+        losses = self.parts.take_losses()
+        self.state.add_losses(losses)
+        (running,) = mean_over_ranks([self.state.running_loss], self.cluster)
+        value = running / self.settings.log_every
+        self._check_finite(value)
+        self.events.message(f"[{epoch + 1}, {in_epoch:5d}] loss: {value:.3f}")
+        self.loss_history.append(value)
+        self.metrics.write({"kind": "step", "epoch": epoch + 1, "step": in_epoch, "global_step": self.state.step,
+                            "images": self.state.step * self.global_batch, "loss": round(value, 6),
+                            "lr": self.parts.learning_rate(), "time": round(self.state.elapsed_seconds
+                                                                           + time.perf_counter() - self._mark, 3)})
+        self.state.running_loss = 0.0
 
-@contextlib.contextmanager
-def _small_batch_cpu_mode(active: bool) -> Iterator[None]:
-    """Plain convolutions on one thread while training tiny batches on a CPU (see above)."""
-    if not active:
-        yield
-        return
-    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-    torch.backends.mkldnn.enabled = False
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = onednn
-        torch.set_num_threads(threads)
+    def _progress(self, epoch: int, in_epoch: int, rate: float) -> None:
+        self.state.add_losses(self.parts.take_losses())
+        since_log = in_epoch % self.settings.log_every
+        if self.cluster is None and since_log:
+            self._check_finite(self.state.running_loss)
+        loss = f"  loss {self.state.running_loss / since_log:.3f}" if since_log else ""
+        self.events.task_advanced(self.state.step, f"epoch {epoch + 1}/{self.state.epochs_total(self.steps_per_epoch)}"
+                                                   f"{loss}  {rate:,.0f} img/s")
+
+    def _end_epoch(self, epoch: int, steps: int, seconds: float, images: int) -> None:
+        state = self.state
+        state.add_losses(self.parts.take_losses())
+        epoch_loss, correct = mean_over_ranks([state.epoch_loss, float(self.parts.take_correct())], self.cluster)
+        self._check_finite(epoch_loss)
+        state.final_loss = epoch_loss / steps
+        train_accuracy = correct * self.world_size / images if self.parts.counts_correct and images else None
+        test_accuracy = self._test_accuracy(epoch)
+        if test_accuracy is not None:
+            state.test_accuracy = test_accuracy
+        state.epoch_loss = 0.0
+        rate = images / seconds if seconds > 0 else 0.0
+        lr = self.parts.learning_rate()
+        if self.parts.recipe.epoch_report or test_accuracy is not None:
+            line = f"epoch {epoch + 1:>3}/{state.epochs_total(self.steps_per_epoch)}  loss {state.final_loss:.3f}"
+            if train_accuracy is not None:
+                line += f"  train acc {100 * train_accuracy:5.1f} %"
+            line += f"  lr {lr:.4g}  {rate:,.0f} img/s"
+            if test_accuracy is not None:
+                line += f"  test acc {100 * test_accuracy:5.1f} %"
+            self.events.message(line)
+        self.events.task_advanced(state.step, f"epoch {epoch + 1} done")
+        self.metrics.write({"kind": "epoch", "epoch": epoch + 1, "global_step": state.step,
+                            "images": state.step * self.global_batch, "train_loss": round(state.final_loss, 6),
+                            "train_accuracy": None if train_accuracy is None else round(train_accuracy, 6),
+                            "test_accuracy": None if test_accuracy is None else round(test_accuracy, 6),
+                            "lr": lr, "images_per_second": round(rate, 1), "seconds": round(seconds, 3),
+                            "time": round(state.elapsed_seconds + time.perf_counter() - self._mark, 3)})
+
+    def _test_accuracy(self, epoch: int) -> float | None:
+        every = self.settings.eval_every
+        finished = self.state.step == self.state.total_steps
+        if self.test_data is None or not every or not self.is_main or ((epoch + 1) % every and not finished):
+            return None
+        return self.parts.test_accuracy(self.test_data)
+
+    def _check_finite(self, value: float) -> None:
+        if not math.isfinite(value):
+            kept = (f"the checkpoint {self.files.checkpoint} keeps the last finite state"
+                    if self.files.checkpoint.exists() and self.is_main else "no checkpoint was written")
+            raise TrainingDiverged(f"the loss became {value} at step {self.state.step} (epoch "
+                                   f"{self.state.step // self.steps_per_epoch + 1}): training diverged with lr "
+                                   f"{self.settings.recipe.lr:g}; {kept}; train again with a lower --lr")

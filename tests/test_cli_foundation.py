@@ -30,11 +30,20 @@ def test_version(cli):
     assert (result.exit_code, result.stdout.strip()) == (0, f"cifarctl {__version__}")
 
 
+COMMON_OPTIONS = {
+    "download": ("--data-dir", "--device", "--seed"),
+    "preview": ("--data-dir", "--device", "--seed"),
+    "train": ("--data-dir", "--device", "--seed"),
+    "evaluate": ("--data-dir", "--device"),
+    "benchmark-gpu": ("--data-dir", "--device", "--seed"),
+}
+
+
 @pytest.mark.parametrize("command", COMMANDS)
 def test_each_command_has_help_with_the_common_options(cli, command):
     result = cli(command, "--help")
     assert result.exit_code == 0
-    for option in ("--data-dir", "--device", "--seed"):
+    for option in COMMON_OPTIONS[command]:
         assert option in result.stdout
 
 

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from cifarctl.data.memory import load_split
-from cifarctl.training import TrainSettings, train
+from cifarctl.checkpoints import run_files
+from cifarctl.settings import TrainSettings
+from cifarctl.training import train
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +41,8 @@ def single_process_weights(tmp_path_factory, _imported_data_dir):
     """One process with the global batch of the 2-process runs: 2 x 4 = 8."""
     folder = tmp_path_factory.mktemp("single")
     data = load_split(_imported_data_dir, "train")
-    train(TrainSettings(epochs=2, batch_size=8, seed=3), data, torch.device("cpu"),
-          folder / "single.pth", folder / "single.ckpt")
+    train(TrainSettings.for_model("net", epochs=2, batch_size=8, seed=3), data, torch.device("cpu"),
+          run_files(folder / "single.pth"))
     return weights(folder / "single.pth")
 
 
@@ -50,10 +52,11 @@ def test_two_processes_equal_one_with_the_same_global_batch(data_dir, tmp_path, 
     document = json.loads(done.stdout)  # exactly one JSON document: only rank 0 prints
     assert document["processes"] == 2 and document["global_batch_size"] == 8
     assert document["steps"] == 2 * 38  # ceil(300 / 8) global batches per epoch
-    assert done.stderr.count("training on 300 images") == 1
+    assert done.stderr.count("on 300 images") == 1
     assert done.stderr.count("[1,    10] loss:") == 1
     assert "global batch 8" in done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["cifar_net.ckpt", "cifar_net.pth"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == [
+        "cifar_net.ckpt", "cifar_net.metrics.jsonl", "cifar_net.pth"]
     assert_close(weights(tmp_path / "cifar_net.pth"), single_process_weights)
 
 

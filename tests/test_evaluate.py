@@ -33,7 +33,8 @@ def test_report_has_the_tutorials_lines_and_more(cli, data_dir, tutorial_model):
 def test_json_schema(cli, data_dir, tutorial_model):
     result = cli("evaluate", "--model", str(tutorial_model), "--json")
     document = json.loads(result.stdout)
-    assert set(document) == {"split", "accuracy", "correct", "total", "baseline", "per_class", "confusion", "model"}
+    assert set(document) == {"split", "accuracy", "correct", "total", "baseline", "tta", "per_class", "confusion",
+                             "model"}
     assert document["total"] == 100 and document["baseline"] == 0.1
     assert document["accuracy"] == document["correct"] / document["total"]
     assert len(document["confusion"]) == 10 and all(len(row) == 10 for row in document["confusion"])

@@ -14,7 +14,9 @@ import torch.nn.functional as F
 
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
-from cifarctl.training import TrainSettings, train
+from cifarctl.checkpoints import run_files
+from cifarctl.settings import TrainSettings
+from cifarctl.training import train
 
 
 class TutorialNet(nn.Module):
@@ -39,8 +41,9 @@ class TutorialNet(nn.Module):
 
 
 def test_defaults_are_the_tutorials(cli, data_dir):
-    assert TrainSettings() == TrainSettings(model="net", width=6, epochs=2, batch_size=4, lr=0.001,
-                                            momentum=0.9, log_every=2000, seed=0)
+    settings = TrainSettings.for_model("net")
+    assert (settings.options, settings.epochs, settings.batch_size, settings.recipe.lr, settings.recipe.momentum,
+            settings.log_every) == ({"width": 6}, 2, 4, 0.001, 0.9, 2000)
     result = cli("train", "--json", "--seed", "1")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -91,16 +94,15 @@ def _weights(path: Path) -> dict:
 @pytest.mark.parametrize("stop_at", [37, 75])  # mid-epoch, and exactly at the epoch boundary
 def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_at):
     data = load_split(data_dir, "train")
-    settings = TrainSettings(epochs=2, batch_size=4, seed=123, log_every=10)
+    settings = TrainSettings.for_model("net", seed=123, log_every=10)
     cpu = torch.device("cpu")
-    train(settings, data, cpu, tmp_path / "straight.pth", tmp_path / "straight.ckpt")
+    train(settings, data, cpu, run_files(tmp_path / "straight.pth"))
 
     calls = iter(range(10_000))
     with pytest.raises(Interrupted, match="--resume"):
-        train(settings, data, cpu, tmp_path / "resumed.pth", tmp_path / "resumed.ckpt",
-              should_stop=lambda: next(calls) == stop_at)
+        train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), should_stop=lambda: next(calls) == stop_at)
     assert not (tmp_path / "resumed.pth").exists()
-    result = train(settings, data, cpu, tmp_path / "resumed.pth", tmp_path / "resumed.ckpt", resume=True)
+    result = train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), resume=True)
     assert result.resumed_from == divmod(stop_at, 75)
     straight, resumed = _weights(tmp_path / "straight.pth"), _weights(tmp_path / "resumed.pth")
     assert straight.keys() == resumed.keys()
@@ -110,11 +112,12 @@ def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_a
 def test_resume_refuses_different_settings(data_dir, tmp_path):
     data = load_split(data_dir, "train")
     cpu = torch.device("cpu")
-    train(TrainSettings(epochs=1, seed=1), data, cpu, tmp_path / "a.pth", tmp_path / "a.ckpt")
+    train(TrainSettings.for_model("net", epochs=1, seed=1), data, cpu, run_files(tmp_path / "a.pth"))
     with pytest.raises(UsageError, match="batch_size 4 \\(now 8\\)"):
-        train(TrainSettings(epochs=1, seed=1, batch_size=8), data, cpu, tmp_path / "a.pth", tmp_path / "a.ckpt", resume=True)
+        train(TrainSettings.for_model("net", epochs=1, seed=1, batch_size=8), data, cpu, run_files(tmp_path / "a.pth"),
+              resume=True)
     with pytest.raises(UsageError, match="no checkpoint"):
-        train(TrainSettings(), data, cpu, tmp_path / "b.pth", tmp_path / "b.ckpt", resume=True)
+        train(TrainSettings.for_model("net"), data, cpu, run_files(tmp_path / "b.pth"), resume=True)
 
 
 def test_resume_can_extend_training(data_dir, tmp_path, cli):
@@ -171,10 +174,41 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
     assert (tmp_path / "cifar_net.pth").is_file()
 
 
-def test_model_option_names_the_built_in_models(cli, data_dir):
-    from cifarctl.cli.options import ModelName
-    from cifarctl.models import MODEL_NAMES
+def test_model_option_lists_the_registered_models(cli, data_dir):
+    from cifarctl.models import registry
 
-    assert tuple(name.value for name in ModelName) == MODEL_NAMES
     result = cli("train", "--model", "resnet")
     assert result.exit_code == 2 and "--model" in result.stderr
+    assert "choose one of: " + ", ".join(registry.names()) in result.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_during_training_never_leaves_a_half_file(data_dir, tmp_path):
+    """Kill training at several moments, some right around a checkpoint write; every file
+    under a real name always loads, and --resume finishes the job."""
+    command = ["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "400", "--seed", "3", "--log-every", "10"]
+    checkpoint = tmp_path / "cifar_net.ckpt"
+    for extra_delay in (0.0, 0.05, 0.3):
+        last_write = checkpoint.stat().st_mtime_ns if checkpoint.exists() else 0
+        process = subprocess.Popen(command + (["--resume"] if checkpoint.exists() else []),
+                                   cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (not checkpoint.exists() or checkpoint.stat().st_mtime_ns == last_write):
+            time.sleep(0.01)
+        time.sleep(extra_delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        for path in tmp_path.iterdir():
+            if path.suffix in (".pth", ".ckpt"):
+                torch.load(path, weights_only=True)  # complete and valid, or it would raise
+    assert checkpoint.exists()
+    base = command[:4]  # cifarctl --data-dir DIR train
+    done = subprocess.run(base + ["--epochs", "1", "--seed", "3", "--resume"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "already trained" in done.stderr  # fewer epochs than done: refused
+    state = torch.load(checkpoint, weights_only=True)
+    done = subprocess.run(base + ["--epochs", str(state["step"] // 75 + 1), "--seed", "3", "--resume"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    torch.load(tmp_path / "cifar_net.pth", weights_only=True)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,7 +12,6 @@ from cifarctl.cli.options import (
     DeviceOption,
     JsonOption,
     NoDownloadOption,
-    SeedOption,
     SplitName,
     command_config,
 )
@@ -21,48 +20,43 @@ from cifarctl.cli.ui import UI
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' or the tutorial.")] = Path("cifar_net.pth"),
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
     split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    seed: SeedOption = None,
 ) -> None:
     """Measure a trained model: overall accuracy vs random guessing, per class, confusion matrix."""
-    from cifarctl.checkpoints import is_checkpoint, load_state
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
     from cifarctl.evaluation import evaluate as run_evaluation
-    from cifarctl.models import build_model, count_parameters, identify
+    from cifarctl.model_files import load_trained_model
+    from cifarctl.models import count_parameters
 
-    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    config = command_config(ctx, data_dir=data_dir, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
     torch_device = resolve_device(config.device)
-    state_dict = load_state(model, missing_hint="; train one with 'cifarctl train' or pass --model PATH")
-    if is_checkpoint(state_dict):  # a training checkpoint holds the weights too
-        state_dict = state_dict["model"]
-    info = identify(state_dict, model)
-    network = build_model(info)
-    network.load_state_dict(state_dict)
-    network.to(torch_device)
+    trained = load_trained_model(model, torch_device)
+    use_tta = trained.tta if tta is None else tta
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     data = load_split(config.data_dir, split.value)
-    result = run_evaluation(network, data, torch_device, batch_size)
+    result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta)
     if json_output:
         document = result.as_json()
-        document["model"] = {"path": str(model), "name": info.name, **info.options,
-                             "parameters": count_parameters(network)}
+        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
+                             "parameters": count_parameters(trained.network)}
         ui.print_json(document)
         return
     ui.print("GroundTruth: ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_truth))
     ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
     ui.print(f"Accuracy of the network on the {result.total:,} {split.value} images: {100 * result.accuracy:.1f} %"
-             f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)")
-    ui.print(accuracy_table(result, f"{info.describe()} ({model})"))
+             f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)" + (" with test-time augmentation" if use_tta else ""))
+    ui.print(accuracy_table(result, f"{trained.describe()} ({model})"))
     ui.print(per_class_table(result))
     ui.print(confusion_table(result))

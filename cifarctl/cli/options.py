@@ -14,6 +14,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from cifarctl.config import Config, load_config, parse_device
+from cifarctl.models import registry
 
 
 def _device_value(value: Optional[str]) -> Optional[str]:
@@ -30,10 +31,28 @@ class SplitName(str, Enum):
     test = "test"
 
 
-class ModelName(str, Enum):
-    """The built-in models `train` can build (cifarctl.models.MODEL_NAMES)."""
+def _model_value(value: str) -> str:
+    if value not in registry.FAMILIES:
+        raise typer.BadParameter(f"{value!r} is not a model; choose one of: {', '.join(registry.names())}")
+    return value
 
-    net = "net"
+
+def _complete_model(incomplete: str) -> list[tuple[str, str]]:
+    return [(family.name, family.summary) for family in registry.FAMILIES.values() if family.name.startswith(incomplete)]
+
+
+def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[str, int]:
+    """`--width 32` and `--model-option width=32` as one dict; the registry checks them later."""
+    options = {name: value for name, value in named.items() if value is not None}
+    for item in given or []:
+        name, equals, text = item.partition("=")
+        if not equals or not name.strip():
+            raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="'--model-option'")
+        try:
+            options[name.strip().replace("-", "_")] = int(text)
+        except ValueError:
+            raise typer.BadParameter(f"{item!r}: the value is not a whole number", param_hint="'--model-option'") from None
+    return options
 
 
 DataDirOption = Annotated[
@@ -56,6 +75,16 @@ SeedOption = Annotated[
 JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout; progress goes to stderr."),
+]
+ModelOption = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        metavar="|".join(registry.names()),
+        help=f"Which model to train. {registry.help_lines()}.",
+        callback=_model_value,
+        autocompletion=_complete_model,
+    ),
 ]
 NoDownloadOption = Annotated[
     bool,

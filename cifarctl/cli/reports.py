@@ -12,22 +12,45 @@ def training_summary(result) -> Table:
     table = Table(title="Training summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
+    settings = result.settings
     if result.resumed_from is not None:
         epoch, step = result.resumed_from
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
-    table.add_row("epochs", str(result.settings.epochs))
+    table.add_row("recipe", _recipe_line(settings, result.precision))
+    table.add_row("epochs", f"{result.planned_epochs:.4g}")
     if result.processes > 1:
-        batch = (f"global batch {result.settings.batch_size * result.processes} = "
-                 f"{result.settings.batch_size} x {result.processes} processes")
+        batch = (f"global batch {settings.batch_size * result.processes} = "
+                 f"{settings.batch_size} x {result.processes} processes")
     else:
-        batch = f"batch size {result.settings.batch_size}"
+        batch = f"batch size {settings.batch_size}"
     table.add_row("steps", f"{result.steps:,} ({batch})")
     table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
+    if result.test_accuracy is not None:
+        table.add_row("test accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("images/s", f"{result.images_per_second:,.0f}")
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
+    table.add_row("metrics log", str(result.files.metrics))
     return table
+
+
+def _recipe_line(settings, precision: str) -> str:
+    recipe = settings.recipe
+    parts = [f"{recipe.name}: SGD lr {recipe.lr:g}" + (" (Nesterov)" if recipe.nesterov else "")
+             + f" momentum {recipe.momentum:g}"]
+    if recipe.weight_decay:
+        parts.append(f"weight decay {recipe.weight_decay:g}")
+    if recipe.schedule != "constant":
+        parts.append(f"{recipe.schedule} schedule")
+    if recipe.label_smoothing:
+        parts.append(f"label smoothing {recipe.label_smoothing:g}")
+    if recipe.augment != "none":
+        parts.append(f"{recipe.augment} augmentation")
+    if recipe.ema:
+        parts.append(f"weight averaging {recipe.ema:g}")
+    parts.append(precision)
+    return ", ".join(parts)
 
 
 def accuracy_table(result, model_label: str) -> Table:

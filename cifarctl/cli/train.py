@@ -1,10 +1,9 @@
-"""`cifarctl train`: the tutorial's training run, with live progress and a resumable checkpoint."""
+"""`cifarctl train`: train a registered model with its recipe, live progress and a resumable checkpoint."""
 
 from __future__ import annotations
 
-import random
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -12,93 +11,133 @@ from cifarctl.cli.options import (
     DataDirOption,
     DeviceOption,
     JsonOption,
-    ModelName,
+    ModelOption,
     NoDownloadOption,
     SeedOption,
     command_config,
+    model_options,
 )
 from cifarctl.cli.ui import UI
+from cifarctl.models import registry
+
+MAX_LR = 1e6  # far above any useful rate, far below what overflows the optimiser's arithmetic
 
 
-def _positive(value: float) -> float:
-    if not value > 0 or value != value or value == float("inf"):
-        raise typer.BadParameter(f"{value} is not a positive, finite number")
+def _positive(value: Optional[float]) -> Optional[float]:
+    if value is not None and (not 0 < value <= MAX_LR or value != value):
+        raise typer.BadParameter(f"{value} is not a number in (0, {MAX_LR:g}]")
     return value
 
 
-def _momentum(value: float) -> float:
-    if not 0 <= value < 1:
-        raise typer.BadParameter(f"{value} is outside 0 <= momentum < 1")
+def _fraction(upper: float, name: str):
+    def check(value: Optional[float]) -> Optional[float]:
+        if value is not None and not 0 <= value < upper:
+            raise typer.BadParameter(f"{value} is outside 0 <= {name} < {upper:g}")
+        return value
+
+    return check
+
+
+def _epochs(value: Optional[float]) -> Optional[float]:
+    if value is not None and not 0 < value <= 10_000:
+        raise typer.BadParameter(f"{value} is not a number of epochs in (0, 10000]")
     return value
+
+
+def _precision(value: Optional[str]) -> Optional[str]:
+    from cifarctl.recipes.precision import CHOICES
+
+    if value is not None and value not in CHOICES:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(CHOICES)}")
+    return value
+
+
+def _recipe_default(field: str) -> str:
+    """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
+    from cifarctl.recipes import recipe_for
+
+    return ", ".join(f"{name} {getattr(recipe_for(registry.get(name)), field):g}" for name in registry.names())
+
+
+def _option_default(option: str) -> str:
+    takes = [f"{family.name} {found.default}" for family in registry.FAMILIES.values()
+             if (found := family.option(option)) is not None]
+    return "default: " + ", ".join(takes) if takes else "no built-in family takes it"
 
 
 def train(
     ctx: typer.Context,
-    model: Annotated[ModelName, typer.Option("--model", help="Which model to train: net is the tutorial's Net.")] = ModelName.net,
-    epochs: Annotated[int, typer.Option("--epochs", min=1, max=10_000, help="Passes over the training set.")] = 2,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per mini-batch.")] = 4,
-    lr: Annotated[float, typer.Option("--lr", callback=_positive, help="SGD learning rate.")] = 0.001,
-    momentum: Annotated[float, typer.Option("--momentum", callback=_momentum, help="SGD momentum, 0 <= m < 1.")] = 0.9,
-    width: Annotated[int, typer.Option("--width", min=1, max=4096, help="Channels of Net's first conv (the tutorial's GPU experiment).")] = 6,
-    log_every: Annotated[int, typer.Option("--log-every", min=1, help="Print the running loss every N mini-batches.")] = 2000,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the trained state_dict.")] = Path("cifar_net.pth"),
+    model: ModelOption = "net",
+    epochs: Annotated[Optional[float], typer.Option("--epochs", callback=_epochs, help=f"Passes over the training set (default: the recipe's: {_recipe_default('epochs')}).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, max=65_536, help=f"Images per mini-batch per process (default: the recipe's: {_recipe_default('batch_size')}).", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", callback=_positive, help=f"Peak SGD learning rate (default: the recipe's: {_recipe_default('lr')}).", show_default=False)] = None,
+    momentum: Annotated[Optional[float], typer.Option("--momentum", callback=_fraction(1, "momentum"), help=f"SGD momentum, 0 <= m < 1 (default: the recipe's: {_recipe_default('momentum')}).", show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", callback=_fraction(1, "weight decay"), help=f"L2 weight decay (default: the recipe's: {_recipe_default('weight_decay')}).", show_default=False)] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", callback=_fraction(1, "label smoothing"), help=f"Cross-entropy label smoothing (default: the recipe's: {_recipe_default('label_smoothing')}).", show_default=False)] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=1, max=4096, help=f"Width of the model, for families that take one ({_option_default('width')}).", show_default=False)] = None,
+    model_option: Annotated[Optional[list[str]], typer.Option("--model-option", metavar="NAME=VALUE", help="A model option by name (repeatable), for families with options beyond --width.", show_default=False)] = None,
+    log_every: Annotated[Optional[int], typer.Option("--log-every", min=1, help=f"Print the running loss every N mini-batches (default: the recipe's: {_recipe_default('log_every')}).", show_default=False)] = None,
+    eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
+    precision: Annotated[Optional[str], typer.Option("--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, help="Number format (default: the recipe's; auto = bf16 where the hardware has it, else fp32).", show_default=False)] = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the trained model (the checkpoint and metrics log go beside it).")] = Path("cifar_net.pth"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
+    restart: Annotated[bool, typer.Option("--restart", help="Start over even if an unfinished checkpoint of this --output exists.")] = False,
+    allow_other_data: Annotated[bool, typer.Option("--allow-other-data", help="With --resume: continue even if the dataset differs from the checkpoint's.")] = False,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
-    """Train the tutorial's Net on CIFAR-10 (defaults: 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
-    from cifarctl.checkpoints import checkpoint_path_for, load_checkpoint
+    """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
+    from cifarctl.checkpoints import run_files
     from cifarctl.cli.reports import training_summary
+    from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
-    from cifarctl.devices import describe, resolve_device
-    from cifarctl.distributed import broadcast, cluster_from_environment, device_for, join, leave
-    from cifarctl.distributed import backend as dist_backend
-    from cifarctl.errors import Interrupted, UsageError
+    from cifarctl.devices import resolve_device
+    from cifarctl.distributed import cluster_from_environment, device_for, join, leave, on_main
+    from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.events import Events
     from cifarctl.files import check_output_file
     from cifarctl.interrupts import StopRequest
-    from cifarctl.training import TrainSettings
+    from cifarctl.settings import TrainSettings
     from cifarctl.training import train as run_training
 
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
-    _check_output(output)
+    if resume and restart:
+        raise UsageError("--resume and --restart contradict each other; choose one")
+    options = model_options(model_option, width=width)
+    settings = TrainSettings.for_model(
+        model, options, seed=config.seed, eval_every=eval_every, precision=precision, epochs=epochs,
+        batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
+        label_smoothing=label_smoothing, log_every=log_every)
     check_output_file(output, "--output")
-    checkpoint = checkpoint_path_for(output)
+    if output.suffix == ".ckpt" or output.name.endswith(".metrics.jsonl"):
+        raise typer.BadParameter(f"{output.name} looks like a checkpoint or metrics log name; use a .pth name",
+                                 param_hint="'--output'")
+    files = run_files(output)
+    for path in (files.checkpoint, files.metrics):
+        check_output_file(path, "--output")
     cluster = cluster_from_environment()
-    if resume and cluster is None and not checkpoint.exists():
-        raise UsageError(f"--resume: no checkpoint at {checkpoint}; start without --resume")
+    is_main = cluster is None or cluster.is_main
     torch_device = resolve_device(config.device)
     if cluster is not None:
         torch_device = device_for(cluster, torch_device)
         join(cluster, torch_device)
+    events = ui.events() if is_main else Events()
     try:
-        chosen_seed = config.seed
-        if chosen_seed is None:
-            resuming = resume and checkpoint.exists()
-            chosen_seed = load_checkpoint(checkpoint)["settings"]["seed"] if resuming else random.randrange(2**31)
-        chosen_seed = broadcast(chosen_seed, cluster)  # every process must shuffle alike
-        settings = TrainSettings(model=model.value, width=width, epochs=epochs, batch_size=batch_size, lr=lr,
-                                 momentum=momentum, log_every=log_every, seed=chosen_seed)
-        is_main = cluster is None or cluster.is_main
-        events = ui.events() if is_main else Events()
-        _dataset_ready(config.data_dir, not no_download, events, cluster)
+        on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
         data = load_split(config.data_dir, "train")
-        if is_main:
-            ui.info(f"training on {len(data):,} images on {describe(torch_device)}, seed {chosen_seed}")
-            if cluster is not None:
-                ui.info(f"distributed: {cluster.world_size} processes ({dist_backend()}), {batch_size} images per "
-                        f"process per step = global batch {batch_size * cluster.world_size}, lr {lr}")
+        test_data = load_split(config.data_dir, "test") if eval_every else None
         with StopRequest() as stop:
-            try:
-                result = run_training(settings, data, torch_device, output, checkpoint, resume, events, stop, cluster)
-            except Interrupted as error:
-                if is_main:
-                    raise
-                raise typer.Exit(error.exit_code) from None  # rank 0 says it once for all
+            result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
+                                  cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
+                                  restart=restart)
+    except CifarctlError as error:
+        if is_main:
+            raise
+        raise typer.Exit(error.exit_code) from None  # rank 0 says it once for all
     finally:
         leave()
     if not is_main:
@@ -108,30 +147,3 @@ def train(
     else:
         ui.print("Finished Training")
         ui.print(training_summary(result))
-
-
-def _dataset_ready(data_dir: Path, allow_download: bool, events, cluster) -> None:
-    """Rank 0 (or the only process) makes sure the dataset is there; the others wait for it
-    and stop with the same error if it fails."""
-    from cifarctl.data.acquire import ensure_dataset
-    from cifarctl.distributed import broadcast
-    from cifarctl.errors import CifarctlError
-
-    problem = None
-    if cluster is None or cluster.is_main:
-        try:
-            ensure_dataset(data_dir, allow_download=allow_download, events=events)
-        except CifarctlError as error:
-            if cluster is None:
-                raise
-            problem = error
-    shared = broadcast(problem, cluster)
-    if shared is not None:
-        if problem is None:  # another rank: rank 0 reports it
-            raise typer.Exit(shared.exit_code)
-        raise shared
-
-
-def _check_output(output: Path) -> None:
-    if output.suffix == ".ckpt":
-        raise typer.BadParameter("the .ckpt name is taken by the training checkpoint; use .pth", param_hint="'--output'")

@@ -1,51 +1,52 @@
-"""The built-in models, and recognising which one a saved state_dict belongs to."""
+"""Building the registered model families, and what a model is called in reports.
+
+The registry (`cifarctl.models.registry`) says which families exist; this module turns an
+entry and its options into a network. Model files are read and written in
+`cifarctl.model_files`. Importing this package does not import torch (the CLI reads the
+registry for --help); the functions that build networks do.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import importlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-import torch
-import torch.nn as nn
+from cifarctl.models import registry
 
-from cifarctl.errors import CheckpointError
-from cifarctl.models import net
-
-MODEL_NAMES = ("net",)
+if TYPE_CHECKING:
+    import torch.nn as nn
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    name: str
-    options: dict[str, Any]  # what build_model needs besides the name, e.g. {"width": 6}
+    name: str  # the registry name, e.g. "net"
+    options: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 6}
+
+    @property
+    def family(self) -> registry.Family:
+        return registry.get(self.name)
 
     def describe(self) -> str:
-        if self.name == "net":
-            return f"Net (width {self.options['width']})"
-        return self.name
+        return self.family.describe(self.options)
+
+
+def family_module(family: registry.Family) -> Any:
+    return importlib.import_module(family.module)
 
 
 def build_model(info: ModelInfo) -> nn.Module:
-    if info.name == "net":
-        return net.Net(**info.options)
-    raise CheckpointError(f"unknown model {info.name!r}")
+    return family_module(info.family).build(**info.options)
+
+
+def expected_shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:
+    """The state_dict shapes of a model, without allocating its weights."""
+    import torch
+
+    with torch.device("meta"):
+        model = build_model(info)
+    return {name: tuple(tensor.shape) for name, tensor in model.state_dict().items()}
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(parameter.numel() for parameter in model.parameters())
-
-
-def identify(state_dict: Any, path: object) -> ModelInfo:
-    """Which built-in model (and width) a state_dict fits; a foreign one is refused."""
-    if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
-        raise CheckpointError(f"{path} does not hold a model state_dict")
-    keys = set(state_dict)
-    if "conv1.weight" in keys:
-        width = net.width_of(state_dict)
-        expected = net.expected_shapes(width)
-        actual = {name: tuple(tensor.shape) for name, tensor in state_dict.items()}
-        if actual == expected:
-            return ModelInfo("net", {"width": width})
-    sample = ", ".join(sorted(keys)[:4]) or "no tensors"
-    raise CheckpointError(f"{path} holds weights of a model cifarctl does not know ({sample}, ...); "
-                          "expected the tutorial's Net")

@@ -6,6 +6,8 @@ channels and the second conv's input channels must be the same number, `width`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -33,10 +35,14 @@ class Net(nn.Module):
         return x
 
 
-def width_of(state_dict: dict[str, torch.Tensor]) -> int:
-    """The `width` a Net state_dict was made with (conv1's output channels)."""
-    return int(state_dict["conv1.weight"].shape[0])
+def build(width: int = TUTORIAL_WIDTH) -> Net:
+    return Net(width)
 
 
-def expected_shapes(width: int) -> dict[str, tuple[int, ...]]:
-    return {name: tuple(tensor.shape) for name, tensor in Net(width).state_dict().items()}
+def matches(state_dict: dict[str, Any]) -> dict[str, Any] | None:
+    """The options of a bare tutorial state_dict (its width), or None if it is not a Net's."""
+    weight = state_dict.get("conv1.weight")
+    if set(state_dict) != {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+                           "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"} or weight is None or weight.dim() != 4:
+        return None
+    return {"width": int(weight.shape[0])}

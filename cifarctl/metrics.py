@@ -1,0 +1,93 @@
+"""The metrics log of a training run: one JSON object per line, beside the model file.
+
+Lines of kind "step" come with every running-loss line, lines of kind "epoch" at the end
+of every epoch. The checkpoint records how many bytes of the log belong to it, so a resumed
+run first cuts off whatever was written after its checkpoint (by a run killed later) and
+the log never holds a gap or a duplicate. `pandas.read_json(path, lines=True)` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from cifarctl.errors import CifarctlError
+from cifarctl.files import write_error
+
+
+def clean_number(value: Any) -> Any:
+    """JSON has no NaN or infinity: such values become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class MetricsLog:
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._handle = None
+
+    def open(self, keep_bytes: int | None) -> None:
+        """Start the log afresh (`keep_bytes` None) or continue one cut back to `keep_bytes`."""
+        if self.path is None:
+            return
+        try:
+            if keep_bytes is None or not self.path.is_file():
+                self._handle = open(self.path, "w", encoding="utf-8")
+            else:
+                self._handle = open(self.path, "r+", encoding="utf-8")
+                self._handle.truncate(min(keep_bytes, self.path.stat().st_size))
+                self._handle.seek(0, os.SEEK_END)
+        except OSError as error:
+            raise write_error(self.path, error) from None
+
+    def write(self, record: dict[str, Any]) -> None:
+        if self._handle is None:
+            return
+        line = json.dumps({key: clean_number(value) for key, value in record.items()}, allow_nan=False)
+        try:
+            self._handle.write(line + "\n")
+            self._handle.flush()
+        except OSError as error:
+            raise write_error(self.path, error) from None
+
+    def durable_size(self) -> int:
+        """Bytes written so far, on disk: what a checkpoint taken now vouches for."""
+        if self._handle is None:
+            return 0
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        return self._handle.tell()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """The records of a metrics log, and warnings about lines that could not be read
+    (a run killed mid-write leaves its last line cut)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CifarctlError(f"metrics log {path} does not exist; 'cifarctl train' writes one beside the model") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise CifarctlError(f"metrics log {path} cannot be read ({error})") from None
+    records, warnings = [], []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            warnings.append(f"{path}: line {number} is cut or not JSON; skipped")
+            continue
+        if isinstance(record, dict) and record.get("kind") in ("step", "epoch"):
+            records.append(record)
+        else:
+            warnings.append(f"{path}: line {number} is not a metrics record; skipped")
+    return records, warnings

@@ -1,0 +1,136 @@
+"""Model files: what `train` writes and what `evaluate`, `predict` and `export` load.
+
+- The tutorial's `Net` is saved as its plain `state_dict`, exactly what the tutorial saves,
+  so `net.load_state_dict(torch.load(PATH, weights_only=True))` works.
+- Every other family is saved as a small dict of plain types and tensors that says what it
+  holds: family, options, input normalisation, class names, test-time augmentation.
+- `load_trained_model` reads either (or a training checkpoint), validates it against the
+  registry's limits before building anything, and returns a ready network.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from cifarctl.checkpoints import is_checkpoint, load_state, save_state
+from cifarctl.data.catalog import SHORT_NAMES
+from cifarctl.errors import CheckpointError, UsageError
+from cifarctl.models import ModelInfo, build_model, expected_shapes, family_module, registry
+
+MODEL_FORMAT = "cifarctl-model"
+MODEL_VERSION = 1
+
+
+@dataclass
+class TrainedModel:
+    network: nn.Module
+    info: ModelInfo
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    tta: bool  # whether the family's recipe predicts with test-time augmentation by default
+    path: Path
+
+    def describe(self) -> str:
+        return self.info.describe()
+
+
+def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool) -> Any:
+    """What `train` saves: a bare state_dict for the tutorial's Net, a described dict otherwise."""
+    family = info.family
+    if family.plain_state_dict:
+        return state_dict
+    mean, std = family.normalization
+    return {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "family": info.name,
+        "options": dict(info.options),
+        "normalization": {"mean": list(mean), "std": list(std)},
+        "classes": list(SHORT_NAMES),
+        "tta": tta,
+        "state_dict": state_dict,
+    }
+
+
+def save_trained_model(path: Path, info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool) -> None:
+    save_state(model_document(info, state_dict, tta), path)
+
+
+def load_trained_model(path: Path, device: torch.device | str = "cpu") -> TrainedModel:
+    """Any model file `train` wrote (or its checkpoint, or a tutorial state_dict), validated."""
+    path = Path(path)
+    document = load_state(path, missing_hint="; train one with 'cifarctl train' or pass --model PATH")
+    info, state_dict, tta = _read_document(document, path)
+    _check_tensors(state_dict, info, path)
+    network = build_model(info)
+    network.load_state_dict(state_dict)
+    mean, std = info.family.normalization
+    return TrainedModel(network.to(device).eval(), info, mean, std, tta, path)
+
+
+def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:
+    if is_checkpoint(document):
+        settings = document.get("settings")
+        if not isinstance(settings, dict):
+            raise CheckpointError(f"{path} is a training checkpoint without its settings; it is damaged")
+        info = _info(settings.get("model"), settings.get("options"), path)
+        recipe = settings.get("recipe") if isinstance(settings.get("recipe"), dict) else {}
+        weights = document.get("averaged_model") or document.get("model")
+        return info, _state_dict(weights, path), bool(recipe.get("tta", False))
+    if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
+        if document.get("version") != MODEL_VERSION:
+            raise CheckpointError(f"{path} is a version {document.get('version')} model file; "
+                                  f"this cifarctl reads version {MODEL_VERSION}")
+        info = _info(document.get("family"), document.get("options"), path)
+        return info, _state_dict(document.get("state_dict"), path), bool(document.get("tta", False))
+    state_dict = _state_dict(document, path)
+    return _recognise(state_dict, path), state_dict, False
+
+
+def _info(name: Any, options: Any, path: Path) -> ModelInfo:
+    if not isinstance(name, str) or name not in registry.FAMILIES:
+        known = ", ".join(registry.names())
+        raise CheckpointError(f"{path} holds a model family {name!r} that this cifarctl does not know (it knows {known})")
+    if not isinstance(options, dict):
+        raise CheckpointError(f"{path} has no valid model options; it is damaged")
+    try:
+        return ModelInfo(name, registry.get(name).resolve_options(options, str(path)))
+    except UsageError as error:
+        raise CheckpointError(str(error)) from None
+
+
+def _state_dict(value: Any, path: Path) -> dict[str, torch.Tensor]:
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(key, str) and isinstance(tensor, torch.Tensor) for key, tensor in value.items()):
+        raise CheckpointError(f"{path} does not hold a model state_dict")
+    return value
+
+
+def _recognise(state_dict: dict[str, torch.Tensor], path: Path) -> ModelInfo:
+    """A bare state_dict: ask each family that can recognise one (the tutorial's Net can)."""
+    for family in registry.FAMILIES.values():
+        matches = getattr(family_module(family), "matches", None) if family.plain_state_dict else None
+        options = matches(state_dict) if matches else None
+        if options is not None:
+            return _info(family.name, options, path)
+    sample = ", ".join(sorted(state_dict)[:4])
+    raise CheckpointError(f"{path} holds weights of a model cifarctl does not know ({sample}, ...); "
+                          "expected the tutorial's Net or a file written by 'cifarctl train'")
+
+
+def _check_tensors(state_dict: dict[str, torch.Tensor], info: ModelInfo, path: Path) -> None:
+    expected = expected_shapes(info)
+    actual = {name: tuple(tensor.shape) for name, tensor in state_dict.items()}
+    if actual != expected:
+        wrong = sorted(set(expected) ^ set(actual)) or [name for name in expected if expected[name] != actual[name]]
+        raise CheckpointError(f"{path} does not fit {info.describe()} (first mismatch: {wrong[0]}); it is damaged "
+                              "or was made by another program")
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path} has non-finite weights ({name} holds NaN or infinity): the training "
+                                  "run that wrote it diverged; train again with a lower --lr")

@@ -1,0 +1,75 @@
+"""Data augmentation as whole-tensor operations on uint8 images, on whatever device they are.
+
+An epoch's augmented training set is computed at the start of the epoch from (seed, epoch)
+alone, so a run resumed in the middle of an epoch sees exactly the images it would have seen.
+No Python loop touches single images.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+CROP_PADDING = 4  # RandomCrop(32, padding=4): the usual CIFAR crop
+TRANSLATE_PIXELS = 2  # airbench's small translations
+
+
+def epoch_generator(seed: int, epoch: int, salt: int) -> torch.Generator:
+    return torch.Generator().manual_seed((seed * 1_000_003 + epoch * 7919 + salt) % (2**63))
+
+
+def augment_epoch(images: torch.Tensor, kind: str, seed: int, epoch: int) -> torch.Tensor:
+    """The training images of one epoch under augmentation `kind` (uint8 in, uint8 out)."""
+    if kind == "none":
+        return images
+    if kind == "crop-flip":
+        flips = torch.rand(len(images), generator=epoch_generator(seed, epoch, 1)) < 0.5
+        return random_crop(flip(images, flips.to(images.device)), CROP_PADDING, seed, epoch, padding_mode="constant")
+    if kind == "flip-translate":
+        return random_crop(flip(images, alternating_flips(len(images), seed, epoch).to(images.device)),
+                           TRANSLATE_PIXELS, seed, epoch, padding_mode="reflect")
+    raise ValueError(f"unknown augmentation {kind!r}")
+
+
+def flip(images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mirror left-right the images where `mask` is True."""
+    return torch.where(mask.view(-1, 1, 1, 1), images.flip(-1), images)
+
+
+def alternating_flips(count: int, seed: int, epoch: int) -> torch.Tensor:
+    """Each image flipped in every other epoch, starting at random: fewer repeats than coin tosses."""
+    first = torch.rand(count, generator=epoch_generator(seed, 0, 2)) < 0.5
+    return first ^ bool(epoch % 2)
+
+
+def random_crop(images: torch.Tensor, padding: int, seed: int, epoch: int, padding_mode: str) -> torch.Tensor:
+    """A random 32x32 window of each image padded by `padding` pixels on every side."""
+    count, channels, height, width = images.shape
+    generator = epoch_generator(seed, epoch, 3)
+    dy = torch.randint(0, 2 * padding + 1, (count,), generator=generator).to(images.device)
+    dx = torch.randint(0, 2 * padding + 1, (count,), generator=generator).to(images.device)
+    if padding_mode == "reflect":  # reflect padding needs floats; uint8 values survive the round trip
+        padded = F.pad(images.float(), (padding,) * 4, mode="reflect").to(images.dtype)
+    else:
+        padded = F.pad(images, (padding,) * 4)
+    rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
+    index = torch.arange(count, device=images.device)[:, None, None, None]
+    channel = torch.arange(channels, device=images.device)[None, :, None, None]
+    return padded[index, channel, rows, cols]
+
+
+def translate(images: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Float images shifted by (dy, dx) pixels, edges reflected (for test-time augmentation)."""
+    pad = max(abs(dy), abs(dx))
+    if pad == 0:
+        return images
+    padded = F.pad(images, (pad,) * 4, mode="reflect")
+    height, width = images.shape[-2:]
+    return padded[..., pad - dy : pad - dy + height, pad - dx : pad - dx + width]
+
+
+def tta_views(images: torch.Tensor) -> list[torch.Tensor]:
+    """The views whose logits are averaged: the image, its mirror, and both shifted by a pixel."""
+    mirrored = images.flip(-1)
+    return [images, mirrored, translate(images, 1, 1), translate(mirrored, -1, -1)]

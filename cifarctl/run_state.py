@@ -1,0 +1,191 @@
+"""A training run's position, and the checkpoint that saves and restores it.
+
+Everything a bit-identical resume needs goes in: the weights, optimiser, schedule and
+averaged weights (from the training parts), the step, the RNG state, the running losses,
+how much of the metrics log belongs to the checkpoint, and which data and output it was for.
+Reading checks that the checkpoint belongs to this run before anything is built from it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from cifarctl.checkpoints import RunFiles, load_checkpoint, save_checkpoint
+from cifarctl.data.memory import Split
+from cifarctl.distributed import Cluster, on_main
+from cifarctl.errors import CifarctlError, UsageError
+from cifarctl.settings import TrainSettings
+
+# Settings that may change between a run and its resume; every other one must match.
+CHANGEABLE = {"eval_every"}
+CHANGEABLE_RECIPE = {"log_every"}
+CHANGEABLE_WITH_CONSTANT_RATE = {"steps"}  # and the recipe's epochs: a constant rate can run longer
+
+
+def dataset_identity(data: Split) -> dict[str, Any]:
+    """How many images, and a fingerprint of labels and a sample of pixels (milliseconds to make)."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(data.labels.cpu().numpy().tobytes())
+    digest.update(data.images[:: max(1, len(data) // 512)].cpu().numpy().tobytes())
+    return {"images": len(data), "fingerprint": digest.hexdigest()}
+
+
+@dataclass
+class RunState:
+    step: int  # global mini-batch steps done
+    total_steps: int
+    dataset: dict[str, Any]
+    running_loss: float = 0.0  # the tutorial's running_loss, reset at every log line
+    epoch_loss: float = 0.0
+    final_loss: float = float("nan")  # mean loss over the last whole epoch
+    test_accuracy: float | None = None
+    metrics_bytes: int = 0
+    elapsed_seconds: float = 0.0  # training time before this process, for the metrics log
+    seen_images_this_run: int = 0  # by this process, not saved
+
+    @classmethod
+    def fresh(cls, settings: TrainSettings, steps_per_epoch: int, data: Split) -> RunState:
+        return cls(step=0, total_steps=planned_steps(settings, steps_per_epoch), dataset=dataset_identity(data))
+
+    def add_losses(self, total: float) -> None:
+        self.running_loss += total
+        self.epoch_loss += total
+
+    def epochs_done(self, steps_per_epoch: int) -> float:
+        return self.step / steps_per_epoch
+
+    def epochs_total(self, steps_per_epoch: int) -> str:
+        epochs = self.total_steps / steps_per_epoch
+        return f"{epochs:g}" if epochs == int(epochs) else f"{epochs:.2f}"
+
+
+def planned_steps(settings: TrainSettings, steps_per_epoch: int) -> int:
+    if settings.steps is not None:
+        return settings.steps
+    return max(1, math.ceil(settings.epochs * steps_per_epoch))
+
+
+def save_run(files: RunFiles, settings: TrainSettings, parts, state: RunState, world_size: int) -> None:
+    save_checkpoint(files.checkpoint, {
+        "settings": settings.as_dict(),
+        "world_size": world_size,
+        "output": str(files.output.resolve()),
+        "dataset": state.dataset,
+        "step": state.step,
+        "total_steps": state.total_steps,
+        "running_loss": state.running_loss,
+        "epoch_loss": state.epoch_loss,
+        "final_loss": state.final_loss,
+        "test_accuracy": state.test_accuracy,
+        "metrics_bytes": state.metrics_bytes,
+        "elapsed_seconds": state.elapsed_seconds,
+        "torch_rng": torch.get_rng_state(),
+        **parts.checkpoint_state(),
+    })
+
+
+def read_for_resume(files: RunFiles, settings: TrainSettings, data: Split, steps_per_epoch: int,
+                    cluster: Cluster | None, allow_other_data: bool = False) -> dict[str, Any]:
+    """The checkpoint to continue from, checked against this run, on every rank (rank 0 reads it)."""
+    world_size = cluster.world_size if cluster else 1
+    return on_main(lambda: _checked(files, settings, data, steps_per_epoch, world_size, allow_other_data), cluster)
+
+
+def claim_checkpoint(files: RunFiles, restart: bool, cluster: Cluster | None) -> None:
+    """Before a fresh run: never overwrite a checkpoint of another output, or an unfinished one
+    of this output, without being told to."""
+    on_main(lambda: _check_claim(files, restart), cluster)
+
+
+def _check_claim(files: RunFiles, restart: bool) -> None:
+    path = files.checkpoint
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        state = load_checkpoint(path)
+    except CifarctlError:
+        raise UsageError(f"{path} is in the way of this run's checkpoint and is not one cifarctl can read; "
+                         "move it away or choose another --output") from None
+    if state["output"] != str(files.output.resolve()):
+        raise UsageError(f"{path} holds the checkpoint of another run (writing {state['output']}); "
+                         "choose another --output, or delete that checkpoint if it is no longer needed")
+    if state["step"] < state["total_steps"] and not restart:
+        raise UsageError(f"{path} holds an unfinished run ({state['step']:,} of {state['total_steps']:,} steps); "
+                         "continue it with --resume, or start over with --restart")
+
+
+def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> TrainSettings:
+    """This run's settings, with the seed (when not given) and the fitted length taken from the checkpoint."""
+    saved = TrainSettings.from_dict(checkpoint["settings"])
+    seed = saved.seed if settings.seed is None else settings.seed
+    steps = settings.steps
+    if settings.time_budget is not None and saved.time_budget == settings.time_budget:
+        steps = checkpoint["total_steps"]  # the length the budget was fitted to
+    return dataclasses.replace(settings, seed=seed, steps=steps)
+
+
+def restore_run(checkpoint: dict[str, Any], parts, fresh: RunState) -> RunState:
+    parts.load_checkpoint_state(checkpoint)
+    torch.set_rng_state(checkpoint["torch_rng"])
+    return RunState(
+        step=checkpoint["step"],
+        total_steps=fresh.total_steps,
+        dataset=fresh.dataset,
+        running_loss=float(checkpoint.get("running_loss", 0.0)),
+        epoch_loss=float(checkpoint.get("epoch_loss", 0.0)),
+        final_loss=float(checkpoint.get("final_loss", float("nan"))),
+        test_accuracy=checkpoint.get("test_accuracy"),
+        metrics_bytes=int(checkpoint.get("metrics_bytes", 0)),
+        elapsed_seconds=float(checkpoint.get("elapsed_seconds", 0.0)),
+    )
+
+
+def _checked(files: RunFiles, settings: TrainSettings, data: Split, steps_per_epoch: int, world_size: int,
+             allow_other_data: bool) -> dict[str, Any]:
+    path = files.checkpoint
+    if not path.exists():
+        raise UsageError(f"--resume: no checkpoint at {path}; start without --resume")
+    state = load_checkpoint(path)
+    if state["output"] != str(files.output.resolve()):
+        raise UsageError(f"--resume: {path} belongs to the run writing {state['output']}, not {files.output}; "
+                         "pass that --output to resume it")
+    if state["world_size"] != world_size:
+        raise UsageError(f"--resume: {path} was made by {state['world_size']} process(es), "
+                         f"this run has {world_size}; resume with the same number")
+    try:
+        saved = TrainSettings.from_dict(state["settings"])
+    except (TypeError, KeyError, ValueError):
+        raise CifarctlError(f"{path} is damaged: its settings cannot be read") from None
+    different = _differences(saved, settings_to_resume(settings, state))
+    if different:
+        raise UsageError(f"--resume: {path} was made with " + ", ".join(different)
+                         + "; use the same options to resume")
+    identity = dataset_identity(data)
+    if state["dataset"] != identity and not allow_other_data:
+        raise UsageError(f"--resume: {path} was trained on another dataset ({state['dataset'].get('images', '?'):,} "
+                         f"images) than the one in the data dir ({identity['images']:,} images, or the same count "
+                         "with other contents); use that data dir, or pass --allow-other-data to continue anyway")
+    fresh_total = planned_steps(settings_to_resume(settings, state), steps_per_epoch)
+    if state["step"] > fresh_total:
+        epoch = state["step"] // steps_per_epoch + (1 if state["step"] % steps_per_epoch else 0)
+        raise UsageError(f"--resume: {path} has already trained into epoch {epoch} (step {state['step']:,}), "
+                         f"past the {settings.epochs:g} epochs asked for; ask for at least --epochs {epoch}")
+    return state
+
+
+def _differences(saved: TrainSettings, now: TrainSettings) -> list[str]:
+    constant_rate = now.recipe.schedule == "constant"
+    skip_recipe = CHANGEABLE_RECIPE | ({"epochs"} if constant_rate else set())
+    skip = CHANGEABLE | (CHANGEABLE_WITH_CONSTANT_RATE if constant_rate else set()) | {"recipe"}
+    before, after = saved.as_dict(), now.as_dict()
+    different = [f"{key} {before[key]} (now {after[key]})" for key in after
+                 if key not in skip and before.get(key) != after[key]]
+    different += [f"{key} {before['recipe'].get(key)} (now {value})" for key, value in after["recipe"].items()
+                  if key not in skip_recipe and before["recipe"].get(key) != value]
+    return different

@@ -1,0 +1,71 @@
+"""What one training run is: a model family with its options, a recipe, a seed.
+
+`TrainSettings.for_model` starts from the registry entry and its recipe and applies the
+options the user gave; everything else reads the result. The settings travel in the
+checkpoint as plain data, and `--json` reports them flattened.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from cifarctl.models import registry
+from cifarctl.recipes import Recipe, recipe_for
+
+MAX_SEED = 2**63 - 1
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    model: str = "net"
+    options: dict[str, int] = field(default_factory=lambda: {"width": 6})
+    recipe: Recipe = field(default_factory=lambda: recipe_for(registry.get("net")))
+    seed: int = 0
+    eval_every: int = 0  # measure test accuracy every N epochs (0: never during training)
+    precision: str = "fp32"  # as asked: auto, fp32, bf16 or fp16 (auto is resolved per device)
+    steps: int | None = None  # total steps, overriding epochs (repeats a --time-budget run)
+    time_budget: float | None = None  # seconds of training to fit the schedule to
+
+    @classmethod
+    def for_model(cls, name: str, options: dict[str, Any] | None = None, *, seed: int = 0, eval_every: int = 0,
+                  precision: str | None = None, steps: int | None = None, time_budget: float | None = None,
+                  **recipe_changes: Any) -> TrainSettings:
+        family = registry.get(name)
+        recipe = recipe_for(family).replace(**recipe_changes)
+        return cls(model=name, options=family.resolve_options(options or {}), recipe=recipe, seed=seed,
+                   eval_every=eval_every, precision=precision or recipe.precision, steps=steps,
+                   time_budget=time_budget)
+
+    @property
+    def epochs(self) -> float:
+        return self.recipe.epochs
+
+    @property
+    def batch_size(self) -> int:
+        return self.recipe.batch_size
+
+    @property
+    def log_every(self) -> int:
+        return self.recipe.log_every
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for the checkpoint."""
+        document = dataclasses.asdict(self)
+        document["recipe"] = self.recipe.as_json()
+        return document
+
+    @classmethod
+    def from_dict(cls, document: dict[str, Any]) -> TrainSettings:
+        values = dict(document)
+        values["recipe"] = Recipe(**values["recipe"])
+        return cls(**values)
+
+    def as_json(self) -> dict[str, Any]:
+        """Flat, for `train --json`'s `config`: model, its options, the recipe's fields, seed."""
+        recipe = self.recipe.as_json()
+        recipe.pop("name")
+        return {"model": self.model, **self.options, "recipe": self.recipe.name, **recipe, "seed": self.seed,
+                "eval_every": self.eval_every, "precision": self.precision, "steps": self.steps,
+                "time_budget": self.time_budget}

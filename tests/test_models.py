@@ -1,0 +1,146 @@
+"""The model registry, model files, and every registered family end to end on tiny data."""
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from cifarctl.errors import CheckpointError, UsageError
+from cifarctl.model_files import MODEL_FORMAT, load_trained_model
+from cifarctl.models import ModelInfo, build_model, expected_shapes, registry
+
+
+def test_registry_is_importable_without_torch():
+    probe = "import sys, cifarctl.models.registry as r; print(r.names(), 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.stdout.split()[-1] == "False", done.stderr
+
+
+def test_every_family_builds_to_the_shapes_it_declares():
+    for family in registry.FAMILIES.values():
+        info = ModelInfo(family.name, family.resolve_options({}))
+        model = build_model(info)
+        assert {name: tuple(t.shape) for name, t in model.state_dict().items()} == expected_shapes(info)
+        assert model(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_options_are_checked_against_the_family():
+    net = registry.get("net")
+    assert net.resolve_options({}) == {"width": 6}
+    with pytest.raises(UsageError, match="outside 1..4096"):
+        net.resolve_options({"width": 300_000})
+    with pytest.raises(UsageError, match="does not take --depth"):
+        net.resolve_options({"depth": 3})
+    with pytest.raises(UsageError, match="choose one of"):
+        registry.get("resnet")
+
+
+@pytest.mark.parametrize("name", sorted(registry.FAMILIES))
+def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path, name):
+    """A few steps of each family, then evaluate reads the file, and an interrupted run resumed
+    gives the same weights as an uninterrupted one."""
+    args = ["train", "--model", name, "--epochs", "2", "--batch-size", "100", "--log-every", "1", "--seed", "5"]
+    assert cli(*args, "-o", "straight.pth").exit_code == 0
+    evaluated = cli("evaluate", "-m", "straight.pth", "--json")
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert json.loads(evaluated.stdout)["model"]["name"] == name
+
+    from cifarctl.checkpoints import run_files
+    from cifarctl.data.memory import load_split
+    from cifarctl.errors import Interrupted
+    from cifarctl.settings import TrainSettings
+    from cifarctl.training import train
+
+    settings = TrainSettings.for_model(name, seed=5, epochs=2, batch_size=100, log_every=1)
+    calls = iter(range(100))
+    with pytest.raises(Interrupted):
+        train(settings, load_split(data_dir, "train"), torch.device("cpu"), run_files(tmp_path / "resumed.pth"),
+              should_stop=lambda: next(calls) == 4)
+    assert cli(*args, "-o", "resumed.pth", "--resume").exit_code == 0
+    straight = load_trained_model(tmp_path / "straight.pth").network.state_dict()
+    resumed = load_trained_model(tmp_path / "resumed.pth").network.state_dict()
+    assert all(torch.equal(straight[key], resumed[key]) for key in straight)
+
+
+def test_non_tutorial_files_say_what_they_hold(cli, data_dir, tmp_path):
+    assert cli("train", "--model", "resnet18", "--epochs", "1", "--batch-size", "150", "-o", "r.pth").exit_code == 0
+    document = torch.load(tmp_path / "r.pth", weights_only=True)
+    assert document["format"] == MODEL_FORMAT and document["family"] == "resnet18"
+    assert document["normalization"]["mean"] == list(registry.get("resnet18").normalization[0])
+    assert len(document["classes"]) == 10
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"format": MODEL_FORMAT, "version": 1, "family": "nope", "options": {}, "state_dict": {}}, "does not know"),
+        ({"format": MODEL_FORMAT, "version": 1, "family": "net", "options": {"width": 300_000},
+          "state_dict": {"w": torch.zeros(1)}}, "outside 1..4096"),
+        ({"format": MODEL_FORMAT, "version": 1, "family": "net", "options": "x", "state_dict": {}}, "options"),
+        ({"format": MODEL_FORMAT, "version": 9}, "version 9"),
+        ({"conv1.weight": torch.zeros(6, 3, 5)}, "does not know"),
+    ],
+)
+def test_hand_made_model_files_are_refused_cleanly(tmp_path, document, message):
+    torch.save(document, tmp_path / "m.pth")
+    with pytest.raises(CheckpointError, match=message):
+        load_trained_model(tmp_path / "m.pth")
+
+
+def test_sizes_claimed_by_a_file_are_limited_before_building(tmp_path):
+    """A tutorial state_dict claiming width 300,000 must not allocate a giant Net."""
+    state = {name: torch.zeros(1) for name in ("conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+                                               "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")}
+    state["conv1.weight"] = torch.zeros(300_000, 3, 1, 1)
+    torch.save(state, tmp_path / "huge.pth")
+    with pytest.raises(CheckpointError, match="outside 1..4096"):
+        load_trained_model(tmp_path / "huge.pth")
+
+
+def test_non_finite_weights_are_reported(tmp_path):
+    from cifarctl.models.net import Net
+
+    state = Net().state_dict()
+    state["fc3.bias"][0] = float("nan")
+    torch.save(state, tmp_path / "nan.pth")
+    with pytest.raises(CheckpointError, match="non-finite"):
+        load_trained_model(tmp_path / "nan.pth")
+
+
+TINY_FAMILY = '''
+import torch.nn as nn
+
+
+def build(channels=4):
+    return nn.Sequential(nn.Conv2d(3, channels, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 10))
+'''
+
+REGISTER_AND_RUN = '''
+import sys
+from cifarctl.models.registry import Family, ModelOption, register
+register(Family(name="tiny", title="Tiny", summary="a made-up family for a test", module="tiny_family",
+                recipe="cifarctl.recipes.resnet", options=(ModelOption("channels", 4, 1, 64, "channels"),)))
+from cifarctl.cli.app import run
+sys.exit(run(sys.argv[1:]))
+'''
+
+
+def test_a_new_family_is_one_module_and_one_entry(data_dir, tmp_path):
+    (tmp_path / "tiny_family.py").write_text(textwrap.dedent(TINY_FAMILY))
+    (tmp_path / "cli.py").write_text(textwrap.dedent(REGISTER_AND_RUN))
+
+    def run(*args):
+        return subprocess.run([sys.executable, "cli.py", "--data-dir", str(data_dir), *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)
+
+    helped = run("train", "--help")
+    assert "tiny: a made-up family for a test" in helped.stdout
+    trained = run("train", "--model", "tiny", "--model-option", "channels=8", "--epochs", "1", "-o", "tiny.pth")
+    assert trained.returncode == 0, trained.stderr
+    evaluated = run("evaluate", "-m", "tiny.pth", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    model = json.loads(evaluated.stdout)["model"]
+    assert (model["name"], model["channels"]) == ("tiny", 8)
