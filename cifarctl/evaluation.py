@@ -67,7 +67,7 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.
     of the logits averaged over flipped and shifted views."""
     was_training = model.training
     model.eval()
-    memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    memory_format = torch.channels_last if precision != "fp32" or device.type == "cuda" else torch.contiguous_format
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = normalize(images[start : start + batch_size].to(device), mean, std)
@@ -87,8 +87,8 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_
 
 
 def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = 1000,
-             mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False) -> EvalResult:
-    probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta)
+             mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False, precision: str = "fp32") -> EvalResult:
+    probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta, precision)
     confidence, predicted = probabilities.max(dim=1)
     truth = data.labels
     confusion = torch.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES)

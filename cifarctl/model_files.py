@@ -21,6 +21,8 @@ from cifarctl.checkpoints import is_checkpoint, load_state, save_state
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.models import ModelInfo, build_model, expected_shapes, family_module, registry
+from cifarctl.recipes import recipe_for
+from cifarctl.recipes.precision import resolve_precision
 
 MODEL_FORMAT = "cifarctl-model"
 MODEL_VERSION = 1
@@ -34,6 +36,7 @@ class TrainedModel:
     std: tuple[float, ...]
     tta: bool  # whether the family's recipe predicts with test-time augmentation by default
     path: Path
+    precision: str = "fp32"  # what the family's recipe computes in on this device
 
     def describe(self) -> str:
         return self.info.describe()
@@ -70,7 +73,11 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     network = build_model(info)
     network.load_state_dict(state_dict)
     mean, std = info.family.normalization
-    return TrainedModel(network.to(device).eval(), info, mean, std, tta, path)
+    precision = resolve_precision(recipe_for(info.family).precision, torch.device(device))
+    memory_format = torch.channels_last if precision != "fp32" or torch.device(device).type == "cuda" \
+        else torch.contiguous_format
+    network = network.to(device, memory_format=memory_format).eval()
+    return TrainedModel(network, info, mean, std, tta, path, precision)
 
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:

@@ -125,7 +125,7 @@ def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> T
     saved = TrainSettings.from_dict(checkpoint["settings"])
     seed = saved.seed if settings.seed is None else settings.seed
     steps = settings.steps
-    if settings.time_budget is not None and saved.time_budget == settings.time_budget:
+    if settings.time_budget is not None and saved.time_budget == settings.time_budget and saved.steps is not None:
         steps = checkpoint["total_steps"]  # the length the budget was fitted to
     return dataclasses.replace(settings, seed=seed, steps=steps)
 

@@ -31,6 +31,8 @@ from cifarctl.metrics import MetricsLog, clean_number
 from cifarctl.models import ModelInfo
 from cifarctl.run_state import RunState, claim_checkpoint, read_for_resume, restore_run, save_run, settings_to_resume
 from cifarctl.settings import TrainSettings
+from cifarctl.durations import format_duration
+from cifarctl.time_budget import WARMUP_STEPS_NOT_TIMED, budget_fit_step, fitted_steps
 from cifarctl.training_parts import TrainingParts, small_batch_cpu_mode
 
 PROGRESS_INTERVAL_S = 0.25
@@ -112,12 +114,13 @@ def train(
     Under torchrun (`cluster` given) every process calls this; `settings.batch_size` is per
     process, only rank 0 writes files, and all ranks stop and resume at the same step.
     """
+    started = time.perf_counter()
     steps_per_epoch = math.ceil(len(data) / (settings.batch_size * (cluster.world_size if cluster else 1)))
     checkpoint = read_for_resume(files, settings, data, steps_per_epoch, cluster, allow_other_data) if resume else None
     if not resume:
         claim_checkpoint(files, restart, cluster)
     settings = settings_to_resume(settings, checkpoint) if checkpoint else _with_seed(settings, cluster)
-    loop = _Loop(settings, data, device, files, events, cluster, test_data)
+    loop = _Loop(settings, data, device, files, events, cluster, test_data, started)
     resumed_from = loop.start(checkpoint)
     try:
         with small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= loop.parts.small_cpu_batch):
@@ -168,7 +171,7 @@ class _Loop:
     """One run's position and reporting around the parts that do the learning."""
 
     def __init__(self, settings: TrainSettings, data: Split, device: torch.device, files: RunFiles,
-                 events: Events, cluster: Cluster | None, test_data: Split | None) -> None:
+                 events: Events, cluster: Cluster | None, test_data: Split | None, started: float) -> None:
         self.settings, self.files, self.events, self.cluster = settings, files, events, cluster
         self.world_size = cluster.world_size if cluster else 1
         self.rank = cluster.rank if cluster else 0
@@ -183,11 +186,13 @@ class _Loop:
         self.loss_history: list[float] = []
         self.seconds = 0.0
         self.step_at_start = 0
+        self.started = started  # when train() was called: a time budget counts from there
+        self.timing: dict[str, float] = {}
 
     # --- start and checkpoints ------------------------------------------------------------
     def start(self, checkpoint: dict[str, Any] | None) -> tuple[int, int] | None:
         self._first_line()
-        self.parts.set_total_steps(self.state.total_steps)
+        self.parts.set_total_steps(self.state.total_steps, self.settings.recipe.flat_steps)
         resumed_from = None
         if checkpoint is not None:
             self.state = restore_run(checkpoint, self.parts, self.state)
@@ -245,11 +250,13 @@ class _Loop:
                                  completed=state.step)
         last_progress = time.monotonic()
         epoch_images = None
+        fit_at = budget_fit_step(settings.recipe) if settings.time_budget and settings.steps is None else None
         while state.step < state.total_steps:
             epoch, in_epoch = divmod(state.step, self.steps_per_epoch)
             if epoch_images is None or in_epoch == 0:
-                epoch_images, order = self.parts.epoch_inputs(epoch), self.parts.epoch_order(epoch, len(self.labels))
                 epoch_started, epoch_seen = time.perf_counter(), state.seen_images_this_run
+                epoch_images, order = self.parts.epoch_inputs(epoch), self.parts.epoch_order(epoch, len(self.labels))
+                self.timing.setdefault("epoch_start", time.perf_counter() - epoch_started)
             if self._stop_requested(should_stop, in_epoch):
                 self.save()
                 raise Interrupted(f"interrupted at epoch {epoch + 1}, mini-batch {in_epoch}; checkpoint saved "
@@ -260,6 +267,8 @@ class _Loop:
             state.step += 1
             state.seen_images_this_run += len(batch)
             in_epoch += 1
+            if fit_at is not None:
+                self._time_budget_step(fit_at)
             if in_epoch % settings.log_every == 0:
                 self._log_line(epoch, in_epoch)
             if time.monotonic() - last_progress >= PROGRESS_INTERVAL_S:
@@ -271,6 +280,31 @@ class _Loop:
                                 (state.seen_images_this_run - epoch_seen) * self.world_size)
                 self.save()
         self.seconds = time.perf_counter() - started
+
+    def _time_budget_step(self, fit_at: int) -> None:
+        """Time the flat-rate steps at the start, then fix the run's length to the budget."""
+        step = self.state.step - self.step_at_start
+        if step == min(WARMUP_STEPS_NOT_TIMED, fit_at - 1):
+            self.parts.synchronize()
+            self.timing["timed_from"] = time.perf_counter()
+        if self.state.step != fit_at:
+            return
+        self.parts.synchronize()
+        now = time.perf_counter()
+        timed_steps = step - min(WARMUP_STEPS_NOT_TIMED, fit_at - 1)
+        per_step = (now - self.timing["timed_from"]) / max(1, timed_steps)
+        total = fitted_steps(self.settings.time_budget, now - self.started, self.state.step, per_step,
+                             self.steps_per_epoch, self.timing.get("epoch_start", 0.0), minimum=fit_at)
+        total = broadcast(total, self.cluster)
+        self.settings = dataclasses.replace(self.settings, steps=total)
+        self.state.total_steps = total
+        self.parts.set_total_steps(total, self.settings.recipe.flat_steps)
+        self.events.task_finished()
+        self.events.message(f"time budget {format_duration(self.settings.time_budget)}: {1000 * per_step:.0f} ms "
+                            f"per step here, so {total:,} steps ({total / self.steps_per_epoch:.2f} epochs); "
+                            f"--steps {total} repeats this run exactly")
+        self.events.task_started(f"training {self.parts.info.describe()}", total, unit="steps",
+                                 completed=self.state.step)
 
     def _stop_requested(self, should_stop: Callable[[], bool], in_epoch: int) -> bool:
         """Alone: at once. Under DDP: agreed by all ranks every STOP_CHECK_EVERY steps."""

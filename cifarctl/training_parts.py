@@ -41,7 +41,10 @@ class TrainingParts:
         family = self.info.family
         self.mean, self.std = family.normalization
         self.precision = resolve_precision(settings.precision, device)
-        self.memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+        # channels-last convolutions are faster on GPUs and for oneDNN's CPU kernels; tiny CPU
+        # batches use PyTorch's plain convolution, which wants the usual layout.
+        tiny_cpu_batches = device.type == "cpu" and settings.batch_size <= SMALL_CPU_BATCH
+        self.memory_format = torch.contiguous_format if tiny_cpu_batches else torch.channels_last
         self.images = data.images.to(device)
         torch.manual_seed(settings.seed)
         self.plain_model = build_model(self.info).to(device, memory_format=self.memory_format)
@@ -123,6 +126,11 @@ class TrainingParts:
         self.loss_sum += loss.detach()
         if self.counts_correct:
             self.correct_sum += (outputs.detach().argmax(dim=1) == targets).sum()
+
+    def synchronize(self) -> None:
+        """Wait for the device's queued work, so a clock read measures it."""
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
     def take_losses(self) -> float:
         """The sum of the losses since the last call (one device sync)."""

@@ -46,7 +46,8 @@ def evaluate(
     use_tta = trained.tta if tta is None else tta
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     data = load_split(config.data_dir, split.value)
-    result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta)
+    result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
+                            trained.precision)
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,

@@ -44,6 +44,17 @@ def _epochs(value: Optional[float]) -> Optional[float]:
     return value
 
 
+def _duration(value: Optional[str]) -> Optional[str]:
+    from cifarctl.durations import parse_duration
+
+    if value is not None:
+        try:
+            parse_duration(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return value
+
+
 def _precision(value: Optional[str]) -> Optional[str]:
     from cifarctl.recipes.precision import CHOICES
 
@@ -78,6 +89,8 @@ def train(
     model_option: Annotated[Optional[list[str]], typer.Option("--model-option", metavar="NAME=VALUE", help="A model option by name (repeatable), for families with options beyond --width.", show_default=False)] = None,
     log_every: Annotated[Optional[int], typer.Option("--log-every", min=1, help=f"Print the running loss every N mini-batches (default: the recipe's: {_recipe_default('log_every')}).", show_default=False)] = None,
     eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
+    time_budget: Annotated[Optional[str], typer.Option("--time-budget", metavar="DURATION", callback=_duration, help="Fit the run to this much training time (90s, 5m, 1h30m): the speed of the first steps sets the number of steps.", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, max=100_000_000, help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, help="Number format (default: the recipe's; auto = bf16 where the hardware has it, else fp32).", show_default=False)] = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the trained model (the checkpoint and metrics log go beside it).")] = Path("cifar_net.pth"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
@@ -107,15 +120,23 @@ def train(
     ui = UI(config.color, config.quiet, config.verbose)
     if resume and restart:
         raise UsageError("--resume and --restart contradict each other; choose one")
+    from cifarctl.durations import parse_duration
+    from cifarctl.time_budget import budget_fit_step
+
+    if time_budget is not None and (steps is not None or epochs is not None):
+        raise UsageError("--time-budget sets the run's length; drop --steps and --epochs, or drop --time-budget")
     options = model_options(model_option, width=width)
     settings = TrainSettings.for_model(
-        model, options, seed=config.seed, eval_every=eval_every, precision=precision, epochs=epochs,
+        model, options, seed=config.seed, eval_every=eval_every, precision=precision, steps=steps,
+        time_budget=parse_duration(time_budget) if time_budget else None, epochs=epochs,
         batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
         label_smoothing=label_smoothing, log_every=log_every)
     check_output_file(output, "--output")
     if output.suffix == ".ckpt" or output.name.endswith(".metrics.jsonl"):
         raise typer.BadParameter(f"{output.name} looks like a checkpoint or metrics log name; use a .pth name",
                                  param_hint="'--output'")
+    if settings.time_budget:
+        budget_fit_step(settings.recipe)
     files = run_files(output)
     for path in (files.checkpoint, files.metrics):
         check_output_file(path, "--output")

@@ -109,3 +109,11 @@ register(Family(
     cpu_note="slow on a CPU: about 40 images/s on 2 cores, meant for a GPU",
     images_per_second_cpu=40.0,
 ))
+register(Family(
+    name="fast",
+    title="FastNet",
+    summary="a small airbench-style net and recipe: the best accuracy per minute, fits --time-budget",
+    module="cifarctl.models.fast",
+    recipe="cifarctl.recipes.fast",
+    options=(ModelOption("width", 64, 8, 1024, "channels of the first block (the others have twice as many)"),),
+))

@@ -33,6 +33,7 @@ class Recipe:
     optimizer: str = "sgd"  # "tutorial-sgd": cifarctl.sgd.MomentumSGD; "sgd": torch.optim.SGD
     schedule: str = "constant"  # per step; see cifarctl.recipes.schedules
     warmup: float = 0.0  # fraction of the steps spent rising to the peak learning rate
+    flat_steps: int = 0  # steps at the starting rate first: timed to fit --time-budget
     augment: str = "none"  # batched on the device; see cifarctl.recipes.augment
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: none)
     precision: str = "fp32"  # auto picks bf16 where the hardware does it natively

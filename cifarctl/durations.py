@@ -1,0 +1,32 @@
+"""Durations as people write them: `90`, `90s`, `5m`, `1h30m`, `2m30s`, `1.5h`."""
+
+from __future__ import annotations
+
+import re
+
+UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
+PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in `text`; a bare number is seconds. ValueError for anything else."""
+    cleaned = text.strip().lower().replace(" ", "")
+    try:
+        seconds = float(cleaned)
+    except ValueError:
+        parts = PART.findall(cleaned)
+        if not parts or "".join(number + unit for number, unit in parts) != cleaned:
+            raise ValueError(f"{text!r} is not a duration; write e.g. 90s, 5m or 1h30m") from None
+        seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
+    if not 0 < seconds <= 30 * 24 * 3600:
+        raise ValueError(f"{text!r} is not a duration between 1 second and 30 days")
+    return seconds
+
+
+def format_duration(seconds: float) -> str:
+    seconds = round(seconds)
+    minutes, seconds = divmod(seconds, 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h{minutes:02d}m{seconds:02d}s"
+    return f"{minutes}m{seconds:02d}s" if minutes else f"{seconds}s"
