@@ -50,7 +50,7 @@ def preview(
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
     if save is not None:
-        check_output_file(save, "--save")
+        check_output_file(save, "--save", data_dir=config.data_dir)
         if save.suffix.lower() != ".png":
             raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())

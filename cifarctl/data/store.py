@@ -24,6 +24,7 @@ from cifarctl.errors import DatasetCorruptError, DatasetMissingError
 from cifarctl.files import atomic_write, md5_of
 
 BATCHES_FOLDER = "cifar-10-batches-py"
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
 STATE_FOLDER = ".cifarctl"
 MANIFEST = "manifest.json"
 SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
@@ -31,6 +32,11 @@ SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
 
 def batches_folder(data_dir: Path) -> Path:
     return Path(data_dir) / BATCHES_FOLDER
+
+
+def dataset_paths(data_dir: Path) -> tuple[Path, ...]:
+    """What cifarctl keeps of the dataset in `data_dir`; nothing else may be written there."""
+    return batches_folder(data_dir), Path(data_dir) / ARCHIVE_NAME
 
 
 def lock_path(data_dir: Path) -> Path:
