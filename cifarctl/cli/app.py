@@ -6,18 +6,20 @@ Commands live in one module each and import torch only inside their bodies, so
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
-from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError
+from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 
 if TYPE_CHECKING:
     from cifarctl.cli.ui import UI
@@ -74,11 +76,28 @@ def root(
     )
 
 
-app.command("download")(download.download)
-app.command("preview")(preview.preview)
-app.command("train")(train.train)
-app.command("evaluate")(evaluate.evaluate)
-app.command("benchmark-gpu")(benchmark_gpu.benchmark_gpu)
+def _reports_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn Ctrl-C inside a command into our `Interrupted` error.
+
+    Typer itself turns a KeyboardInterrupt into a silent exit 130; this way the user is
+    told, in the one error line, that the command was interrupted (and how).
+    """
+
+    @functools.wraps(command)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as error:
+            raise Interrupted(str(error) or "interrupted") from None
+
+    return run_command
+
+
+app.command("download")(_reports_ctrl_c(download.download))
+app.command("preview")(_reports_ctrl_c(preview.preview))
+app.command("train")(_reports_ctrl_c(train.train))
+app.command("evaluate")(_reports_ctrl_c(evaluate.evaluate))
+app.command("benchmark-gpu")(_reports_ctrl_c(benchmark_gpu.benchmark_gpu))
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -103,8 +122,8 @@ def run(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         _error_ui().error(str(error))
         return error.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        _error_ui().error("interrupted")
+    except (typer.Abort, KeyboardInterrupt) as error:
+        _error_ui().error(str(error) or "interrupted")
         return EXIT_INTERRUPTED
     except typer.Exit as error:
         return error.exit_code
