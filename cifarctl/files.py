@@ -16,6 +16,15 @@ from typing import BinaryIO
 from cifarctl.errors import CifarctlError, UsageError
 
 CHUNK = 1 << 20
+READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+class WriteError(CifarctlError):
+    """Writing a file failed; `errno` says why, so callers can tell read-only from disk-full."""
+
+    def __init__(self, message: str, error_number: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = error_number
 
 
 def temporary_name(path: Path) -> Path:
@@ -177,13 +186,15 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_error(path: Path, error: OSError) -> CifarctlError:
+def write_error(path: Path, error: OSError) -> WriteError:
     """One clear line for the usual ways writing a file fails."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return CifarctlError(f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again")
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return CifarctlError(f"cannot write {path}: permission denied; choose a writable location")
-    return CifarctlError(f"cannot write {path}: {error.strerror or error}")
+        message = f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again"
+    elif error.errno in READ_ONLY_ERRNOS:
+        message = f"cannot write {path}: permission denied; choose a writable location"
+    else:
+        message = f"cannot write {path}: {error.strerror or error}"
+    return WriteError(message, error.errno)
 
 
 def _check_parent(path: Path) -> None:
@@ -205,8 +216,15 @@ def exclusive_lock(lock_path: Path, on_wait: callable = None) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no advisory locks, go ahead
         yield
         return
-    _check_parent(lock_path)
-    with open(lock_path, "a+b") as handle:
+    try:
+        _check_parent(lock_path)
+        handle = open(lock_path, "a+b")
+    except (WriteError, OSError) as error:
+        if error.errno not in READ_ONLY_ERRNOS:
+            raise
+        yield  # a read-only data dir: nobody can change it, so there is nothing to wait for
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -75,3 +75,14 @@ def test_from_a_missing_or_unknown_path(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     result = cli("download", "--from", str(tmp_path / "empty"))
     assert result.exit_code == 2 and "expected cifar-10-python.tar.gz" in result.stderr
+
+
+def test_an_unreadable_archive_of_the_user_is_not_ours_to_delete(cli, tmp_path):
+    import hashlib
+
+    bogus = tmp_path / "cifar-10-python.tar.gz"
+    bogus.write_text("this is not a tarball\n")
+    result = cli("download", "--from", str(bogus), "--md5", hashlib.md5(bogus.read_bytes()).hexdigest())
+    assert result.exit_code == 1 and "not a readable .tar.gz archive" in result.stderr
+    assert "delete it" not in result.stderr and "import an extracted cifar-10-batches-py folder" in result.stderr
+    assert bogus.exists()
