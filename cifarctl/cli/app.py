@@ -19,6 +19,7 @@ import typer
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
+from cifarctl.config import MAX_WORKERS
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ def root(
     seed: SeedOption = None,
     workers: Annotated[
         Optional[int],
-        typer.Option("--workers", min=0, help="Processes for decoding images on import (0 = one per core).", show_default=False),
+        typer.Option("--workers", min=0, max=MAX_WORKERS, help="Processes for decoding images on import (0 = one per core).", show_default=False),
     ] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
