@@ -116,15 +116,15 @@ def run(argv: list[str] | None = None) -> int:
             return getattr(error, "exit_code", EXIT_USAGE)
         context = getattr(error, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        _error_ui().error(f"{message}{hint}")
+        _error_ui(argv).error(f"{message}{hint}")
         return getattr(error, "exit_code", EXIT_USAGE)
     except CifarctlError as error:
         if debug:
             traceback.print_exc()
-        _error_ui().error(str(error))
+        _error_ui(argv).error(str(error))
         return error.exit_code
     except (typer.Abort, KeyboardInterrupt) as error:
-        _error_ui().error(str(error) or "interrupted")
+        _error_ui(argv).error(str(error) or "interrupted")
         return EXIT_INTERRUPTED
     except typer.Exit as error:
         return error.exit_code
@@ -132,12 +132,12 @@ def run(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = f": {error.filename}" if error.filename else ""
-        _error_ui().error(f"{error.strerror or error}{where}")
+        _error_ui(argv).error(f"{error.strerror or error}{where}")
         return 1
     except Exception as error:  # a bug: keep it to one line unless debugging
         if debug:
             raise
-        _error_ui().error(
+        _error_ui(argv).error(
             f"internal error: {type(error).__name__}: {error} "
             "(rerun with CIFARCTL_DEBUG=1 for the traceback, and please report it)"
         )
@@ -150,11 +150,35 @@ def _usage_message(error: typer.TyperException) -> str:
     return message[0].lower() + message[1:] if message else ""
 
 
-def _error_ui() -> UI:
+def _error_ui(argv: list[str]) -> UI:
+    """A UI for the error line, coloured only when nothing asked for plain output (the
+    Config may be what failed, so the switches are read directly)."""
     from cifarctl.cli.ui import UI
+    from cifarctl.config import read_environment
 
-    return UI(color=os.environ.get("NO_COLOR", "") == "")
+    try:
+        color = read_environment(os.environ).get("color", True)
+    except CifarctlError:  # a broken CIFARCTL_* variable: say so plainly
+        color = False
+    return UI(color=color and "--no-color" not in argv)
+
+
+def _reserve_standard_descriptors() -> None:
+    """Point closed stdin/stdout/stderr at /dev/null (`cifarctl ... >&-`).
+
+    Otherwise the next file we open (a checkpoint, the dataset lock) gets descriptor 1 or
+    2, and whatever a library prints there would land inside it.
+    """
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
 
 
 def main() -> None:
+    _reserve_standard_descriptors()
     sys.exit(run())

@@ -37,11 +37,13 @@ class PipeSafe(io.TextIOBase):
 
     The command carries on (training still finishes and saves) instead of dying on the
     first write; the descriptor is pointed at /dev/null so Python's final flush is silent.
+    A stream that was closed before we started (`cifarctl ... >&-`: Python then sets
+    sys.stdout to None) writes nowhere from the start.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
-        self.gone = False
+        self.gone = stream is None
 
     def write(self, text: str) -> int:
         if not self.gone:
@@ -49,6 +51,8 @@ class PipeSafe(io.TextIOBase):
                 self.stream.write(text)
             except BrokenPipeError:
                 self._silence()
+            except (OSError, ValueError):  # closed under us (EBADF, "I/O operation on closed file")
+                self.gone = True
         return len(text)
 
     def flush(self) -> None:
@@ -57,6 +61,8 @@ class PipeSafe(io.TextIOBase):
                 self.stream.flush()
             except BrokenPipeError:
                 self._silence()
+            except (OSError, ValueError):
+                self.gone = True
 
     def _silence(self) -> None:
         self.gone = True
@@ -68,14 +74,21 @@ class PipeSafe(io.TextIOBase):
             pass
 
     def isatty(self) -> bool:
-        return self.stream.isatty()
+        if self.stream is None:
+            return False
+        try:
+            return self.stream.isatty()
+        except (OSError, ValueError):
+            return False
 
     def fileno(self) -> int:
+        if self.stream is None:
+            raise io.UnsupportedOperation("the stream was closed before cifarctl started")
         return self.stream.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.stream, "encoding", "utf-8")
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
 
 def _is_ci(environ: os._Environ[str] | dict[str, str]) -> bool:
@@ -87,12 +100,14 @@ class UI:
 
     def __init__(self, color: bool = True, quiet: bool = False, verbose: int = 0) -> None:
         dumb = os.environ.get("TERM", "") in ("dumb", "unknown")
+        # Without colour there are no styles at all (rich writes no bold either), and no
+        # live bar: --no-color and NO_COLOR ask for output without escape sequences.
         color_system = "auto" if color and not dumb else None
         self.out = Console(file=PipeSafe(sys.stdout), color_system=color_system, highlight=False, soft_wrap=True)
         self.err = Console(file=PipeSafe(sys.stderr), color_system=color_system, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
-        self.live = self.err.is_terminal and not dumb and not _is_ci(os.environ)
+        self.live = color_system is not None and self.err.is_terminal and not _is_ci(os.environ)
 
     # --- stderr: logs and progress -------------------------------------------------------
     def error(self, text: str) -> None:
