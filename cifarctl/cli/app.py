@@ -45,14 +45,14 @@ def root(
     ctx: typer.Context,
     config_file: Annotated[
         Optional[Path],
-        typer.Option("--config", help="Config file (default ./cifarctl.toml if present).", show_default=False),
+        typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).", show_default=False),
     ] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
     workers: Annotated[
         Optional[int],
-        typer.Option("--workers", min=0, max=MAX_WORKERS, help="Processes for decoding images on import (0 = one per core).", show_default=False),
+        typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, help="Processes for decoding images on import (0 = one per core).", show_default=False),
     ] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,

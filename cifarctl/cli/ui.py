@@ -124,6 +124,14 @@ class UI:
         if self.verbose:
             self.err.print(f"[dim]{escape(text)}[/]")
 
+    def debug_config(self, config: Any) -> None:
+        """With -v: every setting, where its value came from, and the data dir it points at."""
+        if not self.verbose:
+            return
+        for line in config.described():
+            self.debug(f"setting {line}")
+        self.debug(f"data dir: {os.path.abspath(config.data_dir)}")
+
     def events(self) -> Events:
         if self.quiet:
             return QuietEvents(self)

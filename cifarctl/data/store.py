@@ -140,6 +140,16 @@ def _unless_read_only() -> Iterator[None]:
             raise
 
 
+def describe_dataset(data_dir: Path) -> str:
+    """One line saying which dataset `data_dir` holds, from its manifest (no verification)."""
+    folder = batches_folder(data_dir)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"dataset: none recorded in {folder}"
+    return (f"dataset: {manifest.counts['train']:,} training and {manifest.counts['test']:,} test images "
+            f"in {folder}, from {manifest.source}")
+
+
 # --- verifying the batch files ---------------------------------------------------------------
 
 def missing_files(folder: Path) -> list[str]:
