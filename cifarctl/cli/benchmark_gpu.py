@@ -50,6 +50,7 @@ def benchmark_gpu(
     from cifarctl.benchmark import (
         BenchSettings,
         accelerators,
+        benchmark_warnings,
         host_to_device_ms,
         machine_info,
         reading,
@@ -61,12 +62,15 @@ def benchmark_gpu(
     ui = UI(config.color, config.quiet, config.verbose)
     ui.debug_config(config)
     devices, unavailable = accelerators(config.device)
+    ui.debug(f"timing on cpu{''.join(f', {d}' for d in devices)}; CPU steps of batch size {batch_size} "
+             "use the thread settings train uses")
     settings = BenchSettings(widths=parse_widths(widths), batch_size=batch_size, steps=steps,
                              warmup=warmup, repeats=repeats)
     results = run_benchmark(settings, devices, ui.events())
     copies = {str(d): host_to_device_ms(d, batch_size) for d in devices}
     machine = machine_info(devices)
     summary = reading(results, batch_size)
+    warnings = benchmark_warnings(results)
     if json_output:
         ui.print_json({
             "cuda_available": "cuda" not in unavailable,
@@ -76,8 +80,11 @@ def benchmark_gpu(
             "results": [timing.as_json() for timing in results],
             "host_to_device_ms": copies,
             "reading": summary,
+            "warnings": warnings,
             "machine": machine,
         })
+        for warning in warnings:
+            ui.warning(warning)
         return
     ui.print(machine_line(machine, unavailable))
     ui.print(benchmark_table(results, devices, unavailable))
@@ -86,3 +93,5 @@ def benchmark_gpu(
             ui.print(f"Copying one batch of {batch_size} images to {name} costs {milliseconds:.3f} ms, "
                      "paid every step when data starts on the host as in the tutorial.")
     ui.print(summary)
+    for warning in warnings:
+        ui.warning(warning)

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from cifarctl.events import Events
 
@@ -139,7 +141,19 @@ class UI:
 
     # --- stdout: results ------------------------------------------------------------------
     def print(self, *renderables: Any) -> None:
-        self.out.print(*renderables)
+        """Print results; a table is never squeezed below its natural width, because
+        rich would cut its numbers to "12,…" on a narrow terminal (COLUMNS=20)."""
+        tables = [renderable for renderable in renderables if isinstance(renderable, Table)]
+        needed = max((_natural_width(self.out, table) for table in tables), default=0)
+        if needed <= self.out.width:
+            self.out.print(*renderables)
+            return
+        width = self.out.width
+        self.out.width = needed  # the terminal wraps long lines; every digit stays
+        try:
+            self.out.print(*renderables)
+        finally:
+            self.out.width = width
 
     def print_json(self, document: Any) -> None:
         self.out.file.write(json.dumps(document, indent=2) + "\n")
@@ -248,6 +262,10 @@ class LiveEvents(Events):
         (self.progress.console if self.progress else self.ui.err).print(
             f"[yellow]warning:[/] {escape(text)}"
         )
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum
 
 
 def _amount(completed: float, total: float | None, unit: str) -> str:
