@@ -69,7 +69,7 @@ def preview(
             ui.print(line)
     ui.print(" ".join(f"{caption:5s}" for caption in captions))
     if save is not None:
-        save_grid(images, save, scale=scale)
+        save_grid(images, save, captions, scale=scale)
         ui.info(f"saved {_images(len(images))} to {save} (seed {chosen_seed})")
     elif config.seed is None:
         ui.info(f"seed {chosen_seed}: pass --seed {chosen_seed} to see these again, --save grid.png for a PNG")
