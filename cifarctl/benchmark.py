@@ -4,6 +4,12 @@ Each measurement times full training steps (forward, loss, backward, SGD step) o
 already on the device: warm-up steps first, then several repeats, synchronising the
 device before every clock read. The repeat length is calibrated from the warm-up so the
 whole default run stays short on a small CPU; `steps` fixes it instead.
+
+CPU steps run with the thread settings training uses (cpu_threads.py), so the figures are
+the ones `train` will see. A measurement is flagged unstable when its repeats disagree
+(slowest/fastest above `SPREAD_LIMIT`) or, on the CPU, when the process got much less CPU
+time than wall time (another program wanted the CPU): such figures say more about the
+machine's load than about the network.
 """
 
 from __future__ import annotations
@@ -13,12 +19,13 @@ import platform
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from cifarctl.cpu_threads import cpu_mode_for
 from cifarctl.devices import cuda_unavailable_reason, mps_available, resolve_device
 from cifarctl.events import Events
 from cifarctl.models import count_parameters
@@ -26,6 +33,9 @@ from cifarctl.models.net import Net
 
 TARGET_REPEAT_S = 0.2  # calibrated repeat length when --steps is not given
 MAX_CALIBRATED_STEPS = 2000
+SPREAD_LIMIT = 1.5  # slowest / fastest repeat; above it the median is not to be trusted
+CPU_SHARE_LIMIT = 0.7  # CPU time / wall time of a CPU measurement; below it we were descheduled
+NARROWER_SLOWER_LIMIT = 1.5  # a wider net this much faster than a narrower one is not believable
 
 
 @dataclass(frozen=True)
@@ -50,9 +60,18 @@ class Timing:
     inference_images_per_second: float
     steps_per_repeat: int
     repeats: int
+    threads: int | None = None  # CPU threads the steps ran with
+    cpu_share: float | None = None  # CPU time / wall time while timing on the CPU
+    problems: list[str] = field(default_factory=list)  # why the figures are not to be trusted
+
+    @property
+    def unstable(self) -> bool:
+        return bool(self.problems)
 
     def as_json(self) -> dict[str, Any]:
-        return {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        document = {key: round(value, 4) if isinstance(value, float) else value for key, value in asdict(self).items()}
+        document["unstable"] = self.unstable
+        return document
 
 
 def synchronize(device: torch.device) -> None:
@@ -78,6 +97,25 @@ def time_steps(step: Callable[[], object], steps: int, repeats: int, sync: Calla
 
 
 def benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int = 0) -> Timing:
+    with cpu_mode_for(device.type, settings.batch_size) as threads:
+        timing = _benchmark_width(width, device, settings, seed)
+    timing.threads = threads if device.type == "cpu" else None
+    return timing
+
+
+def measurement_problems(per_step_s: list[float], cpu_share: float | None) -> list[str]:
+    """Why a measurement should not be trusted (empty when it looks sound)."""
+    problems = []
+    fastest, slowest = min(per_step_s), max(per_step_s)
+    if fastest > 0 and slowest / fastest > SPREAD_LIMIT:
+        problems.append(f"repeats ranged {1000 * fastest:.3f}-{1000 * slowest:.3f} ms/step "
+                        f"({slowest / fastest:.1f}x apart)")
+    if cpu_share is not None and cpu_share < CPU_SHARE_LIMIT:
+        problems.append(f"it got {cpu_share:.0%} of a CPU while timing (another program is using the CPU)")
+    return problems
+
+
+def _benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int) -> Timing:
     torch.manual_seed(seed)
     model = Net(width).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
@@ -98,7 +136,11 @@ def benchmark_width(width: int, device: torch.device, settings: BenchSettings, s
     steps = settings.steps or _calibrated_steps(train_step, settings.warmup, sync)
     for _ in range(settings.warmup):
         train_step()
+    cpu_started, wall_started = time.process_time(), time.perf_counter()
     train_times = time_steps(train_step, steps, settings.repeats, sync)
+    cpu_share = None
+    if device.type == "cpu":  # on an accelerator the host mostly waits, by design
+        cpu_share = (time.process_time() - cpu_started) / max(time.perf_counter() - wall_started, 1e-9)
     for _ in range(settings.warmup):
         inference_step()
     inference_times = time_steps(inference_step, steps, settings.repeats, sync)
@@ -115,6 +157,8 @@ def benchmark_width(width: int, device: torch.device, settings: BenchSettings, s
         inference_images_per_second=settings.batch_size / statistics.median(inference_times),
         steps_per_repeat=steps,
         repeats=settings.repeats,
+        cpu_share=cpu_share,
+        problems=measurement_problems(train_times, cpu_share),
     )
 
 
@@ -194,6 +238,23 @@ def run_benchmark(settings: BenchSettings, devices: list[torch.device], events: 
     finally:
         events.task_finished()
     return results
+
+
+def benchmark_warnings(results: list[Timing]) -> list[str]:
+    """What the user must know before believing the table: unstable measurements, and
+    wider nets that came out faster than narrower ones on the same device."""
+    warnings = [f"width {timing.width} on {timing.device} is unstable: {'; '.join(timing.problems)}"
+                for timing in results if timing.unstable]
+    for device in dict.fromkeys(timing.device for timing in results):
+        by_width = sorted((timing for timing in results if timing.device == device), key=lambda t: t.width)
+        for narrower, wider in zip(by_width, by_width[1:]):
+            if narrower.ms_per_step > NARROWER_SLOWER_LIMIT * wider.ms_per_step:
+                warnings.append(f"width {wider.width} on {device} measured {narrower.ms_per_step / wider.ms_per_step:.1f}x "
+                                f"faster than width {narrower.width}, which cannot be the network")
+    if warnings:
+        warnings.append("these figures depend on what else the machine was doing; rerun on an idle machine "
+                        "or with more --repeats")
+    return warnings
 
 
 def reading(results: list[Timing], batch_size: int) -> str:

@@ -16,7 +16,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,9 @@ else:  # pragma: no cover - exercised on Python 3.10 only
 DEFAULT_CONFIG_FILE = "cifarctl.toml"
 ENV_PREFIX = "CIFARCTL_"
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_WORKERS = 256  # import processes; more is never useful and each costs memory
+MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take as a signed 64-bit seed
+MAX_VERBOSE = 10
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,22 @@ class Config:
     color: bool = True
     quiet: bool = False
     verbose: int = 0
+    # Where each value that is not a default came from ("cifarctl.toml", "$CIFARCTL_SEED",
+    # "option"), for `-v` to show a user why a setting has the value it has.
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     def with_flags(self, **flags: Any) -> Config:
         """A copy with every flag the user actually gave (not None) applied and validated."""
         given = {name: value for name, value in flags.items() if value is not None}
-        return dataclasses.replace(self, **_validated(given, source="option"))
+        clean = _validated(given, source="option")
+        return dataclasses.replace(self, **clean, sources={**self.sources, **dict.fromkeys(clean, "option")})
+
+    def source_of(self, name: str) -> str:
+        return self.sources.get(name, "default")
+
+    def described(self) -> list[str]:
+        """One `name = value (source)` line per setting."""
+        return [f"{name} = {getattr(self, name)!s} ({self.source_of(name)})" for name in PARSERS]
 
 
 def parse_device(text: str) -> str:
@@ -64,7 +78,7 @@ def _parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not a boolean; use 1/0, true/false, yes/no")
 
 
-def _parse_int(minimum: int) -> Callable[[Any], int]:
+def _parse_int(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, str)):
             raise ValueError(f"{value!r} is not a whole number")
@@ -74,6 +88,8 @@ def _parse_int(minimum: int) -> Callable[[Any], int]:
             raise ValueError(f"{value!r} is not a whole number") from None
         if number < minimum:
             raise ValueError(f"{number} is below the minimum of {minimum}")
+        if maximum is not None and number > maximum:
+            raise ValueError(f"{number} is above the maximum of {maximum}")
         return number
 
     return parse
@@ -82,11 +98,11 @@ def _parse_int(minimum: int) -> Callable[[Any], int]:
 def _parse_seed(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().lower() in ("", "none", "random"):
         return None
-    return _parse_int(0)(value)
+    return _parse_int(0, MAX_SEED)(value)
 
 
 def _parse_path(value: Any) -> Path:
-    if not isinstance(value, (str, Path)) or str(value) == "":
+    if not isinstance(value, (str, Path)) or str(value) == "" or "\0" in str(value):
         raise ValueError(f"{value!r} is not a path")
     return Path(value).expanduser()
 
@@ -105,10 +121,10 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _parse_path,
     "device": _parse_str_device,
     "seed": _parse_seed,
-    "workers": _parse_int(0),
+    "workers": _parse_int(0, MAX_WORKERS),
     "color": _parse_any_bool,
     "quiet": _parse_any_bool,
-    "verbose": _parse_int(0),
+    "verbose": _parse_int(0, MAX_VERBOSE),
 }
 
 
@@ -125,7 +141,8 @@ def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
         try:
             clean[name] = PARSERS[name](value)
         except ValueError as error:
-            raise ConfigError(f"bad value for {name} in {source}: {error}") from None
+            where = f"option --{name.replace('_', '-')}" if source == "option" else source
+            raise ConfigError(f"bad value for {name} in {where}: {error}") from None
     return clean
 
 
@@ -141,17 +158,25 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} cannot be read (permission denied)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"config file {path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start} cannot be decoded); "
+                          "save it as UTF-8") from None
     return _validated(document, source=str(path))
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    values: dict[str, Any] = {}
+    return {name: value for name, (value, _) in _environment_values(environ).items()}
+
+
+def _environment_values(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """Each setting given in the environment, with the variable it came from."""
+    values: dict[str, tuple[Any, str]] = {}
     if environ.get("NO_COLOR", "") != "":  # https://no-color.org
-        values["color"] = False
+        values["color"] = (False, "$NO_COLOR")
     for name in PARSERS:
         variable = env_name(name)
         if variable in environ:
-            values.update(_validated({name: environ[variable]}, source=f"${variable}"))
+            values[name] = (_validated({name: environ[variable]}, source=f"${variable}")[name], f"${variable}")
     return values
 
 
@@ -164,11 +189,15 @@ def load_config(
     """Build the Config: defaults < config file < environment < flags."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     path = config_file or (Path(environ[env_name("config")]) if env_name("config") in environ else None)
     if path is None:
         candidate = (cwd or Path.cwd()) / DEFAULT_CONFIG_FILE
         path = candidate if candidate.is_file() else None
     if path is not None:
-        values.update(read_config_file(path))
-    values.update(read_environment(environ))
-    return Config(**values).with_flags(**flags)
+        from_file = read_config_file(path)
+        values.update(from_file)
+        sources.update(dict.fromkeys(from_file, str(path)))
+    for name, (value, variable) in _environment_values(environ).items():
+        values[name], sources[name] = value, variable
+    return Config(**values, sources=sources).with_flags(**flags)

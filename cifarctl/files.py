@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,15 @@ from typing import BinaryIO
 from cifarctl.errors import CifarctlError, UsageError
 
 CHUNK = 1 << 20
+READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+class WriteError(CifarctlError):
+    """Writing a file failed; `errno` says why, so callers can tell read-only from disk-full."""
+
+    def __init__(self, message: str, error_number: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = error_number
 
 
 def temporary_name(path: Path) -> Path:
@@ -47,6 +57,7 @@ def _process_alive(pid: int) -> bool:
 def atomic_write(path: Path) -> Iterator[BinaryIO]:
     """Write to a temporary sibling, fsync, then rename over `path`; clean up on failure."""
     path = Path(path)
+    _refuse_to_replace(path)
     _check_parent(path)
     remove_stale_temporaries(path)
     temporary = temporary_name(path)
@@ -55,6 +66,7 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
+        _refuse_to_replace(path)  # again: the path may have changed while we wrote
         os.replace(temporary, path)
     except OSError as error:
         temporary.unlink(missing_ok=True)
@@ -90,16 +102,60 @@ def temporary_dir_beside(target: Path) -> Iterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def check_output_file(path: Path, option: str) -> None:
+def existing_kind(path: Path) -> str | None:
+    """What is at `path` when it is something other than a regular file (None otherwise).
+
+    The path itself is examined, not what a symbolic link points to: replacing a link
+    would replace the link, not the file the user had in mind.
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    if stat.S_ISREG(mode):
+        return None
+    for test, kind in NON_REGULAR_KINDS:
+        if test(mode):
+            return kind
+    return "special file"
+
+
+NON_REGULAR_KINDS = (
+    (stat.S_ISLNK, "symbolic link"),
+    (stat.S_ISDIR, "directory"),
+    (stat.S_ISCHR, "character device"),
+    (stat.S_ISBLK, "block device"),
+    (stat.S_ISFIFO, "FIFO (named pipe)"),
+    (stat.S_ISSOCK, "socket"),
+)
+
+
+def _refuse_to_replace(path: Path) -> None:
+    """The last line of defence: a write never replaces a device, FIFO, folder or link."""
+    kind = existing_kind(path)
+    if kind is not None:
+        raise CifarctlError(f"cannot write {path}: it is a {kind}, and cifarctl only replaces regular files")
+
+
+def check_output_file(path: Path, option: str, data_dir: Path | None = None) -> None:
     """Fail fast, before any long work, when `path` cannot be written as a file.
 
-    Its folder must exist and accept a new file (probed by creating one), and the path must
-    not be a folder itself.
+    The path must be absent or a regular file (never a device, FIFO, socket, folder or
+    symbolic link), outside the dataset of `data_dir` when one is given, and its folder
+    must exist and accept a new file (probed by creating one).
     """
     path = Path(path)
     parent = path.parent
-    if path.is_dir():
+    kind = existing_kind(path)
+    if kind == "directory":
         raise UsageError(f"{option} {path} is a directory; give a file name")
+    if kind == "symbolic link":
+        raise UsageError(f"{option} {path} is a symbolic link (to {os.readlink(path)}); give the real path "
+                         "of the file to write, so it is clear what gets replaced")
+    if kind is not None:
+        raise UsageError(f"{option} {path} is a {kind}, not a regular file; give the path of a file to write")
+    if data_dir is not None:
+        check_output_outside_dataset(path, data_dir, option)
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"{option} {path}: the folder {parent} {problem}; create it or choose another path")
@@ -110,6 +166,18 @@ def check_output_file(path: Path, option: str) -> None:
         raise write_error(path, error) from None
 
 
+def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:
+    """Refuse an output that would overwrite part of the dataset in `data_dir`."""
+    from cifarctl.data.store import dataset_paths
+
+    target = Path(path).resolve()
+    for protected in dataset_paths(data_dir):
+        protected = protected.resolve()
+        if target == protected or protected in target.parents:
+            raise UsageError(f"{option} {path} is inside the dataset ({protected}); "
+                             "choose a path outside the data dir's dataset")
+
+
 def md5_of(path: Path) -> str:
     digest = hashlib.md5(usedforsecurity=False)
     with open(path, "rb") as handle:
@@ -118,13 +186,15 @@ def md5_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def write_error(path: Path, error: OSError) -> CifarctlError:
+def write_error(path: Path, error: OSError) -> WriteError:
     """One clear line for the usual ways writing a file fails."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return CifarctlError(f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again")
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return CifarctlError(f"cannot write {path}: permission denied; choose a writable location")
-    return CifarctlError(f"cannot write {path}: {error.strerror or error}")
+        message = f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again"
+    elif error.errno in READ_ONLY_ERRNOS:
+        message = f"cannot write {path}: permission denied; choose a writable location"
+    else:
+        message = f"cannot write {path}: {error.strerror or error}"
+    return WriteError(message, error.errno)
 
 
 def _check_parent(path: Path) -> None:
@@ -146,8 +216,15 @@ def exclusive_lock(lock_path: Path, on_wait: callable = None) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows: no advisory locks, go ahead
         yield
         return
-    _check_parent(lock_path)
-    with open(lock_path, "a+b") as handle:
+    try:
+        _check_parent(lock_path)
+        handle = open(lock_path, "a+b")
+    except (WriteError, OSError) as error:
+        if error.errno not in READ_ONLY_ERRNOS:
+            raise
+        yield  # a read-only data dir: nobody can change it, so there is nothing to wait for
+        return
+    with handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

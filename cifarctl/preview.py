@@ -27,15 +27,43 @@ def upscale(images: torch.Tensor, factor: int) -> torch.Tensor:
     return images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
 
 
-def save_grid(images: torch.Tensor, path: Path, scale: int = 4, per_row: int = 8) -> None:
-    """Write the images as one PNG grid (torchvision's make_grid + save_image)."""
-    from torchvision.utils import make_grid, save_image
+def save_grid(images: torch.Tensor, path: Path, captions: list[str] | None = None, scale: int = 4,
+              per_row: int = 8) -> None:
+    """Write the images as one PNG grid (like the tutorial's make_grid), each with its
+    caption under it: the tutorial prints the labels beside its grid; a file must carry them."""
+    from PIL import Image, ImageDraw
 
     from cifarctl.files import atomic_write
 
-    grid = make_grid(upscale(images, scale).float() / 255.0, nrow=per_row, padding=GRID_PADDING * scale, pad_value=1.0)
+    tiles = as_hwc(upscale(images, scale))
+    side, padding = tiles.shape[1], GRID_PADDING * scale
+    font_size = caption_font_size(scale)
+    band = round(font_size * 1.5) if captions else 0
+    columns, rows = min(len(tiles), per_row), -(-len(tiles) // per_row)
+    canvas = Image.new("RGB", (columns * (side + padding) + padding, rows * (side + band + padding) + padding), "white")
+    draw, font = ImageDraw.Draw(canvas), _caption_font(font_size)
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, per_row)
+        x, y = padding + column * (side + padding), padding + row * (side + band + padding)
+        canvas.paste(Image.fromarray(tile), (x, y))
+        if captions:
+            draw.text((x + side / 2, y + side + band / 2), captions[index], fill="black", font=font, anchor="mm")
     with atomic_write(path) as handle:
-        save_image(grid, handle, format="png")
+        canvas.save(handle, format="PNG")
+
+
+def caption_font_size(scale: int) -> int:
+    """Legible at every --scale: about a third of the image's side, never tiny."""
+    return max(10, round(32 * scale / 4.5))
+
+
+def _caption_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # an older Pillow or one without FreeType: fixed bitmap font
+        return ImageFont.load_default()
 
 
 def as_hwc(images: torch.Tensor) -> np.ndarray:

@@ -104,3 +104,97 @@ def test_reading_when_the_gpu_never_wins():
 def test_calibration_keeps_repeats_short():
     steps = benchmark._calibrated_steps(lambda: None, warmup=3, sync=lambda: None)
     assert steps == benchmark.MAX_CALIBRATED_STEPS
+
+
+# --- figures that should not be believed are flagged ---------------------------------------------
+
+@pytest.mark.parametrize(
+    ("per_step_s", "cpu_share", "fragment"),
+    [([0.001, 0.00105, 0.0011], 0.98, None),
+     ([0.00125, 0.328, 0.002], 0.95, "repeats ranged 1.250-328.000 ms/step"),
+     ([0.001, 0.001, 0.001], 0.3, "30% of a CPU"),
+     ([0.001, 0.001], None, None)],
+    ids=["steady", "spread", "descheduled", "accelerator"],
+)
+def test_measurement_problems(per_step_s, cpu_share, fragment):
+    problems = benchmark.measurement_problems(per_step_s, cpu_share)
+    assert (fragment is None) == (problems == [])
+    if fragment:
+        assert fragment in problems[0]
+
+
+def _unstable(width, device, ms, problem="repeats ranged 1-3 ms/step"):
+    timing = _timing(width, device, ms)
+    timing.problems = [problem]
+    return timing
+
+
+def test_warnings_name_unstable_results_and_impossible_orderings():
+    results = [_unstable(6, "cpu", 328.0), _timing(128, "cpu", 100.0)]
+    warnings = benchmark.benchmark_warnings(results)
+    assert any("width 6 on cpu is unstable" in warning for warning in warnings)
+    assert any("width 128 on cpu measured 3.3x faster than width 6" in warning for warning in warnings)
+    assert "idle machine" in warnings[-1]
+    assert benchmark.benchmark_warnings([_timing(6, "cpu", 1.0), _timing(128, "cpu", 10.0)]) == []
+
+
+def test_the_table_marks_unstable_figures(cli):
+    from rich.console import Console
+
+    from cifarctl.cli.reports import UNSTABLE_MARK, benchmark_table
+
+    console = Console(width=200, record=True)
+    console.print(benchmark_table([_unstable(6, "cpu", 2.0), _timing(32, "cpu", 3.0)], [], {}))
+    lines = console.export_text().splitlines()
+    rows = {line.split("│")[1].strip(): line for line in lines if line.startswith("│")}
+    assert UNSTABLE_MARK in rows["6"] and UNSTABLE_MARK not in rows["32"]
+    assert any("unstable measurement" in line for line in lines)
+
+
+def test_a_busy_cpu_is_reported_in_json_and_in_a_warning(cli, monkeypatch):
+    monkeypatch.setattr(benchmark.time, "process_time", lambda: 0.0)  # as if the CPU went elsewhere
+    result = cli("benchmark-gpu", "--widths", "2", "--device", "cpu", *QUICK, "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["results"][0]["unstable"] is True
+    assert document["results"][0]["cpu_share"] == 0
+    assert any("of a CPU" in warning for warning in document["warnings"])
+    assert "warning: width 2 on cpu is unstable" in result.stderr
+
+
+def test_json_has_warnings_and_an_unstable_flag_per_result(cli):
+    result = cli("benchmark-gpu", "--widths", "2", "--device", "cpu", "--steps", "50", "--repeats", "3", "--json")
+    document = json.loads(result.stdout)
+    assert set(document) >= {"warnings"} and all("unstable" in row for row in document["results"])
+
+
+@pytest.mark.parametrize(("batch_size", "small"), [(4, True), (8, True), (16, False)])
+def test_cpu_steps_use_the_thread_settings_of_training(batch_size, small):
+    threads, onednn = torch.get_num_threads(), torch.backends.mkldnn.enabled
+    seen = {}
+    real_time_steps = benchmark.time_steps
+
+    def spy(step, *args, **kwargs):
+        seen.setdefault("threads", torch.get_num_threads())
+        seen.setdefault("onednn", torch.backends.mkldnn.enabled)
+        return real_time_steps(step, *args, **kwargs)
+
+    settings = benchmark.BenchSettings(widths=(2,), batch_size=batch_size, steps=2, warmup=1, repeats=2)
+    import unittest.mock
+
+    with unittest.mock.patch.object(benchmark, "time_steps", spy):
+        timing = benchmark.benchmark_width(2, torch.device("cpu"), settings)
+    if small:
+        assert seen == {"threads": 1, "onednn": False}
+    else:
+        assert seen == {"threads": threads, "onednn": onednn}
+    assert timing.threads == (1 if small else threads)
+    assert (torch.get_num_threads(), torch.backends.mkldnn.enabled) == (threads, onednn)
+
+
+def test_a_narrow_terminal_cuts_no_number(cli, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "20")
+    result = cli("benchmark-gpu", "--widths", "3,5", *QUICK)
+    assert result.exit_code == 0, result.stderr
+    assert "…" not in result.stdout
+    assert "CPU ms/step" in result.stdout

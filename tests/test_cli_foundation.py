@@ -30,21 +30,38 @@ def test_version(cli):
     assert (result.exit_code, result.stdout.strip()) == (0, f"cifarctl {__version__}")
 
 
+# Each command offers the common options it uses after its name, and only those.
 COMMON_OPTIONS = {
-    "download": ("--data-dir", "--device", "--seed"),
-    "preview": ("--data-dir", "--device", "--seed"),
-    "train": ("--data-dir", "--device", "--seed"),
-    "evaluate": ("--data-dir", "--device"),
-    "benchmark-gpu": ("--data-dir", "--device", "--seed"),
+    "download": {"--data-dir"},
+    "preview": {"--data-dir", "--seed"},
+    "train": {"--data-dir", "--device", "--seed"},
+    "evaluate": {"--data-dir", "--device"},
+    "benchmark-gpu": {"--device"},
 }
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_each_command_has_help_with_the_common_options(cli, command):
+@pytest.mark.parametrize(("command", "options"), COMMON_OPTIONS.items(), ids=COMMON_OPTIONS)
+def test_each_command_has_help_with_the_common_options_it_uses(cli, command, options):
     result = cli(command, "--help")
     assert result.exit_code == 0
-    for option in COMMON_OPTIONS[command]:
-        assert option in result.stdout
+    shown = {option for option in ("--data-dir", "--device", "--seed") if f"  {option} " in result.stdout}
+    assert shown == options
+
+
+METAVARS = [
+    ([], "--config FILE"), ([], "--workers N"),
+    (["download"], "--url URL"), (["download"], "--md5 MD5"), (["download"], "--from PATH"),
+    (["download"], "--timeout SECONDS"), (["download"], "--retries N"),
+    (["preview"], "--count N"), (["preview"], "--classes NAMES"), (["preview"], "--save FILE.png"),
+    (["benchmark-gpu"], "--widths W,W,..."), (["benchmark-gpu"], "--steps N"), (["benchmark-gpu"], "--repeats N"),
+]
+
+
+@pytest.mark.parametrize(("command", "usage"), METAVARS, ids=[" ".join([*c, u]) for c, u in METAVARS])
+def test_help_names_values_by_what_they_are(cli, command, usage):
+    result = cli(*command, "--help")
+    assert usage in result.stdout
+    assert "<list[str]>" not in result.stdout and "<float range>" not in result.stdout
 
 
 @pytest.mark.parametrize(
@@ -88,15 +105,15 @@ def test_common_options_work_after_the_subcommand(cli, monkeypatch, tmp_path):
         seen["config"] = real(ctx, **flags)
         raise SystemExit(0)
 
-    monkeypatch.setattr("cifarctl.cli.benchmark_gpu.command_config", spy)
+    monkeypatch.setattr("cifarctl.cli.train.command_config", spy)
     (tmp_path / "cifarctl.toml").write_text('data_dir = "file"\ndevice = "cpu"\nseed = 1\n')
     monkeypatch.setenv("CIFARCTL_SEED", "2")
     with pytest.raises(SystemExit):
-        cli("--data-dir", "root-flag", "benchmark-gpu", "--device", "cuda:0")
+        cli("--data-dir", "root-flag", "train", "--device", "cuda:0")
     config = seen["config"]
     assert (config.data_dir, config.device, config.seed) == (Path("root-flag"), "cuda:0", 2)
     with pytest.raises(SystemExit):
-        cli("--data-dir", "root-flag", "benchmark-gpu", "--data-dir", "command-flag", "--seed", "3")
+        cli("--data-dir", "root-flag", "train", "--data-dir", "command-flag", "--seed", "3")
     config = seen["config"]
     assert (config.data_dir, config.device, config.seed) == (Path("command-flag"), "cpu", 3)
 
@@ -139,3 +156,22 @@ def test_completion_files_match_the_app():
         committed = (REPO / "completions" / filename).read_text()
         assert committed == text, f"completions/{filename} is stale"
     assert app.info.name == "cifarctl"
+
+
+def test_verbose_shows_each_setting_with_its_source_and_the_data_dir(cli, data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("CIFARCTL_WORKERS", "2")
+    result = cli("-v", "--data-dir", str(data_dir), "preview", "--seed", "4", "--count", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "setting seed = 4 (option)" in result.stderr
+    assert "setting workers = 2 ($CIFARCTL_WORKERS)" in result.stderr
+    assert "setting device = auto (default)" in result.stderr
+    assert f"data dir: {data_dir}" in result.stderr
+    assert "dataset: 300 training and 100 test images" in result.stderr
+    assert "setting" not in cli("--data-dir", str(data_dir), "preview", "--seed", "4").stderr
+
+
+def test_options_that_did_nothing_are_gone(cli):
+    for args in (["download", "--seed", "1"], ["download", "--device", "cpu"], ["preview", "--device", "cpu"],
+                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"]):
+        result = cli(*args)
+        assert result.exit_code == 2 and "no such option" in result.stderr, args

@@ -48,6 +48,11 @@ def test_no_color_environment_turns_colour_off():
         ('seed = -1\n', "below the minimum"),
         ('seed = "x"\n', "not a whole number"),
         ('data_dir = \n', "not valid TOML"),
+        ('seed = 9223372036854775808\n', "above the maximum of 9223372036854775807"),
+        ('seed = 100000000000000000000000\n', "above the maximum"),
+        ('workers = 100000\n', "above the maximum of 256"),
+        ('verbose = 1000\n', "above the maximum"),
+        ('data_dir = "a\\u0000b"\n', "is not a path"),
     ],
 )
 def test_bad_config_files_are_named(tmp_path: Path, content: str, message: str):
@@ -71,3 +76,39 @@ def test_bad_environment_names_the_variable():
 def test_with_flags_ignores_unset_values():
     config = Config(seed=5).with_flags(seed=None, device="cpu")
     assert (config.seed, config.device) == (5, "cpu")
+
+
+def test_a_config_file_that_is_not_utf8_is_named(tmp_path: Path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes('data_dir = "donn\u00e9es"\n'.encode("latin-1"))
+    with pytest.raises(ConfigError, match="is not UTF-8 text") as caught:
+        load_config(config_file=path, environ={})
+    assert str(path) in str(caught.value)
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line_on_the_command_line(cli, tmp_path: Path):
+    (tmp_path / "cifarctl.toml").write_bytes(b"seed = 1 # \xff\xfe\n")
+    result = cli("download", "--from", "x")
+    assert result.exit_code == 2 and result.stderr.startswith("error: config file")
+    assert len(result.stderr.splitlines()) == 1 and "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--seed", "9223372036854775808", "preview"], "above the maximum"),
+    (["preview", "--seed", "99999999999999999999999"], "above the maximum"),
+])
+def test_seeds_that_do_not_fit_are_usage_errors(cli, args, fragment):
+    result = cli(*args)
+    assert result.exit_code == 2 and fragment in result.stderr and "--seed" in result.stderr, result.stderr
+
+
+def test_each_value_remembers_where_it_came_from(tmp_path: Path):
+    (tmp_path / "cifarctl.toml").write_text('device = "cpu"\nseed = 1\n')
+    config = load_config(environ={"CIFARCTL_SEED": "2", "NO_COLOR": "1"}, cwd=tmp_path, workers=3)
+    assert config.source_of("device") == str(tmp_path / "cifarctl.toml")
+    assert config.source_of("seed") == "$CIFARCTL_SEED"
+    assert config.source_of("color") == "$NO_COLOR"
+    assert config.source_of("workers") == "option"
+    assert config.source_of("data_dir") == "default"
+    assert config.with_flags(seed=4).source_of("seed") == "option"
+    assert "seed = 2 ($CIFARCTL_SEED)" in config.described()

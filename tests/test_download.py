@@ -133,3 +133,59 @@ def test_json_report(cli, http_server, fake_official):
     document = json.loads(result.stdout)
     assert document["action"] == "downloaded"
     assert document["counts"] == {"train": 300, "test": 100}
+
+
+# --- a dataset that is already there is never replaced without --force -----------------------
+
+def test_a_damaged_dataset_is_not_replaced_without_force(cli, http_server, fake_official, tmp_path):
+    url = http_server.url("cifar-10-python.tar.gz")
+    assert cli("download", "--url", url).exit_code == 0
+    damaged = tmp_path / "data" / "cifar-10-batches-py" / "data_batch_3"
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    requests_before = len(http_server.behaviour.requests)
+    result = cli("download", "--url", url)
+    assert result.exit_code == 1
+    assert "data_batch_3 is truncated" in result.stderr and "nothing was replaced" in result.stderr
+    assert "'cifarctl download --force'" in result.stderr
+    assert damaged.stat().st_size == 1000 and len(http_server.behaviour.requests) == requests_before
+    assert cli("download", "--url", url, "--force").exit_code == 0
+
+
+def test_a_custom_import_that_lost_its_manifest_is_kept(cli, http_server, fake_official, tmp_path):
+    """`cp cifar-10-batches-py/*` skips the hidden .cifarctl/: the copy must still be usable,
+    and a plain `download` must not swap it for the official data."""
+    import shutil
+
+    from fake_cifar import write_image_folder
+
+    root = write_image_folder(tmp_path / "pngs")
+    assert cli("--workers", "1", "download", "--from", str(root)).exit_code == 0
+    shutil.rmtree(tmp_path / "data" / "cifar-10-batches-py" / ".cifarctl")
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert '"action": "present"' in result.stdout and '"train": 60' in result.stdout
+    assert "not the official release" in result.stdout
+    assert http_server.behaviour.requests == []
+
+
+def test_download_rebuilds_a_cache_tampered_with_behind_its_back(cli, http_server, fake_official, tmp_path):
+    """A cache file changed with its mtime put back slips past the quick check on load; the
+    thorough check `download` makes of a present dataset hashes it and rebuilds it."""
+    import os
+
+    import numpy as np
+
+    url = http_server.url("cifar-10-python.tar.gz")
+    assert cli("download", "--url", url).exit_code == 0
+    cache = tmp_path / "data" / "cifar-10-batches-py" / ".cifarctl" / "test_images.npy"
+    good, stat = cache.read_bytes(), cache.stat()
+    with open(cache, "r+b") as handle:
+        handle.seek(len(good) - 5000)
+        handle.write(bytes(5000))
+    os.utime(cache, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    result = cli("download", "--url", url)
+    assert result.exit_code == 0 and "already in" in result.stdout
+    assert cache.read_bytes() == good
+    from cifarctl.data.store import load_arrays
+
+    assert np.count_nonzero(load_arrays(tmp_path / "data", "test")[0][-1]) > 0

@@ -75,3 +75,77 @@ def test_from_a_missing_or_unknown_path(cli, tmp_path):
     (tmp_path / "empty").mkdir()
     result = cli("download", "--from", str(tmp_path / "empty"))
     assert result.exit_code == 2 and "expected cifar-10-python.tar.gz" in result.stderr
+
+
+def test_an_unreadable_archive_of_the_user_is_not_ours_to_delete(cli, tmp_path):
+    import hashlib
+
+    bogus = tmp_path / "cifar-10-python.tar.gz"
+    bogus.write_text("this is not a tarball\n")
+    result = cli("download", "--from", str(bogus), "--md5", hashlib.md5(bogus.read_bytes()).hexdigest())
+    assert result.exit_code == 1 and "not a readable .tar.gz archive" in result.stderr
+    assert "delete it" not in result.stderr and "import an extracted cifar-10-batches-py folder" in result.stderr
+    assert bogus.exists()
+
+
+# --- image folders as people actually have them ------------------------------------------------
+
+def test_hidden_folders_and_files_are_skipped(cli, tmp_path):
+    root = write_image_folder(tmp_path / "pngs")
+    for split in ("train", "test"):
+        (root / split / ".ipynb_checkpoints").mkdir()
+        (root / split / ".ipynb_checkpoints" / "x.png").write_bytes(b"not an image")
+    (root / "train" / "cat" / "._0001.png").write_bytes(b"macOS resource fork")
+    result = cli("--workers", "1", "download", "--from", str(root))
+    assert result.exit_code == 0, result.stderr
+    assert "60 training and 30 test images" in result.stdout
+
+
+def test_a_stray_folder_is_named_with_what_to_do(cli, tmp_path):
+    root = write_image_folder(tmp_path / "pngs")
+    (root / "train" / "misc").mkdir()
+    result = cli("download", "--from", str(root))
+    assert result.exit_code == 2
+    assert f"{root / 'train' / 'misc'} is not a class folder" in result.stderr and "move it out" in result.stderr
+
+
+def _png_header_only(path, width, height):
+    """A PNG that claims to be width x height: enough for Pillow to read its size."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(("size", "fragment"), [((100_000, 100_000), "far too large"), ((20_000, 10_000), "far too large"),
+                                                ((33, 32), "is 33x32, not 32x32")])
+def test_huge_images_are_refused_before_decoding(cli, tmp_path, size, fragment):
+    root = write_image_folder(tmp_path / "pngs")
+    bomb = root / "train" / "cat" / "bomb.png"
+    _png_header_only(bomb, *size)
+    result = cli("--workers", "1", "download", "--from", str(root))
+    assert result.exit_code == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith(f"error: {bomb}") and fragment in lines[-1], result.stderr
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    assert "DecompressionBombWarning" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("workers", "chunks", "cpus", "expected"),
+    [(0, 25, 2, 2), (64, 25, 2, 2), (64, 1, 16, 1), (3, 25, 16, 3), (0, 4, 16, 4), (1, 25, 16, 1), (0, 0, 8, 1)],
+)
+def test_decode_processes_are_bounded_by_the_work_and_the_cpus(workers, chunks, cpus, expected):
+    from cifarctl.data.image_folder import decode_processes
+
+    assert decode_processes(workers, chunks, cpus) == expected
+
+
+@pytest.mark.parametrize("value", ["257", "100000"])
+def test_the_workers_option_is_capped(cli, value):
+    result = cli("--workers", value, "download", "--from", ".")
+    assert result.exit_code == 2 and "--workers" in result.stderr

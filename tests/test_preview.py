@@ -1,3 +1,4 @@
+import pytest
 from PIL import Image
 
 
@@ -25,11 +26,48 @@ def test_preview_filters_classes(cli, data_dir):
 
 
 def test_preview_saves_a_png(cli, data_dir, tmp_path):
+    from cifarctl.preview import caption_font_size
+
     result = cli("preview", "--count", "8", "--save", "grid.png", "--scale", "2", "--split", "test")
     assert result.exit_code == 0, result.stderr
+    band = round(caption_font_size(2) * 1.5)
     with Image.open(tmp_path / "grid.png") as image:
         assert image.format == "PNG"
-        assert image.size == (8 * (64 + 4) + 4, 64 + 8)
+        assert image.size == (8 * (64 + 4) + 4, 64 + band + 8)
+
+
+def _dark_pixels(image, box) -> int:
+    import numpy as np
+
+    return int((np.asarray(image.crop(box).convert("L")) < 128).sum())
+
+
+@pytest.mark.parametrize("scale", [1, 4, 16])
+def test_the_png_names_each_image_under_it(data_dir, tmp_path, scale):
+    import torch
+
+    from cifarctl.preview import GRID_PADDING, caption_font_size, save_grid
+
+    images = torch.full((3, 3, 32, 32), 255, dtype=torch.uint8)  # white, so only the text is dark
+    save_grid(images, tmp_path / "grid.png", ["cat", "truck", "plane"], scale=scale, per_row=2)
+    side, padding, band = 32 * scale, GRID_PADDING * scale, round(caption_font_size(scale) * 1.5)
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (2 * (side + padding) + padding, 2 * (side + band + padding) + padding)
+        for index in range(3):
+            row, column = divmod(index, 2)
+            x, y = padding + column * (side + padding), padding + row * (side + band + padding)
+            assert _dark_pixels(image, (x, y + side, x + side, y + side + band)) > 10 * scale, index
+            assert _dark_pixels(image, (x, y, x + side, y + side)) == 0
+        assert _dark_pixels(image, (side + 2 * padding, side + band + 2 * padding, image.size[0], image.size[1])) == 0
+
+
+def test_the_png_captions_are_the_printed_labels(cli, data_dir, tmp_path, monkeypatch):
+    from cifarctl import preview
+
+    seen = {}
+    monkeypatch.setattr(preview, "save_grid", lambda images, path, captions, scale: seen.update(captions=captions))
+    result = cli("preview", "--count", "5", "--seed", "2", "--save", "grid.png")
+    assert seen["captions"] == result.stdout.splitlines()[-1].split()
 
 
 def test_preview_in_colour_uses_half_blocks(data_dir):

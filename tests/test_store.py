@@ -93,3 +93,193 @@ def test_train_and_evaluate_refuse_to_download_with_no_download(cli, tmp_path):
     result = cli("preview", "--no-download")
     assert result.exit_code == 1
     assert "no CIFAR-10 found in data; run 'cifarctl download'" in result.stderr
+
+
+# --- a folder without its manifest ------------------------------------------------------------
+
+def _copy_without_state(fake_batches, tmp_path):
+    """What `cp cifar-10-batches-py/* data/cifar-10-batches-py/` does: the hidden .cifarctl/ stays behind."""
+    import shutil
+
+    folder = tmp_path / "data" / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    for path in fake_batches.iterdir():
+        shutil.copy2(path, folder)
+    return tmp_path / "data"
+
+
+def test_a_copied_folder_that_is_not_official_is_validated_by_content(fake_batches, tmp_path, cli):
+    from cifarctl.data.acquire import present_dataset
+    from cifarctl.data.store import UNOFFICIAL_SOURCE
+
+    data = _copy_without_state(fake_batches, tmp_path)
+    report = present_dataset(data)  # checked against the real official MD5s, which it fails
+    assert report is not None and report.source == UNOFFICIAL_SOURCE
+    assert report.counts == {"train": 300, "test": 100}
+    assert (batches_folder(data) / STATE_FOLDER / "manifest.json").is_file()
+    assert cli("preview", "--no-download", "--seed", "1").exit_code == 0
+
+
+def test_a_copied_folder_with_a_bad_file_is_still_refused(fake_batches, tmp_path):
+    data = _copy_without_state(fake_batches, tmp_path)
+    _write_batch(batches_folder(data) / "data_batch_2", labels=[10] * 60)
+    with pytest.raises(DatasetCorruptError, match="data_batch_2 has labels"):
+        load_arrays(data, "train")
+
+
+# --- labels out of range --------------------------------------------------------------------
+
+def _write_batch(path, labels, count=None):
+    count = len(labels) if count is None else count
+    document = {"data": np.zeros((count, 3072), np.uint8), "labels": labels, "batch_label": "x"}
+    path.write_bytes(pickle.dumps(document, protocol=2))
+
+
+@pytest.mark.parametrize("labels", [[10, 0, 1], [-1, 0, 1], [0, 1, 2**70], ["cat", 0, 1], [0.5, 1, 2]],
+                         ids=["ten", "minus-one", "huge", "text", "fraction"])
+def test_batch_labels_outside_0_to_9_are_refused(tmp_path, labels):
+    from cifarctl.data.batches_format import read_batch
+
+    _write_batch(tmp_path / "data_batch_1", labels)
+    with pytest.raises(DatasetCorruptError, match=f"data file {tmp_path / 'data_batch_1'} has"):
+        read_batch(tmp_path / "data_batch_1")
+
+
+def test_importing_a_folder_with_label_10_is_refused(fake_batches, tmp_path, cli):
+    import shutil
+
+    source = tmp_path / "source"
+    shutil.copytree(fake_batches, source)
+    _write_batch(source / "test_batch", labels=[10] * 100)
+    result = cli("download", "--from", str(source))
+    assert result.exit_code == 1 and f"data file {source}/test_batch has labels" in result.stderr
+
+
+# --- the manifest is validated before it is believed -------------------------------------------
+
+def _manifest_path(data_dir):
+    return batches_folder(data_dir) / STATE_FOLDER / "manifest.json"
+
+
+def _reshaped_manifest(change):
+    def apply(data_dir):
+        import json
+
+        document = json.loads(_manifest_path(data_dir).read_text())
+        change(document)
+        _manifest_path(data_dir).write_text(json.dumps(document))
+    return apply
+
+
+def _raw_manifest(content: bytes):
+    return lambda data_dir: _manifest_path(data_dir).write_bytes(content)
+
+
+BAD_MANIFESTS = {
+    "a list": _raw_manifest(b"[]"),
+    "not utf-8": _raw_manifest(b'{"source": "\xff\xfe"}'),
+    "source a number": _reshaped_manifest(lambda d: d.update(source=1)),
+    "files a list": _reshaped_manifest(lambda d: d.update(files=[])),
+    "a size as text": _reshaped_manifest(lambda d: d["files"]["data_batch_1"].update(size="30000")),
+    "a missing file": _reshaped_manifest(lambda d: d["files"].pop("test_batch")),
+    "a bad md5": _reshaped_manifest(lambda d: d["files"]["test_batch"].update(md5=None)),
+    "a negative count": _reshaped_manifest(lambda d: d["counts"].update(train=-5)),
+    "counts missing": _reshaped_manifest(lambda d: d.pop("counts")),
+    "cache a string": _reshaped_manifest(lambda d: d.update(cache="x")),
+}
+
+
+@pytest.mark.parametrize("damage", BAD_MANIFESTS.values(), ids=BAD_MANIFESTS.keys())
+def test_a_manifest_of_the_wrong_shape_is_treated_as_missing(data_dir, damage):
+    from cifarctl.data.store import read_manifest
+
+    damage(data_dir)
+    assert read_manifest(batches_folder(data_dir)) is None
+    images, labels = load_arrays(data_dir, "train")
+    assert images.shape == (300, 3, 32, 32) and labels.shape == (300,)
+    assert read_manifest(batches_folder(data_dir)) is not None  # rebuilt
+
+
+# --- the array cache is verified, not trusted --------------------------------------------------
+
+def _cache(data_dir, name):
+    return batches_folder(data_dir) / STATE_FOLDER / name
+
+
+def _overwrite_in_place(name):
+    def apply(data_dir):
+        path = _cache(data_dir, name)
+        with open(path, "r+b") as handle:  # same size, new content
+            handle.seek(path.stat().st_size - 3000)
+            handle.write(bytes(3000))
+    return apply
+
+
+def _replace_array(name, array):
+    def apply(data_dir):
+        np.save(_cache(data_dir, name), array, allow_pickle=False)
+    return apply
+
+
+BAD_CACHES = {
+    "overwritten in place": _overwrite_in_place("test_images.npy"),
+    "float64 images": _replace_array("test_images.npy", np.zeros((100, 3, 32, 32), np.float64)),
+    "labels of 10": _replace_array("test_labels.npy", np.full(100, 10, np.int64)),
+    "too few images": _replace_array("test_images.npy", np.zeros((99, 3, 32, 32), np.uint8)),
+    "garbage": lambda data_dir: _cache(data_dir, "test_images.npy").write_bytes(b"garbage"),
+    "missing": lambda data_dir: _cache(data_dir, "test_labels.npy").unlink(),
+}
+
+
+@pytest.mark.parametrize("damage", BAD_CACHES.values(), ids=BAD_CACHES.keys())
+def test_a_changed_cache_is_rebuilt_from_the_batch_files(data_dir, fake_batches, damage):
+    from cifarctl.data.batches_format import read_batch
+
+    expected_images, expected_labels = read_batch(fake_batches / "test_batch")
+    damage(data_dir)
+    images, labels = load_arrays(data_dir, "test")
+    assert images.dtype == np.uint8 and np.array_equal(images, expected_images)
+    assert labels.dtype == np.int64 and np.array_equal(labels, expected_labels)
+    assert np.array_equal(np.load(_cache(data_dir, "test_images.npy")), expected_images)  # and saved
+
+
+# --- a read-only data dir is used as it is ----------------------------------------------------
+
+def _read_only(monkeypatch):
+    import errno
+
+    from cifarctl.data import store
+
+    def refuse(path):
+        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(store, "atomic_write", refuse)
+
+
+READ_ONLY_SITUATIONS = {
+    "a touched batch file": lambda data_dir: (batches_folder(data_dir) / "data_batch_1").touch(),
+    "no manifest": lambda data_dir: _manifest_path(data_dir).unlink(),
+    "a damaged cache": lambda data_dir: _cache(data_dir, "train_images.npy").write_bytes(b"garbage"),
+}
+
+
+@pytest.mark.parametrize("situation", READ_ONLY_SITUATIONS.values(), ids=READ_ONLY_SITUATIONS.keys())
+def test_a_read_only_data_dir_that_verifies_is_usable(data_dir, monkeypatch, situation):
+    situation(data_dir)
+    _read_only(monkeypatch)
+    images, labels = load_arrays(data_dir, "train")
+    assert images.shape == (300, 3, 32, 32) and labels.shape == (300,)
+
+
+def test_a_read_only_data_dir_still_reports_other_write_errors(data_dir, monkeypatch):
+    import errno
+
+    from cifarctl.data import store
+
+    def disk_full(path):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    (batches_folder(data_dir) / "data_batch_1").touch()
+    monkeypatch.setattr(store, "atomic_write", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        load_arrays(data_dir, "train")

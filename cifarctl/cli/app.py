@@ -6,18 +6,21 @@ Commands live in one module each and import torch only inside their bodies, so
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
-from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError
+from cifarctl.config import MAX_WORKERS
+from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 
 if TYPE_CHECKING:
     from cifarctl.cli.ui import UI
@@ -42,14 +45,14 @@ def root(
     ctx: typer.Context,
     config_file: Annotated[
         Optional[Path],
-        typer.Option("--config", help="Config file (default ./cifarctl.toml if present).", show_default=False),
+        typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).", show_default=False),
     ] = None,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
     workers: Annotated[
         Optional[int],
-        typer.Option("--workers", min=0, help="Processes for decoding images on import (0 = one per core).", show_default=False),
+        typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, help="Processes for decoding images on import (0 = one per core).", show_default=False),
     ] = None,
     no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
@@ -74,11 +77,28 @@ def root(
     )
 
 
-app.command("download")(download.download)
-app.command("preview")(preview.preview)
-app.command("train")(train.train)
-app.command("evaluate")(evaluate.evaluate)
-app.command("benchmark-gpu")(benchmark_gpu.benchmark_gpu)
+def _reports_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn Ctrl-C inside a command into our `Interrupted` error.
+
+    Typer itself turns a KeyboardInterrupt into a silent exit 130; this way the user is
+    told, in the one error line, that the command was interrupted (and how).
+    """
+
+    @functools.wraps(command)
+    def run_command(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KeyboardInterrupt as error:
+            raise Interrupted(str(error) or "interrupted") from None
+
+    return run_command
+
+
+app.command("download")(_reports_ctrl_c(download.download))
+app.command("preview")(_reports_ctrl_c(preview.preview))
+app.command("train")(_reports_ctrl_c(train.train))
+app.command("evaluate")(_reports_ctrl_c(evaluate.evaluate))
+app.command("benchmark-gpu")(_reports_ctrl_c(benchmark_gpu.benchmark_gpu))
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -96,15 +116,15 @@ def run(argv: list[str] | None = None) -> int:
             return getattr(error, "exit_code", EXIT_USAGE)
         context = getattr(error, "ctx", None)
         hint = f" (see '{context.command_path} --help')" if context is not None else ""
-        _error_ui().error(f"{message}{hint}")
+        _error_ui(argv).error(f"{message}{hint}")
         return getattr(error, "exit_code", EXIT_USAGE)
     except CifarctlError as error:
         if debug:
             traceback.print_exc()
-        _error_ui().error(str(error))
+        _error_ui(argv).error(str(error))
         return error.exit_code
-    except (typer.Abort, KeyboardInterrupt):
-        _error_ui().error("interrupted")
+    except (typer.Abort, KeyboardInterrupt) as error:
+        _error_ui(argv).error(str(error) or "interrupted")
         return EXIT_INTERRUPTED
     except typer.Exit as error:
         return error.exit_code
@@ -112,12 +132,12 @@ def run(argv: list[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = f": {error.filename}" if error.filename else ""
-        _error_ui().error(f"{error.strerror or error}{where}")
+        _error_ui(argv).error(f"{error.strerror or error}{where}")
         return 1
     except Exception as error:  # a bug: keep it to one line unless debugging
         if debug:
             raise
-        _error_ui().error(
+        _error_ui(argv).error(
             f"internal error: {type(error).__name__}: {error} "
             "(rerun with CIFARCTL_DEBUG=1 for the traceback, and please report it)"
         )
@@ -130,11 +150,35 @@ def _usage_message(error: typer.TyperException) -> str:
     return message[0].lower() + message[1:] if message else ""
 
 
-def _error_ui() -> UI:
+def _error_ui(argv: list[str]) -> UI:
+    """A UI for the error line, coloured only when nothing asked for plain output (the
+    Config may be what failed, so the switches are read directly)."""
     from cifarctl.cli.ui import UI
+    from cifarctl.config import read_environment
 
-    return UI(color=os.environ.get("NO_COLOR", "") == "")
+    try:
+        color = read_environment(os.environ).get("color", True)
+    except CifarctlError:  # a broken CIFARCTL_* variable: say so plainly
+        color = False
+    return UI(color=color and "--no-color" not in argv)
+
+
+def _reserve_standard_descriptors() -> None:
+    """Point closed stdin/stdout/stderr at /dev/null (`cifarctl ... >&-`).
+
+    Otherwise the next file we open (a checkpoint, the dataset lock) gets descriptor 1 or
+    2, and whatever a library prints there would land inside it.
+    """
+    for descriptor in (0, 1, 2):
+        try:
+            os.fstat(descriptor)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != descriptor:
+                os.dup2(null, descriptor)
+                os.close(null)
 
 
 def main() -> None:
+    _reserve_standard_descriptors()
     sys.exit(run())

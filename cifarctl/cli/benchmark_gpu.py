@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, SeedOption, command_config
+from cifarctl.cli.options import DeviceOption, JsonOption, command_config
 from cifarctl.cli.ui import UI
 
 MAX_WIDTH = 4096
@@ -38,20 +38,19 @@ def _widths_value(value: str) -> str:
 
 def benchmark_gpu(
     ctx: typer.Context,
-    widths: Annotated[str, typer.Option("--widths", help="Comma-separated widths of Net's first conv.", callback=_widths_value)] = "6,32,128",
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=8192, help="Images per step (the tutorial's 4; try 128).")] = 4,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Steps per repeat (default: calibrated to ~0.2 s).", show_default=False)] = None,
-    repeats: Annotated[int, typer.Option("--repeats", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed steps before timing.")] = 10,
+    widths: Annotated[str, typer.Option("--widths", metavar="W,W,...", help="Comma-separated widths of Net's first conv.", callback=_widths_value)] = "6,32,128",
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=8192, help="Images per step (the tutorial's 4; try 128).")] = 4,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=1_000_000, help="Steps per repeat (default: calibrated to ~0.2 s).", show_default=False)] = None,
+    repeats: Annotated[int, typer.Option("--repeats", metavar="N", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
+    warmup: Annotated[int, typer.Option("--warmup", metavar="N", min=0, max=100_000, help="Untimed steps before timing.")] = 10,
     json_output: JsonOption = False,
-    data_dir: DataDirOption = None,
     device: DeviceOption = None,
-    seed: SeedOption = None,
 ) -> None:
     """Time training steps of Net at several widths on the CPU and on every GPU present."""
     from cifarctl.benchmark import (
         BenchSettings,
         accelerators,
+        benchmark_warnings,
         host_to_device_ms,
         machine_info,
         reading,
@@ -59,15 +58,19 @@ def benchmark_gpu(
     )
     from cifarctl.cli.reports import benchmark_table, machine_line
 
-    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    config = command_config(ctx, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
     devices, unavailable = accelerators(config.device)
+    ui.debug(f"timing on cpu{''.join(f', {d}' for d in devices)}; CPU steps of batch size {batch_size} "
+             "use the thread settings train uses")
     settings = BenchSettings(widths=parse_widths(widths), batch_size=batch_size, steps=steps,
                              warmup=warmup, repeats=repeats)
     results = run_benchmark(settings, devices, ui.events())
     copies = {str(d): host_to_device_ms(d, batch_size) for d in devices}
     machine = machine_info(devices)
     summary = reading(results, batch_size)
+    warnings = benchmark_warnings(results)
     if json_output:
         ui.print_json({
             "cuda_available": "cuda" not in unavailable,
@@ -77,8 +80,11 @@ def benchmark_gpu(
             "results": [timing.as_json() for timing in results],
             "host_to_device_ms": copies,
             "reading": summary,
+            "warnings": warnings,
             "machine": machine,
         })
+        for warning in warnings:
+            ui.warning(warning)
         return
     ui.print(machine_line(machine, unavailable))
     ui.print(benchmark_table(results, devices, unavailable))
@@ -87,3 +93,5 @@ def benchmark_gpu(
             ui.print(f"Copying one batch of {batch_size} images to {name} costs {milliseconds:.3f} ms, "
                      "paid every step when data starts on the host as in the tutorial.")
     ui.print(summary)
+    for warning in warnings:
+        ui.warning(warning)

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, JsonOption, SeedOption, command_config
+from cifarctl.cli.options import DataDirOption, JsonOption, command_config
 from cifarctl.cli.ui import UI
 
 MD5_HELP = "Expected MD5 of the archive (for a mirror that repackaged it)."
@@ -28,23 +28,23 @@ def _url_values(values: Optional[list[str]]) -> Optional[list[str]]:
 
 def download(
     ctx: typer.Context,
-    url: Annotated[Optional[list[str]], typer.Option("--url", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
-    md5: Annotated[Optional[str], typer.Option("--md5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
-    origin: Annotated[Optional[Path], typer.Option("--from", help="Import a local cifar-10-python.tar.gz, cifar-10-batches-py/ folder, or train/ + test/ image folder instead.", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download or import again even if the dataset is present.")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for data before retrying.")] = 30.0,
-    retries: Annotated[int, typer.Option("--retries", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
+    url: Annotated[Optional[list[str]], typer.Option("--url", metavar="URL", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
+    md5: Annotated[Optional[str], typer.Option("--md5", metavar="MD5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
+    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local cifar-10-python.tar.gz, cifar-10-batches-py/ folder, or train/ + test/ image folder instead.", show_default=False)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Download or import again even if a dataset is there (the only way to replace one).")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
+    retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
     json_output: JsonOption = False,
     data_dir: DataDirOption = None,
-    device: DeviceOption = None,
-    seed: SeedOption = None,
 ) -> None:
     """Download CIFAR-10 (resumable, verified), or import it from a local copy with --from."""
     from cifarctl.data.acquire import download_dataset, import_dataset
     from cifarctl.data.fetch import FetchOptions
+    from cifarctl.data.store import describe_dataset
 
-    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    config = command_config(ctx, data_dir=data_dir)
     ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
     events = ui.events()
     if origin is not None:
         if url:
@@ -53,6 +53,7 @@ def download(
     else:
         options = FetchOptions(timeout=timeout, retries=retries)
         report = download_dataset(config.data_dir, url, md5, options, force, events)
+    ui.debug(describe_dataset(config.data_dir))
     for note in report.notes:
         ui.warning(note)
     if json_output:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, DeviceOption, NoDownloadOption, SeedOption, SplitName, command_config
+from cifarctl.cli.options import DataDirOption, NoDownloadOption, SeedOption, SplitName, command_config
 from cifarctl.cli.ui import UI
 
 
@@ -29,13 +29,12 @@ def _class_list(value: Optional[str]) -> Optional[list[int]]:
 def preview(
     ctx: typer.Context,
     split: Annotated[SplitName, typer.Option("--split", help="Which images to show.")] = SplitName.train,
-    count: Annotated[int, typer.Option("--count", "-n", min=1, max=256, help="How many images.")] = 8,
-    classes: Annotated[Optional[str], typer.Option("--classes", help="Only these classes, e.g. cat,dog.", show_default=False)] = None,
-    save: Annotated[Optional[Path], typer.Option("--save", help="Also write the grid as a PNG here.", show_default=False)] = None,
-    scale: Annotated[int, typer.Option("--scale", min=1, max=16, help="Enlarge each pixel this many times in the PNG.")] = 4,
+    count: Annotated[int, typer.Option("--count", "-n", metavar="N", min=1, max=256, help="How many images.")] = 8,
+    classes: Annotated[Optional[str], typer.Option("--classes", metavar="NAMES", help="Only these classes, e.g. cat,dog.", show_default=False)] = None,
+    save: Annotated[Optional[Path], typer.Option("--save", metavar="FILE.png", help="Also write the grid, with labels, as a PNG here.", show_default=False)] = None,
+    scale: Annotated[int, typer.Option("--scale", metavar="N", min=1, max=16, help="Enlarge each pixel this many times in the PNG.")] = 4,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
-    device: DeviceOption = None,
     seed: SeedOption = None,
 ) -> None:
     """Show random images with their labels, like the tutorial's imshow(make_grid(...))."""
@@ -44,16 +43,19 @@ def preview(
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
+    from cifarctl.data.store import describe_dataset
     from cifarctl.files import check_output_file
     from cifarctl.preview import as_hwc, sample, save_grid
 
-    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
+    config = command_config(ctx, data_dir=data_dir, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
     if save is not None:
-        check_output_file(save, "--save")
+        check_output_file(save, "--save", data_dir=config.data_dir)
         if save.suffix.lower() != ".png":
             raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
+    ui.debug(describe_dataset(config.data_dir))
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
     images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
     captions = [SHORT_NAMES[label] for label in labels.tolist()]
@@ -67,7 +69,7 @@ def preview(
             ui.print(line)
     ui.print(" ".join(f"{caption:5s}" for caption in captions))
     if save is not None:
-        save_grid(images, save, scale=scale)
+        save_grid(images, save, captions, scale=scale)
         ui.info(f"saved {_images(len(images))} to {save} (seed {chosen_seed})")
     elif config.seed is None:
         ui.info(f"seed {chosen_seed}: pass --seed {chosen_seed} to see these again, --save grid.png for a PNG")

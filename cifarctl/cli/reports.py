@@ -97,8 +97,14 @@ def machine_line(machine: dict, unavailable: dict[str, str]) -> str:
             f"torch {machine['torch']} ({machine['torch_build']})")
 
 
+UNSTABLE_MARK = "!"
+
+
 def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
     table = Table(title="Training step time of Net by width (median of repeats)", title_justify="left")
+    if any(timing.unstable for timing in results):
+        table.caption = f"{UNSTABLE_MARK} unstable measurement: see the warnings below"
+        table.caption_justify = "left"
     table.add_column("width", justify="right")
     table.add_column("params", justify="right")
     table.add_column("CPU ms/step", justify="right")
@@ -125,5 +131,8 @@ def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
     return table
 
 
-def _ms(timing) -> str:
-    return f"{timing.ms_per_step:.3f} ({timing.ms_per_step_min:.3f}-{timing.ms_per_step_max:.3f})"
+def _ms(timing) -> Text:
+    text = f"{timing.ms_per_step:.3f} ({timing.ms_per_step_min:.3f}-{timing.ms_per_step_max:.3f})"
+    if timing.unstable:
+        return Text(f"{text} {UNSTABLE_MARK}", style="yellow")
+    return Text(text)

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -26,6 +27,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.table import Table
 
 from cifarctl.events import Events
 
@@ -37,11 +39,13 @@ class PipeSafe(io.TextIOBase):
 
     The command carries on (training still finishes and saves) instead of dying on the
     first write; the descriptor is pointed at /dev/null so Python's final flush is silent.
+    A stream that was closed before we started (`cifarctl ... >&-`: Python then sets
+    sys.stdout to None) writes nowhere from the start.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
-        self.gone = False
+        self.gone = stream is None
 
     def write(self, text: str) -> int:
         if not self.gone:
@@ -49,6 +53,8 @@ class PipeSafe(io.TextIOBase):
                 self.stream.write(text)
             except BrokenPipeError:
                 self._silence()
+            except (OSError, ValueError):  # closed under us (EBADF, "I/O operation on closed file")
+                self.gone = True
         return len(text)
 
     def flush(self) -> None:
@@ -57,6 +63,8 @@ class PipeSafe(io.TextIOBase):
                 self.stream.flush()
             except BrokenPipeError:
                 self._silence()
+            except (OSError, ValueError):
+                self.gone = True
 
     def _silence(self) -> None:
         self.gone = True
@@ -68,14 +76,21 @@ class PipeSafe(io.TextIOBase):
             pass
 
     def isatty(self) -> bool:
-        return self.stream.isatty()
+        if self.stream is None:
+            return False
+        try:
+            return self.stream.isatty()
+        except (OSError, ValueError):
+            return False
 
     def fileno(self) -> int:
+        if self.stream is None:
+            raise io.UnsupportedOperation("the stream was closed before cifarctl started")
         return self.stream.fileno()
 
     @property
     def encoding(self) -> str:  # type: ignore[override]
-        return getattr(self.stream, "encoding", "utf-8")
+        return getattr(self.stream, "encoding", None) or "utf-8"
 
 
 def _is_ci(environ: os._Environ[str] | dict[str, str]) -> bool:
@@ -87,12 +102,14 @@ class UI:
 
     def __init__(self, color: bool = True, quiet: bool = False, verbose: int = 0) -> None:
         dumb = os.environ.get("TERM", "") in ("dumb", "unknown")
+        # Without colour there are no styles at all (rich writes no bold either), and no
+        # live bar: --no-color and NO_COLOR ask for output without escape sequences.
         color_system = "auto" if color and not dumb else None
         self.out = Console(file=PipeSafe(sys.stdout), color_system=color_system, highlight=False, soft_wrap=True)
         self.err = Console(file=PipeSafe(sys.stderr), color_system=color_system, highlight=False, soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
-        self.live = self.err.is_terminal and not dumb and not _is_ci(os.environ)
+        self.live = color_system is not None and self.err.is_terminal and not _is_ci(os.environ)
 
     # --- stderr: logs and progress -------------------------------------------------------
     def error(self, text: str) -> None:
@@ -109,6 +126,14 @@ class UI:
         if self.verbose:
             self.err.print(f"[dim]{escape(text)}[/]")
 
+    def debug_config(self, config: Any) -> None:
+        """With -v: every setting, where its value came from, and the data dir it points at."""
+        if not self.verbose:
+            return
+        for line in config.described():
+            self.debug(f"setting {line}")
+        self.debug(f"data dir: {os.path.abspath(config.data_dir)}")
+
     def events(self) -> Events:
         if self.quiet:
             return QuietEvents(self)
@@ -116,7 +141,19 @@ class UI:
 
     # --- stdout: results ------------------------------------------------------------------
     def print(self, *renderables: Any) -> None:
-        self.out.print(*renderables)
+        """Print results; a table is never squeezed below its natural width, because
+        rich would cut its numbers to "12,…" on a narrow terminal (COLUMNS=20)."""
+        tables = [renderable for renderable in renderables if isinstance(renderable, Table)]
+        needed = max((_natural_width(self.out, table) for table in tables), default=0)
+        if needed <= self.out.width:
+            self.out.print(*renderables)
+            return
+        width = self.out.width
+        self.out.width = needed  # the terminal wraps long lines; every digit stays
+        try:
+            self.out.print(*renderables)
+        finally:
+            self.out.width = width
 
     def print_json(self, document: Any) -> None:
         self.out.file.write(json.dumps(document, indent=2) + "\n")
@@ -225,6 +262,10 @@ class LiveEvents(Events):
         (self.progress.console if self.progress else self.ui.err).print(
             f"[yellow]warning:[/] {escape(text)}"
         )
+
+
+def _natural_width(console: Console, table: Table) -> int:
+    return Measurement.get(console, console.options.update_width(10_000), table).maximum
 
 
 def _amount(completed: float, total: float | None, unit: str) -> str:

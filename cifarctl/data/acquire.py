@@ -18,19 +18,17 @@ from cifarctl.data import image_folder
 from cifarctl.data.batches_format import REQUIRED_FILES, write_batches
 from cifarctl.data.catalog import OfficialSource, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
-from cifarctl.data.store import (
-    batches_folder,
-    build_cache,
-    lock_path,
-    verified_manifest,
-    write_manifest,
-)
+from cifarctl.data.store import batches_folder, install, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
 from cifarctl.files import atomic_replace_dir, exclusive_lock, md5_of, temporary_dir_beside, write_error
 
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
+# The downloaded archive is ours to replace; an imported one is the user's own file.
+DOWNLOADED_ARCHIVE_FIX = "run 'cifarctl download --force' to fetch it again"
+IMPORTED_ARCHIVE_FIX = ("check that it is CIFAR-10's cifar-10-python.tar.gz and copied whole, "
+                        "or import an extracted cifar-10-batches-py folder instead")
 
 
 @dataclass
@@ -47,10 +45,14 @@ class AcquireReport:
                 "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes}
 
 
-def present_dataset(data_dir: Path) -> AcquireReport | None:
-    """The report for a dataset that is already whole, or None when there is none yet."""
+def present_dataset(data_dir: Path, thorough: bool = False) -> AcquireReport | None:
+    """The report for a dataset that is already whole, or None when there is none yet.
+
+    `thorough` also hashes the array cache in full (and rebuilds it if it changed).
+    """
+    verify = verified_dataset if thorough else verified_manifest
     try:
-        manifest = verified_manifest(data_dir, official_source().file_md5s)
+        manifest = verify(data_dir, official_source().file_md5s)
     except DatasetMissingError:
         return None
     return AcquireReport("present", manifest.source, batches_folder(data_dir), manifest.counts)
@@ -68,7 +70,7 @@ def download_dataset(
     source = official_source()
     data_dir = Path(data_dir)
     with _dataset_lock(data_dir, events):
-        if not force and (report := _present_or_none(data_dir, events)) is not None:
+        if not force and (report := _present_or_none(data_dir, "download")) is not None:
             return report
         archive = data_dir / source.filename
         expected = archive_md5 or source.archive_md5
@@ -76,7 +78,8 @@ def download_dataset(
             archive.unlink(missing_ok=True)
             fetch_archive(urls or [source.url], archive, expected, options, events)
         check_official = archive_md5 is None or archive_md5 == source.archive_md5
-        counts = _install_from_archive(archive, data_dir, source, check_official, f"downloaded {archive.name}", events)
+        counts = _install_from_archive(archive, data_dir, source, check_official, f"downloaded {archive.name}",
+                                       DOWNLOADED_ARCHIVE_FIX, events)
     return AcquireReport("downloaded", " ".join(urls or [source.url]), batches_folder(data_dir), counts,
                          time.monotonic() - started)
 
@@ -96,7 +99,7 @@ def import_dataset(
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
     with _dataset_lock(data_dir, events):
-        if not force and (report := _present_or_none(data_dir, events)) is not None:
+        if not force and (report := _present_or_none(data_dir, f"download --from {origin}")) is not None:
             return report
         notes: list[str] = []
         if origin.is_file():
@@ -105,7 +108,8 @@ def import_dataset(
             if actual != expected:
                 raise ChecksumError(f"{origin} has MD5 {actual}, expected {expected}; "
                                     "pass --md5 if this archive was repackaged on purpose")
-            counts = _install_from_archive(origin, data_dir, source, archive_md5 is None, f"imported {origin}", events)
+            counts = _install_from_archive(origin, data_dir, source, archive_md5 is None, f"imported {origin}",
+                                           IMPORTED_ARCHIVE_FIX, events)
         elif (batches := _batches_folder_in(origin)) is not None:
             counts, notes = _install_from_batches(batches, data_dir, source, events)
         elif image_folder.is_image_folder(origin):
@@ -130,13 +134,17 @@ def ensure_dataset(data_dir: Path, allow_download: bool, events: Events = Events
     download_dataset(data_dir, events=events)
 
 
-def _present_or_none(data_dir: Path, events: Events) -> AcquireReport | None:
-    """Like `present_dataset`, but a damaged dataset is reported and then replaced."""
+def _present_or_none(data_dir: Path, command: str) -> AcquireReport | None:
+    """The dataset already there, thoroughly checked; None when there is none.
+
+    A dataset is never replaced without --force, not even a damaged one: it may be the
+    user's only copy of an import, and the user decides.
+    """
     try:
-        return present_dataset(data_dir)
+        return present_dataset(data_dir, thorough=True)
     except DatasetCorruptError as error:
-        events.warning(f"{error}; replacing it")
-        return None
+        raise DatasetCorruptError(f"{error}; nothing was replaced: 'cifarctl {command} --force' replaces "
+                                  "the dataset") from None
 
 
 def _dataset_lock(data_dir: Path, events: Events):
@@ -145,15 +153,14 @@ def _dataset_lock(data_dir: Path, events: Events):
 
 
 def _install_from_archive(archive: Path, data_dir: Path, source: OfficialSource, check_official: bool,
-                          description: str, events: Events) -> dict[str, int]:
+                          description: str, unreadable_fix: str, events: Events) -> dict[str, int]:
     target = batches_folder(data_dir)
     with temporary_dir_beside(target) as scratch:
         events.message(f"extracting {archive.name}")
-        _safe_extract(archive, scratch, source.base_folder)
+        _safe_extract(archive, scratch, source.base_folder, unreadable_fix)
         extracted = scratch / source.base_folder
         md5s = _checked_md5s(extracted, source, check_official)
-        counts = build_cache(extracted, Path(f"{archive.name}:{source.base_folder}"), SOURCE_FIX)
-        write_manifest(extracted, description, md5s, counts)
+        counts = install(extracted, description, md5s, Path(f"{archive.name}:{source.base_folder}"), SOURCE_FIX)
         atomic_replace_dir(extracted, target)
     return counts
 
@@ -178,8 +185,7 @@ def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
         if any(md5s[name] != source.file_md5s[name] for name in REQUIRED_FILES):
             notes.append("files differ from the official release; their contents were validated instead "
                          "(torchvision's CIFAR10 class, which checks the official MD5s, will not load them)")
-        counts = build_cache(staged, folder, SOURCE_FIX)
-        write_manifest(staged, f"imported {folder}", md5s, counts)
+        counts = install(staged, f"imported {folder}", md5s, folder, SOURCE_FIX)
         atomic_replace_dir(staged, target)
     return counts, notes
 
@@ -197,8 +203,7 @@ def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events:
         staged.mkdir()
         write_batches(staged, splits["train"], splits["test"])
         md5s = {name: md5_of(staged / name) for name in REQUIRED_FILES}
-        counts = build_cache(staged)
-        write_manifest(staged, f"imported image folder {root}", md5s, counts)
+        counts = install(staged, f"imported image folder {root}", md5s)
         atomic_replace_dir(staged, target)
     return counts
 
@@ -223,7 +228,7 @@ def _checked_md5s(folder: Path, source: OfficialSource, check_official: bool) ->
     return md5s
 
 
-def _safe_extract(archive: Path, destination: Path, base_folder: str) -> None:
+def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable_fix: str) -> None:
     """Extract only regular files and folders under `base_folder`; refuse anything else."""
     try:
         with tarfile.open(archive, "r:*") as tar:
@@ -243,4 +248,4 @@ def _safe_extract(archive: Path, destination: Path, base_folder: str) -> None:
         if isinstance(error, OSError) and error.errno is not None:
             raise write_error(destination, error) from None
         raise DatasetCorruptError(f"{archive} is not a readable .tar.gz archive ({error}); "
-                                  "delete it and download again") from None
+                                  f"{unreadable_fix}") from None

@@ -39,17 +39,37 @@ def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tupl
         raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({_short(error)}); {fix}") from None
     path = shown_as or path
     if not isinstance(document, dict) or "data" not in document or "labels" not in document:
-        raise DatasetCorruptError(f"data file {path} is not a CIFAR-10 batch; {FIX}")
+        raise DatasetCorruptError(f"data file {path} is not a CIFAR-10 batch; {fix}")
     data, labels = document["data"], document["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
         raise DatasetCorruptError(f"data file {path} does not hold 32x32 RGB uint8 images; {fix}")
-    try:
-        label_array = np.asarray(labels, dtype=np.int64)
-    except (TypeError, ValueError):
-        raise DatasetCorruptError(f"data file {path} has non-numeric labels; {fix}") from None
-    if label_array.shape != (len(data),) or (len(data) and (label_array.min() < 0 or label_array.max() >= NUM_CLASSES)):
-        raise DatasetCorruptError(f"data file {path} has labels that do not match its images; {fix}")
+    label_array = _class_labels(labels)
+    if label_array is None:
+        raise DatasetCorruptError(f"data file {path} has labels that are not class numbers 0-9; {fix}")
+    if label_array.shape != (len(data),):
+        raise DatasetCorruptError(f"data file {path} has labels that do not match its images "
+                                  f"({len(label_array):,} labels for {len(data):,} images); {fix}")
     return data.reshape(-1, 3, 32, 32), label_array
+
+
+def _class_labels(labels: object) -> np.ndarray | None:
+    """`labels` as an int64 array when it is a flat sequence of whole numbers 0..9, else None.
+
+    Element types are checked first: numpy would silently turn 0.5 into 0 or "1" into 1.
+    """
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            return None
+        array = labels.astype(np.int64)
+    elif isinstance(labels, (list, tuple)):
+        if not all(type(label) is int and 0 <= label < NUM_CLASSES for label in labels):
+            return None
+        array = np.asarray(labels, dtype=np.int64).reshape(len(labels))
+    else:
+        return None
+    if len(array) and (array.min() < 0 or array.max() >= NUM_CLASSES):
+        return None
+    return array
 
 
 def check_meta(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> None:

@@ -1,12 +1,14 @@
 """Read an image-folder copy of CIFAR-10: `train/<class>/*.png|jpg` and `test/<class>/*`.
 
 This is the layout public PNG/JPG mirrors use. Class folders may carry the official long
-names (airplane ... truck) or the tutorial's short ones (plane ... truck).
+names (airplane ... truck) or the tutorial's short ones (plane ... truck). Hidden entries
+(`.ipynb_checkpoints`, macOS `._*` files) are skipped; anything else out of place is named.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -31,15 +33,16 @@ def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
     files: list[Path] = []
     labels: list[int] = []
     seen: set[int] = set()
-    for class_folder in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for class_folder in sorted(p for p in _visible(folder) if p.is_dir()):
         try:
             label = class_index(class_folder.name)
         except ValueError as error:
-            raise UsageError(f"{class_folder}: {error}") from None
+            raise UsageError(f"{class_folder} is not a class folder ({error}); "
+                             "move it out of the image folder, or rename it") from None
         if label in seen:
             raise UsageError(f"{folder} has two folders for class {CLASS_NAMES[label]}")
         seen.add(label)
-        images = sorted(p for p in class_folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        images = sorted(p for p in _visible(class_folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         files.extend(images)
         labels.extend([label] * len(images))
     absent = [CLASS_NAMES[index] for index in range(NUM_CLASSES) if index not in seen]
@@ -51,14 +54,32 @@ def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
     return files, np.asarray(labels, dtype=np.int64)
 
 
+def _visible(folder: Path) -> list[Path]:
+    """The entries of `folder` that are not hidden (tools leave .ipynb_checkpoints, ._* ...)."""
+    return [path for path in folder.iterdir() if not path.name.startswith(".")]
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (a container or taskset may allow fewer than exist)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
+def decode_processes(workers: int, chunks: int, cpus: int) -> int:
+    """How many processes to decode with: what was asked (0 = one per CPU), but never more
+    than there are CPUs to run them or chunks to give them."""
+    return max(1, min(workers or cpus, cpus, chunks))
+
+
 def decode_images(files: list[Path], workers: int, events: Events, description: str) -> np.ndarray:
     """Decode files into one (N, 3, 32, 32) uint8 array, in parallel chunks."""
     chunks = [files[start : start + DECODE_CHUNK] for start in range(0, len(files), DECODE_CHUNK)]
-    processes = workers or os.cpu_count() or 1
+    processes = decode_processes(workers, len(chunks), usable_cpus())
     events.task_started(description, len(files), unit="images")
     decoded: list[np.ndarray] = []
     try:
-        if processes == 1 or len(chunks) == 1:
+        if processes == 1:
             results = map(_decode_chunk, chunks)
             for array in results:
                 decoded.append(array)
@@ -74,17 +95,26 @@ def decode_images(files: list[Path], workers: int, events: Events, description: 
 
 
 def _decode_chunk(paths: list[Path]) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
     out = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
     for index, path in enumerate(paths):
-        try:
+        out[index] = _decode_one(path)
+    return out.transpose(0, 3, 1, 2).copy()
+
+
+def _decode_one(path: Path) -> np.ndarray:
+    """One 32x32 RGB image; its size is checked from the header, before any pixel is decoded."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 if image.size != (32, 32):
                     raise DatasetCorruptError(f"{path} is {image.size[0]}x{image.size[1]}, not 32x32")
                 if image.mode != "RGB":
                     raise DatasetCorruptError(f"{path} is {image.mode}, not an RGB image")
-                out[index] = np.asarray(image)
-        except (UnidentifiedImageError, OSError) as error:
-            raise DatasetCorruptError(f"{path} is not a readable image ({error})") from None
-    return out.transpose(0, 3, 1, 2).copy()
+                return np.asarray(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise DatasetCorruptError(f"{path} is far too large to be a CIFAR-10 image ({error})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
+        raise DatasetCorruptError(f"{path} is not a readable image ({error})") from None

@@ -45,5 +45,14 @@ def normalize(images: torch.Tensor, mean=TUTORIAL_MEAN, std=TUTORIAL_STD, dtype=
 
 def epoch_permutation(count: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled order of one epoch; the same (seed, epoch) always gives the same order."""
-    generator = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     return torch.randperm(count, generator=generator)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """The generator seed of one epoch, for any seed however large.
+
+    The modulo keeps it within the signed 64 bits torch accepts, and leaves every seed that
+    fitted before unchanged, so earlier runs and checkpoints shuffle as they did.
+    """
+    return (seed * 100_003 + epoch) % 2**63

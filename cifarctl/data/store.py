@@ -6,73 +6,151 @@ Layout under the data dir (the tutorial's `./data`, shared with torchvision):
     cifar-10-batches-py/            the official batch files
     cifar-10-batches-py/.cifarctl/  manifest.json (sizes, mtimes, MD5s) and *.npy arrays
 
-The manifest is written only after every file's checksum was verified, so later runs
-trust files whose size and mtime still match it, and load the arrays in milliseconds.
+The manifest is written only after every file was verified, so later runs trust files
+whose size and mtime still match it, and load the arrays in milliseconds. The arrays are
+checked too (recorded size, mtime and MD5; dtype, shape and label range on every load) and
+rebuilt from the batch files when they do not match. A read-only data dir is used as it
+is: what cannot be recorded is verified again in memory next time.
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
-from dataclasses import dataclass
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from cifarctl.data.batches_format import FIX, REQUIRED_FILES, check_meta, read_split
-from cifarctl.data.catalog import TEST_FILES, TRAIN_FILES
+from cifarctl.data.catalog import IMAGE_SHAPE, NUM_CLASSES, TEST_FILES, TRAIN_FILES
 from cifarctl.errors import DatasetCorruptError, DatasetMissingError
-from cifarctl.files import atomic_write, md5_of
+from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of
 
 BATCHES_FOLDER = "cifar-10-batches-py"
+ARCHIVE_NAME = "cifar-10-python.tar.gz"
 STATE_FOLDER = ".cifarctl"
 MANIFEST = "manifest.json"
 SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
+MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
+OFFICIAL_SOURCE = "existing folder (the official release)"
+UNOFFICIAL_SOURCE = "existing folder, not the official release (its contents were validated)"
+
+Arrays = tuple[np.ndarray, np.ndarray]  # images (N, 3, 32, 32) uint8, labels (N,) int64
 
 
 def batches_folder(data_dir: Path) -> Path:
     return Path(data_dir) / BATCHES_FOLDER
 
 
+def dataset_paths(data_dir: Path) -> tuple[Path, ...]:
+    """What cifarctl keeps of the dataset in `data_dir`; nothing else may be written there."""
+    return batches_folder(data_dir), Path(data_dir) / ARCHIVE_NAME
+
+
 def lock_path(data_dir: Path) -> Path:
     return Path(data_dir) / ".cifarctl.lock"
+
+
+def cache_files(folder: Path, split: str) -> tuple[Path, Path]:
+    state = folder / STATE_FOLDER
+    return state / f"{split}_images.npy", state / f"{split}_labels.npy"
 
 
 @dataclass(frozen=True)
 class Manifest:
     source: str
-    files: dict[str, dict[str, int | str]]
+    files: dict[str, dict[str, Any]]  # batch file name -> size, mtime_ns, md5
     counts: dict[str, int]
+    cache: dict[str, dict[str, Any]] = field(default_factory=dict)  # .npy name -> size, mtime_ns, md5
 
     def matches_disk(self, folder: Path) -> bool:
-        for name, recorded in self.files.items():
-            try:
-                stat = (folder / name).stat()
-            except OSError:
-                return False
-            if stat.st_size != recorded["size"] or stat.st_mtime_ns != recorded["mtime_ns"]:
-                return False
-        return set(self.files) >= set(REQUIRED_FILES)
+        return all(_unchanged(folder / name, self.files[name]) for name in REQUIRED_FILES)
 
+    def as_json(self) -> dict[str, Any]:
+        return {"source": self.source, "files": self.files, "counts": self.counts, "cache": self.cache}
+
+
+def file_record(path: Path, md5: str | None = None) -> dict[str, Any]:
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": md5 or md5_of(path)}
+
+
+def _unchanged(path: Path, record: dict[str, Any]) -> bool:
+    try:
+        stat = path.stat()
+    except OSError:
+        return False
+    return stat.st_size == record["size"] and stat.st_mtime_ns == record["mtime_ns"]
+
+
+# --- the manifest on disk: validated before it is believed ---------------------------------
 
 def read_manifest(folder: Path) -> Manifest | None:
+    """The recorded manifest, or None when it is missing, unreadable or not of the right shape."""
     try:
-        document = json.loads((folder / STATE_FOLDER / MANIFEST).read_text())
-        return Manifest(document["source"], document["files"], document["counts"])
-    except (OSError, ValueError, KeyError, TypeError):
+        document = json.loads((folder / STATE_FOLDER / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # ValueError covers bad JSON and bytes that are not UTF-8
         return None
+    return manifest_from_json(document)
 
 
-def write_manifest(folder: Path, source: str, md5s: dict[str, str], counts: dict[str, int]) -> Manifest:
-    files = {}
-    for name in REQUIRED_FILES:
-        stat = (folder / name).stat()
-        files[name] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": md5s[name]}
-    manifest = Manifest(source, files, counts)
+def manifest_from_json(document: Any) -> Manifest | None:
+    if not isinstance(document, dict) or not isinstance(document.get("source"), str):
+        return None
+    files, counts, cache = document.get("files"), document.get("counts"), document.get("cache", {})
+    if not isinstance(files, dict) or not all(_is_record(files.get(name)) for name in REQUIRED_FILES):
+        return None
+    if not isinstance(counts, dict) or not all(_is_count(counts.get(split)) for split in SPLITS):
+        return None
+    if not isinstance(cache, dict) or not all(_is_record(record) for record in cache.values()):
+        return None
+    return Manifest(document["source"], {name: files[name] for name in REQUIRED_FILES},
+                    {split: counts[split] for split in SPLITS}, dict(cache))
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_record(record: Any) -> bool:
+    return (isinstance(record, dict) and _is_count(record.get("size")) and _is_count(record.get("mtime_ns"))
+            and isinstance(record.get("md5"), str) and MD5_PATTERN.fullmatch(record["md5"]) is not None)
+
+
+def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
     (folder / STATE_FOLDER).mkdir(exist_ok=True)
     with atomic_write(folder / STATE_FOLDER / MANIFEST) as handle:
-        handle.write(json.dumps({"source": source, "files": files, "counts": counts}, indent=2).encode())
+        handle.write(json.dumps(manifest.as_json(), indent=2).encode())
     return manifest
 
+
+@contextlib.contextmanager
+def _unless_read_only() -> Iterator[None]:
+    """Skip recording (manifest, cache) where the data dir cannot be written: the data was
+    verified in memory and is used as it is; the next run verifies it again."""
+    try:
+        yield
+    except (WriteError, OSError) as error:
+        if error.errno not in READ_ONLY_ERRNOS:
+            raise
+
+
+def describe_dataset(data_dir: Path) -> str:
+    """One line saying which dataset `data_dir` holds, from its manifest (no verification)."""
+    folder = batches_folder(data_dir)
+    manifest = read_manifest(folder)
+    if manifest is None:
+        return f"dataset: none recorded in {folder}"
+    return (f"dataset: {manifest.counts['train']:,} training and {manifest.counts['test']:,} test images "
+            f"in {folder}, from {manifest.source}")
+
+
+# --- verifying the batch files ---------------------------------------------------------------
 
 def missing_files(folder: Path) -> list[str]:
     return [name for name in REQUIRED_FILES if not (folder / name).is_file()]
@@ -81,8 +159,9 @@ def missing_files(folder: Path) -> list[str]:
 def verified_manifest(data_dir: Path, official_md5s: dict[str, str] | None = None) -> Manifest:
     """The manifest of a whole, verified dataset; raises if the dataset is missing or damaged.
 
-    Without a manifest (a folder torchvision downloaded, or one copied in by hand), every
-    file is checked against `official_md5s` and parsed once, then a manifest is written.
+    Without a usable manifest (a folder torchvision downloaded, or files copied in by hand:
+    `cp cifar-10-batches-py/*` leaves the hidden .cifarctl/ behind), the files are checked
+    against `official_md5s`, parsed and validated, and a new manifest is recorded.
     """
     folder = batches_folder(data_dir)
     missing = missing_files(folder)
@@ -91,68 +170,145 @@ def verified_manifest(data_dir: Path, official_md5s: dict[str, str] | None = Non
     if missing:
         raise DatasetCorruptError(f"the dataset in {folder} is incomplete (missing {', '.join(missing)}); {FIX}")
     manifest = read_manifest(folder)
-    if manifest is not None:
-        if manifest.matches_disk(folder):
-            return manifest
-        return _recheck(folder, manifest)
+    if manifest is None:
+        return _adopt(folder, official_md5s)
+    if manifest.matches_disk(folder):
+        return manifest
+    return _recheck(folder, manifest)
+
+
+def _adopt(folder: Path, official_md5s: dict[str, str] | None) -> Manifest:
+    """A folder with no manifest: the official files are known by their MD5s; others (an
+    import whose manifest was lost) are validated by content, as `download --from` does."""
     md5s = {name: md5_of(folder / name) for name in REQUIRED_FILES}
-    if official_md5s is not None:
-        for name in REQUIRED_FILES:
-            if md5s[name] != official_md5s[name]:
-                raise DatasetCorruptError(f"data file {folder / name} does not match its official checksum; {FIX}")
-    counts = build_cache(folder)
-    return write_manifest(folder, "existing folder", md5s, counts)
+    official = official_md5s is not None and all(md5s[name] == official_md5s[name] for name in REQUIRED_FILES)
+    splits = parse_splits(folder)
+    files = {name: file_record(folder / name, md5s[name]) for name in REQUIRED_FILES}
+    manifest = Manifest(OFFICIAL_SOURCE if official else UNOFFICIAL_SOURCE, files, counts_of(splits))
+    return _record(folder, manifest, splits)
 
 
 def _recheck(folder: Path, manifest: Manifest) -> Manifest:
     """Files changed on disk since they were verified: a touched file is fine, a changed one is not."""
     for name in REQUIRED_FILES:
-        path, recorded = folder / name, manifest.files.get(name)
-        if recorded is None:
-            raise DatasetCorruptError(f"data file {path} was never verified; {FIX}")
+        path, recorded = folder / name, manifest.files[name]
         size = path.stat().st_size
         if size != recorded["size"]:
             raise DatasetCorruptError(
                 f"data file {path} is truncated or corrupt ({size:,} bytes, expected {recorded['size']:,}); {FIX}")
         if md5_of(path) != recorded["md5"]:
             raise DatasetCorruptError(f"data file {path} is corrupt (its checksum changed); {FIX}")
-    md5s = {name: str(manifest.files[name]["md5"]) for name in REQUIRED_FILES}
-    return write_manifest(folder, manifest.source, md5s, manifest.counts)
+    files = {name: file_record(folder / name, manifest.files[name]["md5"]) for name in REQUIRED_FILES}
+    refreshed = dataclasses.replace(manifest, files=files)
+    with _unless_read_only():
+        write_manifest(folder, refreshed)
+    return refreshed
 
 
-def build_cache(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> dict[str, int]:
-    """Parse the batch files once and store each split as .npy arrays; return the counts.
+# --- the array cache -------------------------------------------------------------------------
+
+def parse_splits(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> dict[str, Arrays]:
+    """Every split parsed from the batch files and validated (meta, shapes, dtypes, labels).
 
     `shown_as` and `fix` word the errors for files that are being imported from elsewhere.
     """
     check_meta(folder, shown_as, fix)
-    counts = {}
+    return {split: read_split(folder, names, shown_as, fix) for split, names in SPLITS.items()}
+
+
+def counts_of(splits: dict[str, Arrays]) -> dict[str, int]:
+    return {split: len(labels) for split, (_, labels) in splits.items()}
+
+
+def install(folder: Path, source: str, md5s: dict[str, str], shown_as: Path | None = None,
+            fix: str = FIX) -> dict[str, int]:
+    """Validate a freshly staged batches folder, cache its arrays and write its manifest."""
+    splits = parse_splits(folder, shown_as, fix)
+    files = {name: file_record(folder / name, md5s[name]) for name in REQUIRED_FILES}
+    manifest = Manifest(source, files, counts_of(splits), save_cache(folder, splits))
+    write_manifest(folder, manifest)
+    return manifest.counts
+
+
+def save_cache(folder: Path, splits: dict[str, Arrays]) -> dict[str, dict[str, Any]]:
+    """Store each split as .npy arrays; return their records for the manifest."""
     (folder / STATE_FOLDER).mkdir(exist_ok=True)
-    for split, names in SPLITS.items():
-        images, labels = read_split(folder, names, shown_as, fix)
-        _save_array(folder / STATE_FOLDER / f"{split}_images.npy", images)
-        _save_array(folder / STATE_FOLDER / f"{split}_labels.npy", labels)
-        counts[split] = len(labels)
-    return counts
+    records = {}
+    for split, arrays in splits.items():
+        for path, array in zip(cache_files(folder, split), arrays):
+            with atomic_write(path) as handle:
+                np.save(handle, array, allow_pickle=False)
+            records[path.name] = file_record(path)
+    return records
 
 
-def _save_array(path: Path, array: np.ndarray) -> None:
-    with atomic_write(path) as handle:
-        np.save(handle, array, allow_pickle=False)
+def _record(folder: Path, manifest: Manifest, splits: dict[str, Arrays]) -> Manifest:
+    """Cache `splits` and write the manifest, as far as the data dir can be written."""
+    with _unless_read_only():
+        manifest = dataclasses.replace(manifest, cache=save_cache(folder, splits))
+        write_manifest(folder, manifest)
+    return manifest
 
 
-def load_arrays(data_dir: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def _rebuilt(folder: Path, manifest: Manifest) -> tuple[Manifest, dict[str, Arrays]]:
+    splits = parse_splits(folder)
+    return _record(folder, dataclasses.replace(manifest, counts=counts_of(splits)), splits), splits
+
+
+def cache_intact(folder: Path, manifest: Manifest, split: str, hash_always: bool = False) -> bool:
+    """The split's .npy files are the ones recorded; an unchanged size and mtime is trusted
+    unless `hash_always`, anything else must still have the recorded MD5."""
+    for path in cache_files(folder, split):
+        record = manifest.cache.get(path.name)
+        if record is None:
+            return False
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return False
+        if size != record["size"]:
+            return False
+        if (hash_always or not _unchanged(path, record)) and md5_of(path) != record["md5"]:
+            return False
+    return True
+
+
+def _valid_arrays(images: np.ndarray, labels: np.ndarray, count: int) -> bool:
+    return (images.dtype == np.uint8 and images.shape == (count, *IMAGE_SHAPE)
+            and labels.dtype.kind in "iu" and labels.shape == (count,)
+            and (count == 0 or (int(labels.min()) >= 0 and int(labels.max()) < NUM_CLASSES)))
+
+
+def _cached_arrays(folder: Path, manifest: Manifest, split: str) -> Arrays | None:
+    if not cache_intact(folder, manifest, split):
+        return None
+    images_path, labels_path = cache_files(folder, split)
+    try:
+        images = np.load(images_path, allow_pickle=False)
+        labels = np.load(labels_path, allow_pickle=False)
+    except (OSError, ValueError, EOFError):
+        return None
+    if not _valid_arrays(images, labels, manifest.counts[split]):
+        return None
+    return images, labels.astype(np.int64, copy=False)
+
+
+def verified_dataset(data_dir: Path, official_md5s: dict[str, str] | None = None) -> Manifest:
+    """Like `verified_manifest`, and the cache is hashed in full (rebuilt if it changed):
+    the thorough check `download` makes of a dataset that is already there."""
+    folder = batches_folder(data_dir)
+    manifest = verified_manifest(data_dir, official_md5s)
+    if all(cache_intact(folder, manifest, split, hash_always=True) for split in SPLITS):
+        return manifest
+    return _rebuilt(folder, manifest)[0]
+
+
+def load_arrays(data_dir: Path, split: str) -> Arrays:
     """One split's images (N, 3, 32, 32) uint8 and labels (N,) int64, from the cache."""
     folder = batches_folder(data_dir)
     manifest = verified_manifest(data_dir)
-    for attempt in range(2):
-        try:
-            images = np.load(folder / STATE_FOLDER / f"{split}_images.npy", allow_pickle=False)
-            labels = np.load(folder / STATE_FOLDER / f"{split}_labels.npy", allow_pickle=False)
-            if images.shape == (manifest.counts[split], 3, 32, 32) and labels.shape == (len(images),):
-                return images, labels.astype(np.int64, copy=False)
-        except (OSError, ValueError, EOFError):
-            pass
-        if attempt == 0:
-            build_cache(folder)  # a missing or damaged cache is rebuilt from the batch files
-    raise DatasetCorruptError(f"the array cache in {folder / STATE_FOLDER} cannot be rebuilt; {FIX}")
+    arrays = _cached_arrays(folder, manifest, split)
+    if arrays is None:  # a missing, changed or damaged cache is rebuilt from the verified batch files
+        _, splits = _rebuilt(folder, manifest)
+        arrays = splits[split]
+    return arrays
