@@ -23,6 +23,17 @@ def machine() -> str:
             f"{datetime.now(timezone.utc):%Y-%m-%d}")
 
 
+def cpu_flags() -> str:
+    """The vector extensions that decide CPU speed here (AVX2, AVX-512, bf16, AMX)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next(line.split(":", 1)[1].split() for line in handle if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return "unknown"
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+    return " ".join(flag for flag in wanted if flag in flags) or "no AVX2"
+
+
 def timed(command: list[str], cwd: str) -> tuple[float, str]:
     """Run a command to completion; return its wall time and stdout (fail loudly on error)."""
     started = time.perf_counter()

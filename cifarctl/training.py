@@ -22,6 +22,7 @@ import torch
 
 from cifarctl.checkpoints import RunFiles
 from cifarctl.data.memory import Split
+from cifarctl.cpu_threads import cpu_mode_for
 from cifarctl.devices import describe as describe_device
 from cifarctl.distributed import Cluster, any_rank, broadcast, mean_over_ranks
 from cifarctl.distributed import backend as dist_backend
@@ -33,7 +34,7 @@ from cifarctl.run_state import RunState, claim_checkpoint, read_for_resume, rest
 from cifarctl.settings import TrainSettings
 from cifarctl.durations import format_duration
 from cifarctl.time_budget import WARMUP_STEPS_NOT_TIMED, budget_fit_step, fitted_steps
-from cifarctl.training_parts import TrainingParts, small_batch_cpu_mode
+from cifarctl.training_parts import TrainingParts
 
 PROGRESS_INTERVAL_S = 0.25
 STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
@@ -123,7 +124,7 @@ def train(
     loop = _Loop(settings, data, device, files, events, cluster, test_data, started)
     resumed_from = loop.start(checkpoint)
     try:
-        with small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= loop.parts.small_cpu_batch):
+        with cpu_mode_for(device.type, settings.batch_size):
             loop.run(should_stop)
     finally:
         events.task_finished()

@@ -7,14 +7,13 @@ to know which family or recipe it is running.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from cifarctl.cpu_threads import uses_small_batch_mode
 from cifarctl.data.memory import Split, epoch_permutation, normalize
 from cifarctl.distributed import Cluster
 from cifarctl.model_files import save_trained_model
@@ -25,15 +24,7 @@ from cifarctl.recipes.precision import autocast, resolve_precision
 from cifarctl.recipes.schedules import make_scheduler
 from cifarctl.settings import TrainSettings
 
-# Up to this batch size on a CPU, oneDNN's per-call overhead outweighs its speed and
-# PyTorch's plain convolution is faster (benchmarks/onednn_small_batches.py), and one
-# thread is as fast as two while idle and far faster when another process wants the CPU
-# (OpenMP's barriers then wait for a descheduled thread at every operation).
-SMALL_CPU_BATCH = 8
-
-
 class TrainingParts:
-    small_cpu_batch = SMALL_CPU_BATCH
 
     def __init__(self, settings: TrainSettings, device: torch.device, data: Split, cluster: Cluster | None) -> None:
         self.settings, self.recipe, self.device, self.cluster = settings, settings.recipe, device, cluster
@@ -43,7 +34,7 @@ class TrainingParts:
         self.precision = resolve_precision(settings.precision, device)
         # channels-last convolutions are faster on GPUs and for oneDNN's CPU kernels; tiny CPU
         # batches use PyTorch's plain convolution, which wants the usual layout.
-        tiny_cpu_batches = device.type == "cpu" and settings.batch_size <= SMALL_CPU_BATCH
+        tiny_cpu_batches = uses_small_batch_mode(device.type, settings.batch_size)
         self.memory_format = torch.contiguous_format if tiny_cpu_batches else torch.channels_last
         self.images = data.images.to(device)
         torch.manual_seed(settings.seed)
@@ -189,19 +180,3 @@ class TrainingParts:
 
             raise CheckpointError(f"the checkpoint does not fit {self.info.describe()} ({str(error)[:120]}); "
                                   "it is damaged or from another run") from None
-
-
-@contextlib.contextmanager
-def small_batch_cpu_mode(active: bool) -> Iterator[None]:
-    """Plain convolutions on one thread while training tiny batches on a CPU (see above)."""
-    if not active:
-        yield
-        return
-    onednn, threads = torch.backends.mkldnn.enabled, torch.get_num_threads()
-    torch.backends.mkldnn.enabled = False
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.backends.mkldnn.enabled = onednn
-        torch.set_num_threads(threads)

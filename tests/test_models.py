@@ -137,7 +137,7 @@ def test_a_new_family_is_one_module_and_one_entry(data_dir, tmp_path):
                               capture_output=True, text=True, timeout=120)
 
     helped = run("train", "--help")
-    assert "tiny: a made-up family for a test" in helped.stdout
+    assert "tiny: a made-up family for a test" in " ".join(helped.stdout.split())
     trained = run("train", "--model", "tiny", "--model-option", "channels=8", "--epochs", "1", "-o", "tiny.pth")
     assert trained.returncode == 0, trained.stderr
     evaluated = run("evaluate", "-m", "tiny.pth", "--json")

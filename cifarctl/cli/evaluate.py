@@ -20,9 +20,9 @@ from cifarctl.cli.ui import UI
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
+    model: Annotated[Path, typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
     split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
+    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
@@ -41,9 +41,11 @@ def evaluate(
 
     config = command_config(ctx, data_dir=data_dir, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
     torch_device = resolve_device(config.device)
     trained = load_trained_model(model, torch_device)
     use_tta = trained.tta if tta is None else tta
+    ui.debug(f"model: {trained.describe()} from {model}, {trained.precision}, test-time augmentation {use_tta}")
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     data = load_split(config.data_dir, split.value)
     result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,

@@ -57,12 +57,13 @@ def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[st
 
 DataDirOption = Annotated[
     Optional[Path],
-    typer.Option("--data-dir", help="Where CIFAR-10 lives (default ./data).", show_default=False),
+    typer.Option("--data-dir", metavar="DIR", help="Where CIFAR-10 lives (default ./data).", show_default=False),
 ]
 DeviceOption = Annotated[
     Optional[str],
     typer.Option(
         "--device",
+        metavar="DEVICE",
         help="auto, cpu, cuda, cuda:N or mps (auto picks cuda, then mps, then cpu).",
         callback=_device_value,
         show_default=False,
@@ -70,7 +71,7 @@ DeviceOption = Annotated[
 ]
 SeedOption = Annotated[
     Optional[int],
-    typer.Option("--seed", min=0, help="Random seed (default: a fresh one, reported).", show_default=False),
+    typer.Option("--seed", min=0, metavar="N", help="Random seed (default: a fresh one, reported).", show_default=False),
 ]
 JsonOption = Annotated[
     bool,

@@ -55,6 +55,12 @@ def _duration(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
 def _precision(value: Optional[str]) -> Optional[str]:
     from cifarctl.recipes.precision import CHOICES
 
@@ -79,20 +85,20 @@ def _option_default(option: str) -> str:
 def train(
     ctx: typer.Context,
     model: ModelOption = "net",
-    epochs: Annotated[Optional[float], typer.Option("--epochs", callback=_epochs, help=f"Passes over the training set (default: the recipe's: {_recipe_default('epochs')}).", show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1, max=65_536, help=f"Images per mini-batch per process (default: the recipe's: {_recipe_default('batch_size')}).", show_default=False)] = None,
-    lr: Annotated[Optional[float], typer.Option("--lr", callback=_positive, help=f"Peak SGD learning rate (default: the recipe's: {_recipe_default('lr')}).", show_default=False)] = None,
-    momentum: Annotated[Optional[float], typer.Option("--momentum", callback=_fraction(1, "momentum"), help=f"SGD momentum, 0 <= m < 1 (default: the recipe's: {_recipe_default('momentum')}).", show_default=False)] = None,
-    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", callback=_fraction(1, "weight decay"), help=f"L2 weight decay (default: the recipe's: {_recipe_default('weight_decay')}).", show_default=False)] = None,
-    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", callback=_fraction(1, "label smoothing"), help=f"Cross-entropy label smoothing (default: the recipe's: {_recipe_default('label_smoothing')}).", show_default=False)] = None,
-    width: Annotated[Optional[int], typer.Option("--width", min=1, max=4096, help=f"Width of the model, for families that take one ({_option_default('width')}).", show_default=False)] = None,
+    epochs: Annotated[Optional[float], typer.Option("--epochs", metavar="N", callback=_epochs, help=f"Passes over the training set (default: the recipe's: {_recipe_default('epochs')}).", show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", min=1, max=65_536, help=f"Images per mini-batch per process (default: the recipe's: {_recipe_default('batch_size')}).", show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option("--lr", metavar="LR", callback=_positive, help=f"Peak SGD learning rate (default: the recipe's: {_recipe_default('lr')}).", show_default=False)] = None,
+    momentum: Annotated[Optional[float], typer.Option("--momentum", metavar="M", callback=_fraction(1, "momentum"), help=f"SGD momentum, 0 <= m < 1 (default: the recipe's: {_recipe_default('momentum')}).", show_default=False)] = None,
+    weight_decay: Annotated[Optional[float], typer.Option("--weight-decay", metavar="WD", callback=_fraction(1, "weight decay"), help=f"L2 weight decay (default: the recipe's: {_recipe_default('weight_decay')}).", show_default=False)] = None,
+    label_smoothing: Annotated[Optional[float], typer.Option("--label-smoothing", metavar="S", callback=_fraction(1, "label smoothing"), help=f"Cross-entropy label smoothing (default: the recipe's: {_recipe_default('label_smoothing')}).", show_default=False)] = None,
+    width: Annotated[Optional[int], typer.Option("--width", metavar="W", min=1, max=4096, help=f"Width of the model, for families that take one ({_option_default('width')}).", show_default=False)] = None,
     model_option: Annotated[Optional[list[str]], typer.Option("--model-option", metavar="NAME=VALUE", help="A model option by name (repeatable), for families with options beyond --width.", show_default=False)] = None,
-    log_every: Annotated[Optional[int], typer.Option("--log-every", min=1, help=f"Print the running loss every N mini-batches (default: the recipe's: {_recipe_default('log_every')}).", show_default=False)] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", min=0, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
+    log_every: Annotated[Optional[int], typer.Option("--log-every", metavar="N", min=1, help=f"Print the running loss every N mini-batches (default: the recipe's: {_recipe_default('log_every')}).", show_default=False)] = None,
+    eval_every: Annotated[int, typer.Option("--eval-every", metavar="N", min=0, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
     time_budget: Annotated[Optional[str], typer.Option("--time-budget", metavar="DURATION", callback=_duration, help="Fit the run to this much training time (90s, 5m, 1h30m): the speed of the first steps sets the number of steps.", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", min=1, max=100_000_000, help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).", show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=100_000_000, help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, help="Number format (default: the recipe's; auto = bf16 where the hardware has it, else fp32).", show_default=False)] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to save the trained model (the checkpoint and metrics log go beside it).")] = Path("cifar_net.pth"),
+    output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to save the trained model (the checkpoint and metrics log go beside it).")] = Path("cifar_net.pth"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over even if an unfinished checkpoint of this --output exists.")] = False,
     allow_other_data: Annotated[bool, typer.Option("--allow-other-data", help="With --resume: continue even if the dataset differs from the checkpoint's.")] = False,
@@ -118,6 +124,7 @@ def train(
 
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
     if resume and restart:
         raise UsageError("--resume and --restart contradict each other; choose one")
     from cifarctl.durations import parse_duration
@@ -131,21 +138,22 @@ def train(
         time_budget=parse_duration(time_budget) if time_budget else None, epochs=epochs,
         batch_size=batch_size, lr=lr, momentum=momentum, weight_decay=weight_decay,
         label_smoothing=label_smoothing, log_every=log_every)
-    check_output_file(output, "--output")
+    check_output_file(output, "--output", data_dir=config.data_dir)
     if output.suffix == ".ckpt" or output.name.endswith(".metrics.jsonl"):
         raise typer.BadParameter(f"{output.name} looks like a checkpoint or metrics log name; use a .pth name",
                                  param_hint="'--output'")
     if settings.time_budget:
         budget_fit_step(settings.recipe)
     files = run_files(output)
-    for path in (files.checkpoint, files.metrics):
-        check_output_file(path, "--output")
+    check_output_file(files.checkpoint, "--output (its checkpoint)", data_dir=config.data_dir)
+    check_output_file(files.metrics, "--output (its metrics log)", data_dir=config.data_dir)
     cluster = cluster_from_environment()
     is_main = cluster is None or cluster.is_main
     torch_device = resolve_device(config.device)
     if cluster is not None:
         torch_device = device_for(cluster, torch_device)
         join(cluster, torch_device)
+    ui.debug(f"device: {torch_device}, CPU threads: {_threads()}")
     events = ui.events() if is_main else Events()
     try:
         on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)

@@ -16,6 +16,7 @@ import torch.nn as nn
 WHITENING_KERNEL = 2
 WHITENING_SAMPLES = 5000
 OUTPUT_SCALE = 1 / 9  # keeps early logits small, so the high learning rate does not blow up
+BIAS_LR_SCALE = 64  # batch-norm shifts learn this much faster than the weights (as airbench)
 
 
 class BatchNorm(nn.BatchNorm2d):
@@ -55,6 +56,13 @@ class FastNet(nn.Module):
             with torch.no_grad():
                 nn.init.dirac_(block.conv2.weight)  # identity at the start
                 block.conv2.weight.add_(torch.randn_like(block.conv2.weight) * 0.01)
+
+    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
+        """Weights at the recipe's rate; the shifts (biases) far faster, decayed as much per step."""
+        biases = [p for name, p in self.named_parameters() if p.requires_grad and name.endswith("bias")]
+        weights = [p for name, p in self.named_parameters() if p.requires_grad and not name.endswith("bias")]
+        return [{"params": weights, "lr": lr, "weight_decay": weight_decay},
+                {"params": biases, "lr": lr * BIAS_LR_SCALE, "weight_decay": weight_decay / BIAS_LR_SCALE}]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.activation(self.whiten(x)))
