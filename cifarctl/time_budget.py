@@ -7,6 +7,7 @@ are the steps timed here, so the fitted run is exactly the run `--steps N` would
 from __future__ import annotations
 
 import math
+import os
 
 from cifarctl.errors import UsageError
 
@@ -24,6 +25,16 @@ def budget_fit_step(recipe) -> int:
         raise UsageError(f"--time-budget needs a recipe whose schedule starts flat; the {recipe.name} recipe's "
                          f"{recipe.schedule} schedule depends on its length from the first step (use --epochs)")
     return recipe.flat_steps
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux), so a budget covers start-up and imports too."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            return max(0.0, float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
 
 
 def fitted_steps(budget_s: float, elapsed_s: float, steps_done: int, seconds_per_step: float,

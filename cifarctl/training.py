@@ -109,13 +109,14 @@ def train(
     test_data: Split | None = None,
     allow_other_data: bool = False,
     restart: bool = False,
+    started: float | None = None,
 ) -> TrainResult:
     """Train, saving the checkpoint every epoch and on a stop request; write the model at the end.
 
     Under torchrun (`cluster` given) every process calls this; `settings.batch_size` is per
     process, only rank 0 writes files, and all ranks stop and resume at the same step.
     """
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started  # a time budget counts from here
     steps_per_epoch = math.ceil(len(data) / (settings.batch_size * (cluster.world_size if cluster else 1)))
     checkpoint = read_for_resume(files, settings, data, steps_per_epoch, cluster, allow_other_data) if resume else None
     if not resume:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -128,7 +129,7 @@ def train(
     if resume and restart:
         raise UsageError("--resume and --restart contradict each other; choose one")
     from cifarctl.durations import parse_duration
-    from cifarctl.time_budget import budget_fit_step
+    from cifarctl.time_budget import budget_fit_step, process_age
 
     if time_budget is not None and (steps is not None or epochs is not None):
         raise UsageError("--time-budget sets the run's length; drop --steps and --epochs, or drop --time-budget")
@@ -162,7 +163,7 @@ def train(
         with StopRequest() as stop:
             result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
                                   cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
-                                  restart=restart)
+                                  restart=restart, started=time.perf_counter() - process_age())
     except CifarctlError as error:
         if is_main:
             raise
