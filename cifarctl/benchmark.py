@@ -1,4 +1,5 @@
-"""CPU-vs-accelerator timing of the tutorial's Net across widths: the tutorial's last question.
+"""CPU-vs-accelerator timing of a model across widths (the tutorial's Net by default): the
+tutorial's last question. Each model trains in the precision its recipe uses on the device.
 
 Each measurement times full training steps (forward, loss, backward, SGD step) on data
 already on the device: warm-up steps first, then several repeats, synchronising the
@@ -25,11 +26,12 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.cpu_threads import cpu_mode_for
+from cifarctl.cpu_threads import cpu_mode_for, uses_small_batch_mode
 from cifarctl.devices import cuda_unavailable_reason, mps_available, resolve_device
 from cifarctl.events import Events
-from cifarctl.models import count_parameters
-from cifarctl.models.net import Net
+from cifarctl.models import ModelInfo, build_model, count_parameters, registry
+from cifarctl.recipes import recipe_for
+from cifarctl.recipes.precision import autocast, resolve_precision
 
 TARGET_REPEAT_S = 0.2  # calibrated repeat length when --steps is not given
 MAX_CALIBRATED_STEPS = 2000
@@ -42,6 +44,7 @@ NARROWER_SLOWER_LIMIT = 1.5  # a wider net this much faster than a narrower one 
 class BenchSettings:
     widths: tuple[int, ...] = (6, 32, 128)
     batch_size: int = 4
+    model: str = "net"  # a registered family with a width option
     steps: int | None = None  # steps per repeat; None = calibrate to ~TARGET_REPEAT_S
     warmup: int = 10
     repeats: int = 5
@@ -117,19 +120,24 @@ def measurement_problems(per_step_s: list[float], cpu_share: float | None) -> li
 
 def _benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int) -> Timing:
     torch.manual_seed(seed)
-    model = Net(width).to(device)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.001, momentum=0.9)
+    info = ModelInfo(settings.model, registry.get(settings.model).resolve_options({"width": width}))
+    precision = resolve_precision(recipe_for(info.family).precision, device)
+    layout = torch.contiguous_format if uses_small_batch_mode(device.type, settings.batch_size) else torch.channels_last
+    model = build_model(info).to(device, memory_format=layout)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
-    inputs = torch.randn(settings.batch_size, 3, 32, 32, device=device)
+    inputs = torch.randn(settings.batch_size, 3, 32, 32, device=device).contiguous(memory_format=layout)
     targets = torch.randint(0, 10, (settings.batch_size,), device=device)
 
     def train_step() -> None:
         optimizer.zero_grad()
-        criterion(model(inputs), targets).backward()
+        with autocast(device, precision):
+            loss = criterion(model(inputs).float(), targets)
+        loss.backward()
         optimizer.step()
 
     def inference_step() -> None:
-        with torch.no_grad():
+        with torch.no_grad(), autocast(device, precision):
             model(inputs)
 
     sync = lambda: synchronize(device)  # noqa: E731

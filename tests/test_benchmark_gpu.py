@@ -198,3 +198,13 @@ def test_a_narrow_terminal_cuts_no_number(cli, monkeypatch):
     assert result.exit_code == 0, result.stderr
     assert "…" not in result.stdout
     assert "CPU ms/step" in result.stdout
+
+
+def test_the_fast_model_is_timed_across_its_widths(cli):
+    result = cli("benchmark-gpu", "--model", "fast", "--widths", "8,16", "--batch-size", "8", "--steps", "1",
+                 "--repeats", "1", "--warmup", "0", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["model"] == "fast" and [r["width"] for r in document["results"]] == [8, 16]
+    refused = cli("benchmark-gpu", "--model", "resnet18")
+    assert refused.exit_code == 2 and "not a model with a width" in refused.stderr

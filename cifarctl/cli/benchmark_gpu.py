@@ -1,4 +1,4 @@
-"""`cifarctl benchmark-gpu`: CPU vs GPU step time of the tutorial's Net across widths."""
+"""`cifarctl benchmark-gpu`: CPU vs GPU step time of a model (the tutorial's Net by default) across widths."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import typer
 
 from cifarctl.cli.options import DeviceOption, JsonOption, command_config
 from cifarctl.cli.ui import UI
+from cifarctl.models import registry
 
 MAX_WIDTH = 4096
 
@@ -31,22 +32,45 @@ def parse_widths(text: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(widths))
 
 
-def _widths_value(value: str) -> str:
-    parse_widths(value)
+def _widths_value(value: Optional[str]) -> Optional[str]:
+    if value is not None:
+        parse_widths(value)
+    return value
+
+
+WIDTH_FAMILIES = tuple(family.name for family in registry.FAMILIES.values() if family.option("width"))
+TUTORIAL_WIDTHS = "6,32,128"  # the tutorial's Net, then wider as its GPU section suggests
+
+
+def default_widths(model: str) -> str:
+    if model == "net":
+        return TUTORIAL_WIDTHS
+    default = registry.get(model).option("width").default
+    return f"{default // 2},{default},{default * 2}"
+
+
+def _default_widths_help() -> str:
+    return ", ".join(f"{name} {default_widths(name)}" for name in WIDTH_FAMILIES)
+
+
+def _model_value(value: str) -> str:
+    if value not in WIDTH_FAMILIES:
+        raise typer.BadParameter(f"{value!r} is not a model with a width; choose one of: {', '.join(WIDTH_FAMILIES)}")
     return value
 
 
 def benchmark_gpu(
     ctx: typer.Context,
-    widths: Annotated[str, typer.Option("--widths", metavar="W,W,...", help="Comma-separated widths of Net's first conv.", callback=_widths_value)] = "6,32,128",
-    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=8192, help="Images per step (the tutorial's 4; try 128).")] = 4,
+    model: Annotated[str, typer.Option("--model", metavar="|".join(WIDTH_FAMILIES), help="Which model to time across widths (net: the tutorial's; fast: cifarctl's fast recipe, in the precision it trains in).", callback=_model_value)] = "net",
+    widths: Annotated[Optional[str], typer.Option("--widths", metavar="W,W,...", help=f"Comma-separated widths (default: {_default_widths_help()}).", callback=_widths_value, show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", min=1, max=8192, help="Images per step (default: net 4, the tutorial's; other models 128).", show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=1_000_000, help="Steps per repeat (default: calibrated to ~0.2 s).", show_default=False)] = None,
     repeats: Annotated[int, typer.Option("--repeats", metavar="N", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
     warmup: Annotated[int, typer.Option("--warmup", metavar="N", min=0, max=100_000, help="Untimed steps before timing.")] = 10,
     json_output: JsonOption = False,
     device: DeviceOption = None,
 ) -> None:
-    """Time training steps of Net at several widths on the CPU and on every GPU present."""
+    """Time training steps of a model (the tutorial's Net by default) at several widths on the CPU and every GPU."""
     from cifarctl.benchmark import (
         BenchSettings,
         accelerators,
@@ -64,8 +88,9 @@ def benchmark_gpu(
     devices, unavailable = accelerators(config.device)
     ui.debug(f"timing on cpu{''.join(f', {d}' for d in devices)}; CPU steps of batch size {batch_size} "
              "use the thread settings train uses")
-    settings = BenchSettings(widths=parse_widths(widths), batch_size=batch_size, steps=steps,
-                             warmup=warmup, repeats=repeats)
+    batch_size = batch_size or (4 if model == "net" else 128)
+    settings = BenchSettings(widths=parse_widths(widths or default_widths(model)), batch_size=batch_size, steps=steps,
+                             warmup=warmup, repeats=repeats, model=model)
     results = run_benchmark(settings, devices, ui.events())
     copies = {str(d): host_to_device_ms(d, batch_size) for d in devices}
     machine = machine_info(devices)
@@ -76,6 +101,7 @@ def benchmark_gpu(
             "cuda_available": "cuda" not in unavailable,
             "devices": ["cpu", *(str(d) for d in devices)],
             "unavailable": unavailable,
+            "model": model,
             "batch_size": batch_size,
             "results": [timing.as_json() for timing in results],
             "host_to_device_ms": copies,
@@ -87,7 +113,7 @@ def benchmark_gpu(
             ui.warning(warning)
         return
     ui.print(machine_line(machine, unavailable))
-    ui.print(benchmark_table(results, devices, unavailable))
+    ui.print(benchmark_table(results, devices, unavailable, registry.get(model).title))
     for name, milliseconds in copies.items():
         if milliseconds is not None:
             ui.print(f"Copying one batch of {batch_size} images to {name} costs {milliseconds:.3f} ms, "

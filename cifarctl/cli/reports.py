@@ -100,8 +100,8 @@ def machine_line(machine: dict, unavailable: dict[str, str]) -> str:
 UNSTABLE_MARK = "!"
 
 
-def benchmark_table(results, devices, unavailable: dict[str, str]) -> Table:
-    table = Table(title="Training step time of Net by width (median of repeats)", title_justify="left")
+def benchmark_table(results, devices, unavailable: dict[str, str], model_title: str = "Net") -> Table:
+    table = Table(title=f"Training step time of {model_title} by width (median of repeats)", title_justify="left")
     if any(timing.unstable for timing in results):
         table.caption = f"{UNSTABLE_MARK} unstable measurement: see the warnings below"
         table.caption_justify = "left"
