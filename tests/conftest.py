@@ -88,8 +88,9 @@ def http_server(fake_archive: tuple[Path, str]):
 @pytest.fixture
 def fake_official(monkeypatch: pytest.MonkeyPatch, fake_archive: tuple[Path, str], fake_batches: Path):
     """Make the fake dataset's checksums the 'official' ones, as torchvision would list them."""
-    from cifarctl.data import acquire
     from fake_cifar import md5_of
+
+    from cifarctl.data import acquire
 
     _, archive_md5 = fake_archive
     real = acquire.official_source()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarctl.data.memory import load_split
 from cifarctl.checkpoints import run_files
+from cifarctl.data.memory import load_split
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
 

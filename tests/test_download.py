@@ -1,10 +1,16 @@
 """`cifarctl download` against a local HTTP server: resume, checksums, mirrors, fast path."""
 
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.error
 from pathlib import Path
 
 import pytest
 
+from cifarctl.data import fetch
 from cifarctl.data.fetch import partial_path
 
 
@@ -189,3 +195,82 @@ def test_download_rebuilds_a_cache_tampered_with_behind_its_back(cli, http_serve
     from cifarctl.data.store import load_arrays
 
     assert np.count_nonzero(load_arrays(tmp_path / "data", "test")[0][-1]) > 0
+
+
+def test_dns_failure_moves_on_without_retrying(monkeypatch, tmp_path):
+    calls = []
+
+    def offline(request, timeout):
+        calls.append(request.full_url)
+        raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
+
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", offline)
+    with pytest.raises(fetch.DownloadError, match="are you offline"):
+        fetch.fetch_archive(["https://a.example/x", "https://b.example/x"], tmp_path / "x", "0" * 32,
+                            fetch.FetchOptions(retries=3, backoff=0))
+    assert calls == ["https://a.example/x", "https://b.example/x"]
+
+
+def test_stalled_server_times_out_and_resumes(cli, http_server, fake_official):
+    http_server.behaviour.stall_seconds = 3.0
+    result = cli("download", "--url", http_server.url("cifar-10-python.tar.gz"), "--timeout", "0.5", "--retries", "0")
+    assert result.exit_code == 1 and "timed out" in result.stderr
+    http_server.behaviour.stall_seconds = 0.0
+    assert cli("download", "--url", http_server.url("cifar-10-python.tar.gz")).exit_code == 0
+
+
+def test_server_error_on_the_first_mirror_falls_back(cli, http_server, fake_official, fake_archive):
+    from http_server import LocalServer
+
+    with LocalServer(fake_archive[0].parent) as broken:
+        broken.behaviour.status = 500
+        result = cli("download", "--url", broken.url("cifar-10-python.tar.gz"), "--retries", "0",
+                     "--url", http_server.url("cifar-10-python.tar.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert "HTTP 500" not in result.stdout and "trying the next mirror" in result.stderr
+
+
+@pytest.mark.slow
+def test_kill_9_during_download_then_rerun_resumes(http_server, fake_official, fake_archive, tmp_path, monkeypatch):
+    """kill -9 mid-transfer: nothing under the real name; the rerun resumes with Range."""
+    archive, _ = fake_archive
+    http_server.behaviour.delay_per_chunk = 0.2
+    command = [sys.executable, "-c",
+               "import sys; from cifarctl.cli.app import run; sys.exit(run(sys.argv[1:]))",
+               "--data-dir", str(tmp_path / "data"), "download", "--url", http_server.url("cifar-10-python.tar.gz")]
+    # The official checksums are patched in this process only, so the child checks nothing;
+    # it must not get far enough to matter: it is killed mid-transfer.
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    part = tmp_path / "data" / "cifar-10-python.tar.gz.part"
+    deadline = time.monotonic() + 30
+    while (not part.exists() or part.stat().st_size < 100_000) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert part.exists() and 0 < part.stat().st_size < archive.stat().st_size
+    assert not (tmp_path / "data" / "cifar-10-python.tar.gz").exists()
+    assert not (tmp_path / "data" / "cifar-10-batches-py").exists()
+    partial_size = part.stat().st_size
+    http_server.behaviour.delay_per_chunk = 0.0
+    from cifarctl.data.acquire import download_dataset
+
+    monkeypatch.chdir(tmp_path)
+    requests_before = len(http_server.behaviour.requests)
+    download_dataset(tmp_path / "data", [http_server.url("cifar-10-python.tar.gz")])
+    assert http_server.behaviour.requests[requests_before]["range"] == f"bytes={partial_size}-"
+    assert (tmp_path / "data" / "cifar-10-python.tar.gz").read_bytes() == archive.read_bytes()
+
+
+@pytest.mark.slow
+def test_two_downloads_at_once_take_turns(fake_archive, tmp_path):
+    archive, md5 = fake_archive
+    command = ["cifarctl", "--data-dir", str(tmp_path / "data"), "download", "--from", str(archive), "--md5", md5]
+    first = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    second = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outputs = [process.communicate(timeout=120) for process in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    stdout = "".join(out for out, _ in outputs)
+    assert stdout.count("is ready in") == 1 and stdout.count("already in") == 1
+    from cifarctl.data.store import load_arrays
+
+    assert load_arrays(tmp_path / "data", "train")[0].shape == (300, 3, 32, 32)

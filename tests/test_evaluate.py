@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-
 from test_train import TutorialNet
 
 
@@ -101,3 +100,22 @@ def test_cuda_without_a_gpu_is_a_clear_error(cli, data_dir, tutorial_model):
     result = cli("evaluate", "--model", str(tutorial_model), "--device", "cuda")
     assert result.exit_code == 1
     assert "--device cuda:" in result.stderr and "use --device cpu" in result.stderr
+
+
+def test_evaluate_accepts_a_training_checkpoint(cli, data_dir):
+    assert cli("train", "--epochs", "1", "--seed", "2").exit_code == 0
+    from_model = json.loads(cli("evaluate", "--json").stdout)
+    from_checkpoint = json.loads(cli("evaluate", "--model", "cifar_net.ckpt", "--json").stdout)
+    assert from_model["confusion"] == from_checkpoint["confusion"]
+
+
+def test_evaluate_without_a_model_says_how_to_get_one(cli, data_dir):
+    result = cli("evaluate")
+    assert result.exit_code == 1
+    assert "train one with 'cifarctl train' or pass --model PATH" in result.stderr
+
+
+def test_a_text_file_is_not_called_code(cli, data_dir, tmp_path):
+    (tmp_path / "notes.pth").write_text("garbage\n")
+    result = cli("evaluate", "--model", "notes.pth")
+    assert result.exit_code == 1 and "not a PyTorch file" in result.stderr

@@ -81,8 +81,8 @@ def test_fitted_steps_fill_the_budget():
 
 
 def test_a_budget_needs_a_schedule_that_starts_flat():
-    from cifarctl.recipes import recipe_for
     from cifarctl.models import registry
+    from cifarctl.recipes import recipe_for
 
     assert budget_fit_step(recipe_for(registry.get("fast"))) >= 2
     with pytest.raises(UsageError, match="--time-budget"):

@@ -3,6 +3,8 @@
 import os
 import socket
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -72,7 +74,7 @@ def test_atomic_write_never_replaces_what_is_not_a_regular_file(tmp_path, make, 
     target = tmp_path / "out.pth"
     make(target)
     kind_before = stat.S_IFMT(os.lstat(target).st_mode)
-    with pytest.raises(CifarctlError, match=f"only replaces regular files"):
+    with pytest.raises(CifarctlError, match="only replaces regular files"):
         with atomic_write(target) as handle:
             handle.write(b"data")
     assert stat.S_IFMT(os.lstat(target).st_mode) == kind_before
@@ -142,3 +144,17 @@ def test_preview_refuses_a_symlink_and_keeps_its_target(cli, data_dir, tmp_path)
     result = cli("preview", "--save", "grid.png")
     assert result.exit_code == 2 and "symbolic link" in result.stderr
     assert (tmp_path / "grid.png").is_symlink() and (tmp_path / "real.png").read_bytes() == b"keep me"
+
+
+def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
+    from cifarctl.files import atomic_write
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    stale = tmp_path / f".model.pth.tmp-{dead.stdout.strip()}-abcdef"
+    stale.write_bytes(b"half")
+    mine = tmp_path / f".model.pth.tmp-{os.getpid()}-123456"
+    mine.write_bytes(b"in progress")
+    with atomic_write(tmp_path / "model.pth") as handle:
+        handle.write(b"whole")
+    assert not stale.exists() and mine.exists()
+    assert (tmp_path / "model.pth").read_bytes() == b"whole"

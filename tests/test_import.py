@@ -1,11 +1,18 @@
 """`cifarctl download --from`: archives, batches folders and image folders, offline."""
 
+import hashlib
+import io
 import json
 import shutil
+import signal
+import subprocess
+import tarfile
+import time
+from pathlib import Path
 
 import pytest
-
 from fake_cifar import SHORT_NAMES, write_image_folder
+from helpers import limit_file_size
 
 
 def test_import_archive(cli, fake_archive, fake_official, tmp_path):
@@ -149,3 +156,88 @@ def test_decode_processes_are_bounded_by_the_work_and_the_cpus(workers, chunks, 
 def test_the_workers_option_is_capped(cli, value):
     result = cli("--workers", value, "download", "--from", ".")
     assert result.exit_code == 2 and "--workers" in result.stderr
+
+
+def test_image_folder_import_warns_that_torchvision_will_not_load_it(cli, tmp_path):
+    from fake_cifar import write_image_folder
+
+    root = write_image_folder(tmp_path / "pngs")
+    result = cli("--workers", "1", "download", "--from", str(root))
+    assert result.exit_code == 0 and "torchvision's CIFAR10 class" in result.stderr
+
+
+def _tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]]) -> str:
+    with tarfile.open(path, "w:gz") as tar:
+        for info, content in members:
+            tar.addfile(info, io.BytesIO(content) if content is not None else None)
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def _file(name: str, content: bytes = b"x") -> tuple[tarfile.TarInfo, bytes]:
+    info = tarfile.TarInfo(name)
+    info.size = len(content)
+    return info, content
+
+
+def _link(name: str, target: str, kind=tarfile.SYMTYPE) -> tuple[tarfile.TarInfo, None]:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, target
+    return info, None
+
+
+@pytest.mark.parametrize(
+    ("members", "fragment"),
+    [
+        ([_file("cifar-10-batches-py/../../escaped")], "outside cifar-10-batches-py/"),
+        ([_file("/tmp/absolute-escape")], "outside cifar-10-batches-py/"),
+        ([_file("elsewhere/data_batch_1")], "outside cifar-10-batches-py/"),
+        ([_link("cifar-10-batches-py/data_batch_1", "/etc/passwd")], "a link or device"),
+        ([_link("cifar-10-batches-py/data_batch_1", "../../x", tarfile.LNKTYPE)], "a link or device"),
+        ([_file("cifar-10-batches-py/data_batch_1")], "has no data_batch_2"),
+    ],
+)
+def test_hostile_or_incomplete_archives_are_refused(cli, tmp_path, members, fragment):
+    archive = tmp_path / "evil.tar.gz"
+    md5 = _tar(archive, members)
+    result = cli("download", "--from", str(archive), "--md5", md5)
+    assert result.exit_code == 1 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "escaped").exists() and not Path("/tmp/absolute-escape").exists()
+    leftovers = [p.name for p in (tmp_path / "data").iterdir()] if (tmp_path / "data").exists() else []
+    assert leftovers in ([], [".cifarctl.lock"])
+
+
+def test_a_file_that_is_not_an_archive(cli, tmp_path):
+    bogus = tmp_path / "cifar-10-python.tar.gz"
+    bogus.write_text("this is not a tarball\n")
+    md5 = hashlib.md5(bogus.read_bytes()).hexdigest()
+    result = cli("download", "--from", str(bogus), "--md5", md5)
+    assert result.exit_code == 1 and "not a readable .tar.gz archive" in result.stderr
+
+
+def test_disk_full_while_importing_is_clear_and_leaves_no_temp_files(fake_batches, tmp_path):
+    data = tmp_path / "data"
+    done = subprocess.run(["cifarctl", "--data-dir", str(data), "download", "--from", str(fake_batches)],
+                          capture_output=True, text=True, preexec_fn=limit_file_size(100_000), timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert "File too large" in done.stderr and "free some space" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in data.iterdir()] == [".cifarctl.lock"]
+
+
+@pytest.mark.slow
+def test_kill_9_during_import_then_rerun_finishes(tmp_path):
+    from fake_cifar import write_image_folder
+
+    source = write_image_folder(tmp_path / "jpgs", per_class_train=400, suffix=".jpg")
+    data = tmp_path / "data"
+    command = ["cifarctl", "--workers", "1", "--data-dir", str(data), "download", "--from", str(source)]
+    for delay in (0.8, 1.6):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        assert not (data / "cifar-10-batches-py").exists() or (data / "cifar-10-batches-py" / ".cifarctl" / "manifest.json").exists()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "4,000 training" in done.stdout or "already in" in done.stdout
+    assert not [p for p in data.iterdir() if ".tmp-" in p.name], "stale temporaries were not cleaned"

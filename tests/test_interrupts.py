@@ -76,7 +76,6 @@ def test_sigterm_then_ctrl_c_in_the_grace_period_is_one_request():
 
 
 def test_the_abort_message_is_the_one_error_line(cli, monkeypatch):
-    from cifarctl.cli import download
 
     def interrupted_twice(*args, **kwargs):
         raise KeyboardInterrupt(ABORT_MESSAGE)

@@ -1,6 +1,7 @@
 """The model registry, model files, and every registered family end to end on tiny data."""
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -144,3 +145,21 @@ def test_a_new_family_is_one_module_and_one_entry(data_dir, tmp_path):
     assert evaluated.returncode == 0, evaluated.stderr
     model = json.loads(evaluated.stdout)["model"]
     assert (model["name"], model["channels"]) == ("tiny", 8)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch PWNED",))
+
+
+def test_booby_trapped_training_checkpoint_is_refused(cli, data_dir, tmp_path):
+    torch.save({"format": "cifarctl-training-checkpoint", "version": 1, "model": _Evil()}, tmp_path / "cifar_net.ckpt")
+    result = cli("train", "--resume", "--seed", "0")
+    assert result.exit_code == 1 and "refusing to load it" in result.stderr
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_checkpoint_of_another_kind_is_refused(cli, data_dir, tmp_path):
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "cifar_net.ckpt")
+    result = cli("train", "--resume", "--seed", "0")
+    assert result.exit_code == 1 and "not a cifarctl training checkpoint" in result.stderr

@@ -86,3 +86,13 @@ def test_bad_preview_options(cli):
     assert cli("preview", "--split", "val").exit_code == 2
     result = cli("preview", "--classes", "cow")
     assert result.exit_code == 2 and "'cow' is not a CIFAR-10 class" in result.stderr
+
+
+def test_preview_png_only(cli, data_dir):
+    result = cli("preview", "--save", "grid.jpg")
+    assert result.exit_code == 2 and "does not end in .png" in result.stderr
+
+
+def test_preview_names_one_image_in_the_singular(cli, data_dir):
+    result = cli("preview", "--count", "1", "--seed", "1", "--save", "one.png")
+    assert "saved 1 image to one.png" in result.stderr

@@ -11,10 +11,11 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from helpers import limit_file_size
 
+from cifarctl.checkpoints import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
-from cifarctl.checkpoints import run_files
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
 
@@ -211,4 +212,42 @@ def test_kill_9_during_training_never_leaves_a_half_file(data_dir, tmp_path):
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     torch.load(tmp_path / "cifar_net.pth", weights_only=True)
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_resuming_a_finished_run_just_writes_the_output(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--seed", "2").exit_code == 0
+    (tmp_path / "cifar_net.pth").unlink()  # as if killed between the checkpoint and the model file
+    result = cli("train", "--epochs", "1", "--resume", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "nothing left to train" in result.stderr
+    assert json.loads(result.stdout)["steps"] == 0
+    torch.load(tmp_path / "cifar_net.pth", weights_only=True)
+
+
+def test_resume_without_a_checkpoint_fails_before_anything_else(cli, data_dir):
+    result = cli("train", "--resume")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: --resume: no checkpoint at cifar_net.ckpt")
+
+
+@pytest.mark.slow
+def test_closing_the_pipe_does_not_stop_training(data_dir, tmp_path):
+    """`cifarctl train ... | head -1`: the reader leaves, training still finishes and saves."""
+    shell = (f"cifarctl --data-dir {data_dir} train --epochs 2 --log-every 1 --seed 1 2>&1 | head -1; "
+             "echo status=${PIPESTATUS[0]}")
+    done = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "status=0" in done.stdout, done.stdout + done.stderr
+    assert "BrokenPipe" not in done.stderr
+    torch.load(tmp_path / "cifar_net.pth", weights_only=True)
+
+
+def test_disk_full_while_saving_a_model_keeps_the_old_one(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--seed", "0").exit_code == 0
+    good = (tmp_path / "cifar_net.pth").read_bytes()
+    done = subprocess.run(["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "1", "--seed", "1",
+                           "--width", "64"], cwd=tmp_path, capture_output=True, text=True,
+                          preexec_fn=limit_file_size(len(good) + 1000), timeout=120)
+    assert done.returncode == 1 and "File too large" in done.stderr, done.stderr
+    assert (tmp_path / "cifar_net.pth").read_bytes() == good
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]

@@ -11,7 +11,7 @@ plus one `register(Family(...))` call at the end of this file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from cifarctl.errors import UsageError
