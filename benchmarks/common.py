@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
+
+TUTORIAL_SCRIPT = Path(__file__).resolve().parent / "tutorial_reference.py"
 
 
 def machine() -> str:
@@ -42,3 +46,10 @@ def timed(command: list[str], cwd: str) -> tuple[float, str]:
     if done.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return seconds, done.stdout
+
+
+def run_tutorial(data_dir: Path, workdir: str) -> tuple[float, float]:
+    """The tutorial's own script, end to end: its wall time and its printed test accuracy (%)."""
+    seconds, out = timed([sys.executable, str(TUTORIAL_SCRIPT), str(data_dir)], workdir)
+    accuracy = float(re.search(r"Accuracy of the network on the 10000 test images: (\d+) %", out).group(1))
+    return seconds, accuracy

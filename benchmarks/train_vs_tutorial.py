@@ -12,22 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, timed  # noqa: E402
+from common import machine, run_tutorial, timed  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-
-
-def run_tutorial(data_dir: Path, workdir: str) -> tuple[float, float]:
-    seconds, out = timed([sys.executable, str(HERE / "tutorial_reference.py"), str(data_dir)], workdir)
-    accuracy = float(re.search(r"Accuracy of the network on the 10000 test images: (\d+) %", out).group(1))
-    return seconds, accuracy
 
 
 def run_cifarctl(data_dir: Path, workdir: str, seed: int) -> tuple[float, float]:
