@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_flags, machine, run_tutorial, timed  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 
 
 def run_fast(data_dir: Path, workdir: str, budget: float, seed: int, extra: list[str]) -> dict:

@@ -20,7 +20,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from common import machine, run_tutorial, timed  # noqa: E402
 
-HERE = Path(__file__).resolve().parent
 
 
 def run_cifarctl(data_dir: Path, workdir: str, seed: int) -> tuple[float, float]:
