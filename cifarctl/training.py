@@ -135,7 +135,7 @@ def train(
     state = loop.state
     steps_this_run = state.step - loop.step_at_start
     return TrainResult(
-        settings=settings,
+        settings=loop.settings,  # with the length a time budget fitted
         model=loop.parts.info,
         parameters=loop.parts.parameter_count,
         epochs_run=steps_this_run / loop.steps_per_epoch,
