@@ -224,6 +224,9 @@ class _Loop:
 
     def save(self) -> None:
         """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
+        # Losses still on the device belong to this checkpoint: without them a run resumed
+        # mid-interval would log a running loss summed over fewer than --log-every steps.
+        self.state.add_losses(self.parts.take_losses())
         self.state.running_loss, self.state.epoch_loss = mean_over_ranks(
             [self.state.running_loss, self.state.epoch_loss], self.cluster)
         self._check_finite(self.state.running_loss + self.state.epoch_loss)
