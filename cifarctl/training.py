@@ -319,6 +319,7 @@ class _Loop:
         if test_accuracy is not None:
             state.test_accuracy = test_accuracy
         state.epoch_loss = 0.0
+        state.running_loss = 0.0  # as the tutorial's loop does: steps after the last log line of an epoch are not logged
         rate = images / seconds if seconds > 0 else 0.0
         lr = self.parts.learning_rate()
         if self.parts.recipe.epoch_report or test_accuracy is not None:

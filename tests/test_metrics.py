@@ -61,6 +61,18 @@ def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
     assert len(_records(result.files.metrics)) == 3 + 1
 
 
+def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
+    """75 steps an epoch, a line every 10: the 5 steps after [1, 70] are not carried into [2, 10]."""
+    data, cpu = load_split(data_dir, "train"), torch.device("cpu")
+    every_10 = train(TrainSettings.for_model("net", seed=7, log_every=10), data, cpu, run_files(tmp_path / "a.pth"))
+    every_5 = train(TrainSettings.for_model("net", seed=7, log_every=5), data, cpu, run_files(tmp_path / "b.pth"))
+    fine = {(r["epoch"], r["step"]): r["loss"] for r in _records(every_5.files.metrics) if r["kind"] == "step"}
+    for record in _records(every_10.files.metrics):
+        if record["kind"] == "step":
+            epoch, step = record["epoch"], record["step"]
+            assert record["loss"] == pytest.approx((fine[epoch, step - 5] + fine[epoch, step]) / 2, rel=1e-4)
+
+
 @pytest.mark.parametrize("stop_at", [37, 75, 121])  # mid-epoch, at the epoch boundary, in epoch 2
 def test_ctrl_c_and_resume_give_the_same_log_as_a_straight_run(data_dir, tmp_path, stop_at):
     data = load_split(data_dir, "train")
