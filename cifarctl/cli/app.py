@@ -16,6 +16,7 @@ import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
+from cifarctl.cli import plot
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError
 
@@ -79,6 +80,7 @@ app.command("preview")(preview.preview)
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("benchmark-gpu")(benchmark_gpu.benchmark_gpu)
+app.command("plot")(plot.plot)
 
 
 def run(argv: list[str] | None = None) -> int:

@@ -92,6 +92,7 @@ def train(
     """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.checkpoints import run_files
     from cifarctl.cli.reports import training_summary
+    from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
@@ -146,4 +147,4 @@ def train(
         ui.print_json(result.as_json())
     else:
         ui.print("Finished Training")
-        ui.print(training_summary(result))
+        ui.print(training_summary(result, unicode=can_draw_unicode(ui.out)))

@@ -1,0 +1,136 @@
+"""Pictures of training runs from their metrics logs: the loss curve and accuracy per epoch.
+
+Several runs share one figure, so they can be compared; the loss is drawn against images
+seen (not steps), which lines up runs with different batch sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from cifarctl.figures import house_style, new_figure, save_png
+
+RANDOM_BASELINE = 0.10  # one in ten classes
+RAW_ALPHA = 0.3
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """What one metrics log has to draw."""
+
+    label: str
+    step_images: list[int]
+    step_losses: list[float]
+    epochs: list[int]
+    epoch_images: list[int]
+    epoch_losses: list[float | None]
+    train_accuracy: list[float | None]
+    test_accuracy: list[float | None]
+
+    @classmethod
+    def from_records(cls, label: str, records: list[dict[str, Any]]) -> RunCurves:
+        steps = [record for record in records if record.get("kind") == "step" and _is_number(record.get("loss"))]
+        epochs = [record for record in records if record.get("kind") == "epoch"]
+        return cls(
+            label=label,
+            step_images=[record["images"] for record in steps],
+            step_losses=[record["loss"] for record in steps],
+            epochs=[record["epoch"] for record in epochs],
+            epoch_images=[record["images"] for record in epochs],
+            epoch_losses=[_number_or_none(record.get("train_loss")) for record in epochs],
+            train_accuracy=[_number_or_none(record.get("train_accuracy")) for record in epochs],
+            test_accuracy=[_number_or_none(record.get("test_accuracy")) for record in epochs],
+        )
+
+    @property
+    def has_accuracy(self) -> bool:
+        return any(value is not None for value in self.train_accuracy + self.test_accuracy)
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.step_losses and not any(value is not None for value in self.epoch_losses)
+
+
+def smooth(values: list[float], weight: float) -> list[float]:
+    """An exponential moving average, corrected for its zero start (as TensorBoard smooths)."""
+    smoothed, average = [], 0.0
+    for count, value in enumerate(values, start=1):
+        average = weight * average + (1 - weight) * value
+        smoothed.append(average / (1 - weight**count) if weight else value)
+    return smoothed
+
+
+def plot_training(runs: list[RunCurves], path: Path, smoothing: float = 0.6) -> None:
+    """One PNG: the loss of every run, and beside it accuracy per epoch where any run measured it."""
+    with house_style():
+        with_accuracy = any(run.has_accuracy for run in runs)
+        figure = new_figure(12 if with_accuracy else 7.5, 4.6)
+        axes = figure.subplots(1, 2 if with_accuracy else 1, squeeze=False)[0]
+        colours = [f"C{index % 10}" for index in range(len(runs))]
+        _draw_loss(axes[0], runs, colours, smoothing)
+        if with_accuracy:
+            _draw_accuracy(axes[1], runs, colours)
+        save_png(figure, path)
+
+
+def _draw_loss(axes, runs: list[RunCurves], colours: list[str], smoothing: float) -> None:
+    for run, colour in zip(runs, colours):
+        if run.step_losses:
+            if smoothing:
+                axes.plot(run.step_images, run.step_losses, color=colour, alpha=RAW_ALPHA, linewidth=1)
+            axes.plot(run.step_images, smooth(run.step_losses, smoothing), color=colour, linewidth=2, label=run.label)
+        else:  # logged less often than once an epoch: the epoch means are all there is
+            points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
+            axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")
+    axes.set_title("Training loss")
+    axes.set_xlabel("images seen")
+    axes.set_ylabel("running loss (cross-entropy)")
+    axes.xaxis.set_major_formatter(FuncFormatter(_short_count))
+    handles, labels = axes.get_legend_handles_labels()
+    if smoothing and any(run.step_losses for run in runs):
+        handles += [Line2D([], [], color="grey", linewidth=2), Line2D([], [], color="grey", alpha=RAW_ALPHA)]
+        labels += [f"smoothed (EMA {smoothing:g})", "raw"]
+    axes.legend(handles, labels, loc="upper right")
+
+
+def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
+    epochs_seen = set()
+    for run, colour in zip(runs, colours):
+        for values, kind, style, marker in ((run.test_accuracy, "test", "-", "o"), (run.train_accuracy, "train", "--", "s")):
+            points = [(epoch, 100 * value) for epoch, value in zip(run.epochs, values) if value is not None]
+            if points:
+                epochs_seen.update(epoch for epoch, _ in points)
+                axes.plot(*zip(*points), color=colour, linestyle=style, marker=marker, linewidth=2,
+                          label=f"{run.label} {kind}" if len(runs) > 1 else kind)
+    axes.axhline(100 * RANDOM_BASELINE, color="grey", linestyle=":", linewidth=1.5,
+                 label=f"random guessing ({100 * RANDOM_BASELINE:.0f} %)")
+    axes.set_title("Accuracy per epoch")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 100)
+    axes.yaxis.set_major_formatter(PercentFormatter(decimals=0, symbol=" %"))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs_seen) == 1:
+        only = next(iter(epochs_seen))
+        axes.set_xlim(only - 1, only + 1)
+    axes.legend(loc="lower right")
+
+
+def _short_count(value: float, _position: int) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_or_none(value: Any) -> float | None:
+    return value if _is_number(value) else None
