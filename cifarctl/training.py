@@ -27,7 +27,7 @@ from cifarctl.distributed import Cluster, any_rank, broadcast, mean_over_ranks
 from cifarctl.distributed import backend as dist_backend
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
-from cifarctl.metrics import MetricsLog, clean_number
+from cifarctl.metrics import MetricsLog, MetricsSink, clean_number
 from cifarctl.models import ModelInfo
 from cifarctl.run_state import RunState, claim_checkpoint, read_for_resume, restore_run, save_run, settings_to_resume
 from cifarctl.settings import TrainSettings
@@ -106,6 +106,7 @@ def train(
     test_data: Split | None = None,
     allow_other_data: bool = False,
     restart: bool = False,
+    metrics_sink: MetricsSink | None = None,
 ) -> TrainResult:
     """Train, saving the checkpoint every epoch and on a stop request; write the model at the end.
 
@@ -117,7 +118,7 @@ def train(
     if not resume:
         claim_checkpoint(files, restart, cluster)
     settings = settings_to_resume(settings, checkpoint) if checkpoint else _with_seed(settings, cluster)
-    loop = _Loop(settings, data, device, files, events, cluster, test_data)
+    loop = _Loop(settings, data, device, files, events, cluster, test_data, metrics_sink)
     resumed_from = loop.start(checkpoint)
     try:
         with small_batch_cpu_mode(device.type == "cpu" and settings.batch_size <= loop.parts.small_cpu_batch):
@@ -168,7 +169,8 @@ class _Loop:
     """One run's position and reporting around the parts that do the learning."""
 
     def __init__(self, settings: TrainSettings, data: Split, device: torch.device, files: RunFiles,
-                 events: Events, cluster: Cluster | None, test_data: Split | None) -> None:
+                 events: Events, cluster: Cluster | None, test_data: Split | None,
+                 metrics_sink: MetricsSink | None = None) -> None:
         self.settings, self.files, self.events, self.cluster = settings, files, events, cluster
         self.world_size = cluster.world_size if cluster else 1
         self.rank = cluster.rank if cluster else 0
@@ -179,7 +181,7 @@ class _Loop:
         self.test_data = test_data
         self.parts = TrainingParts(settings, device, data, cluster)
         self.state = RunState.fresh(settings, self.steps_per_epoch, data)
-        self.metrics = MetricsLog(files.metrics if self.is_main else None)
+        self.metrics = MetricsLog(files.metrics, metrics_sink) if self.is_main else MetricsLog(None)
         self.loss_history: list[float] = []
         self.seconds = 0.0
         self.step_at_start = 0

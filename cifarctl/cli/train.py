@@ -83,6 +83,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over even if an unfinished checkpoint of this --output exists.")] = False,
     allow_other_data: Annotated[bool, typer.Option("--allow-other-data", help="With --resume: continue even if the dataset differs from the checkpoint's.")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", metavar="DIR", help="Also write the logged loss, accuracy and learning rate as TensorBoard scalars here (needs the optional extra: pip install 'cifarctl[tensorboard]').", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
@@ -122,6 +123,11 @@ def train(
         check_output_file(path, "--output")
     cluster = cluster_from_environment()
     is_main = cluster is None or cluster.is_main
+    metrics_sink = None
+    if tensorboard is not None and is_main:
+        from cifarctl.tensorboard_sink import TensorBoardSink
+
+        metrics_sink = TensorBoardSink(tensorboard)
     torch_device = resolve_device(config.device)
     if cluster is not None:
         torch_device = device_for(cluster, torch_device)
@@ -134,7 +140,7 @@ def train(
         with StopRequest() as stop:
             result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
                                   cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
-                                  restart=restart)
+                                  restart=restart, metrics_sink=metrics_sink)
     except CifarctlError as error:
         if is_main:
             raise
