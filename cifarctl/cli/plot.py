@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from cifarctl.cli.options import JsonOption, command_config
+from cifarctl.cli.png_files import check_png_output
 from cifarctl.cli.ui import UI
 
 METRICS_SUFFIX = ".metrics.jsonl"
@@ -31,7 +32,6 @@ def plot(
 ) -> None:
     """Plot training runs: loss against images seen, and train/test accuracy per epoch vs the 10% baseline."""
     from cifarctl.errors import CifarctlError, UsageError
-    from cifarctl.files import check_output_file
     from cifarctl.metrics import read_metrics
 
     config = command_config(ctx)
@@ -41,9 +41,7 @@ def plot(
     if len(labels) != len(logs):
         raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
     target = output or default_output(logs)
-    check_output_file(target, "--output")
-    if target.suffix.lower() != ".png":
-        raise typer.BadParameter(f"{target} does not end in .png; the plot is written as a PNG", param_hint="'--output'")
+    check_png_output(target, "--output")
 
     from cifarctl.training_plots import RunCurves, plot_training
 
