@@ -56,34 +56,48 @@ class RunCurves:
         return not self.step_losses and not any(value is not None for value in self.epoch_losses)
 
 
-def smooth(values: list[float], weight: float) -> list[float]:
-    """An exponential moving average, corrected for its zero start (as TensorBoard smooths)."""
-    smoothed, average = [], 0.0
-    for count, value in enumerate(values, start=1):
-        average = weight * average + (1 - weight) * value
-        smoothed.append(average / (1 - weight**count) if weight else value)
+def smoothing_window(runs: list[RunCurves]) -> int:
+    """About a twentieth of the longest run's loss points (odd, so the mean is centred); 1 is none."""
+    longest = max((len(run.step_losses) for run in runs), default=0)
+    return max(1, longest // 20) | 1
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """A centred moving mean over `window` points, fewer at the ends: it does not lag behind the
+    raw curve the way an exponential average does on a short, steeply falling log."""
+    half = window // 2
+    totals = [0.0]
+    for value in values:
+        totals.append(totals[-1] + value)
+    smoothed = []
+    for index in range(len(values)):
+        start, end = max(0, index - half), min(len(values), index + half + 1)
+        smoothed.append((totals[end] - totals[start]) / (end - start))
     return smoothed
 
 
-def plot_training(runs: list[RunCurves], path: Path, smoothing: float = 0.6) -> None:
-    """One PNG: the loss of every run, and beside it accuracy per epoch where any run measured it."""
+def plot_training(runs: list[RunCurves], path: Path, window: int | None = None) -> int:
+    """One PNG: the loss of every run, and beside it accuracy per epoch where any run measured it.
+    Returns the smoothing window used (`window` None: chosen from the runs' length)."""
+    window = smoothing_window(runs) if window is None else max(1, window)
     with house_style():
         with_accuracy = any(run.has_accuracy for run in runs)
         figure = new_figure(12 if with_accuracy else 7.5, 4.6)
         axes = figure.subplots(1, 2 if with_accuracy else 1, squeeze=False)[0]
         colours = [f"C{index % 10}" for index in range(len(runs))]
-        _draw_loss(axes[0], runs, colours, smoothing)
+        _draw_loss(axes[0], runs, colours, window)
         if with_accuracy:
             _draw_accuracy(axes[1], runs, colours)
         save_png(figure, path)
+    return window
 
 
-def _draw_loss(axes, runs: list[RunCurves], colours: list[str], smoothing: float) -> None:
+def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> None:
     for run, colour in zip(runs, colours):
         if run.step_losses:
-            if smoothing:
+            if window > 1:
                 axes.plot(run.step_images, run.step_losses, color=colour, alpha=RAW_ALPHA, linewidth=1)
-            axes.plot(run.step_images, smooth(run.step_losses, smoothing), color=colour, linewidth=2, label=run.label)
+            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2, label=run.label)
         else:  # logged less often than once an epoch: the epoch means are all there is
             points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
             axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")
@@ -92,9 +106,9 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], smoothing: float
     axes.set_ylabel("running loss (cross-entropy)")
     axes.xaxis.set_major_formatter(FuncFormatter(_short_count))
     handles, labels = axes.get_legend_handles_labels()
-    if smoothing and any(run.step_losses for run in runs):
+    if window > 1 and any(run.step_losses for run in runs):
         handles += [Line2D([], [], color="grey", linewidth=2), Line2D([], [], color="grey", alpha=RAW_ALPHA)]
-        labels += [f"smoothed (EMA {smoothing:g})", "raw"]
+        labels += [f"smoothed (mean of {window} points)", "raw"]
     axes.legend(handles, labels, loc="upper right")
 
 
@@ -118,7 +132,7 @@ def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
     if len(epochs_seen) == 1:
         only = next(iter(epochs_seen))
         axes.set_xlim(only - 1, only + 1)
-    axes.legend(loc="lower right")
+    axes.legend(loc="best")
 
 
 def _short_count(value: float, _position: int) -> str:

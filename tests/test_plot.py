@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from cifarctl.cli.sparkline import ASCII_LEVELS, BLOCKS, sparkline
+from cifarctl.training_plots import smooth
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -75,7 +76,7 @@ def test_plot_labels_output_and_loss_only_logs(cli, tmp_path):
     write_log(tmp_path / "y.metrics.jsonl", accuracy=False)
     (tmp_path / "out").mkdir()
     result = cli("plot", "x.metrics.jsonl", "y.metrics.jsonl", "--label", "lr 0.1", "--label", "lr 0.01",
-                 "-o", "out/lr.png", "--smoothing", "0")
+                 "-o", "out/lr.png", "--smooth", "1")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("lr 0.1: 3 epochs logged")
     assert_png(tmp_path / "out" / "lr.png", max_size=(900, 1200))  # no accuracy: the loss panel alone
@@ -98,7 +99,7 @@ def test_a_log_cut_by_a_crash_is_plotted_with_a_warning(cli, tmp_path):
         ("garbage", ["garbage.metrics.jsonl"], 1, "has no loss values yet"),
         ("ok", ["ok.metrics.jsonl", "-o", "plot.jpg"], 2, "does not end in .png"),
         ("ok", ["ok.metrics.jsonl", "--label", "a", "--label", "b"], 2, "2 --label values for 1 runs"),
-        ("ok", ["ok.metrics.jsonl", "--smoothing", "1"], 2, "--smoothing"),
+        ("ok", ["ok.metrics.jsonl", "--smooth", "0"], 2, "--smooth"),
         ("ok", ["ok.metrics.jsonl", "-o", "nowhere/deeper/x.png"], 2, "does not exist"),
     ],
 )
@@ -113,6 +114,11 @@ def test_plot_errors_are_one_line(cli, tmp_path, setup, args, code, fragment):
     assert result.exit_code == code, result.stderr
     assert fragment in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.startswith("error: ") or result.stderr.count("error:") == 1
+
+
+def test_smoothing_is_a_centred_mean_that_does_not_lag():
+    assert smooth([1.0, 2.0, 3.0, 4.0, 5.0], 3) == [1.5, 2.0, 3.0, 4.0, 4.5]
+    assert smooth([4.0, 1.0], 1) == [4.0, 1.0]
 
 
 def test_sparkline_blocks_and_ascii():

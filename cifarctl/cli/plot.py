@@ -16,18 +16,12 @@ DEFAULT_MODEL = Path("cifar_net.pth")
 COMPARISON_NAME = "comparison.png"
 
 
-def _smoothing(value: float) -> float:
-    if not 0 <= value < 1:
-        raise typer.BadParameter(f"{value} is outside 0 <= smoothing < 1")
-    return value
-
-
 def plot(
     ctx: typer.Context,
     runs: Annotated[Optional[list[Path]], typer.Argument(metavar="[RUN]...", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).", show_default=False)] = None,
     label: Annotated[Optional[list[str]], typer.Option("--label", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
-    smoothing: Annotated[float, typer.Option("--smoothing", callback=_smoothing, help="Weight of the moving average drawn over the raw loss, 0 <= w < 1 (0: raw only).")] = 0.6,
+    smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Plot training runs: loss against images seen, and train/test accuracy per epoch vs the 10% baseline."""
@@ -56,9 +50,9 @@ def plot(
                                 "mini-batches and at the end of each epoch")
         curves.append(run)
         reports.append(run_report(log, run, warnings))
-    plot_training(curves, target, smoothing)
+    window = plot_training(curves, target, smooth)
     if json_output:
-        ui.print_json({"output": str(target), "runs": reports})
+        ui.print_json({"output": str(target), "smoothing_window": window, "runs": reports})
         return
     for report in reports:
         ui.print(report_line(report))
