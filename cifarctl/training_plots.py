@@ -53,7 +53,16 @@ class RunCurves:
 
     @property
     def is_empty(self) -> bool:
-        return not self.step_losses and not any(value is not None for value in self.epoch_losses)
+        return self.last_loss is None
+
+    @property
+    def last_loss(self) -> float | None:
+        """The last running loss logged, or the last epoch mean when no step was logged."""
+        return _last(self.step_losses) if self.step_losses else _last(self.epoch_losses)
+
+    @property
+    def last_test_accuracy(self) -> float | None:
+        return _last(self.test_accuracy)
 
 
 def smoothing_window(runs: list[RunCurves]) -> int:
@@ -148,3 +157,7 @@ def _is_number(value: Any) -> bool:
 
 def _number_or_none(value: Any) -> float | None:
     return value if _is_number(value) else None
+
+
+def _last(values: list[float | None]) -> float | None:
+    return next((value for value in reversed(values) if value is not None), None)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from cifarctl.cli.options import JsonOption, command_config
 from cifarctl.cli.png_files import check_png_output
 from cifarctl.cli.ui import UI
+
+if TYPE_CHECKING:
+    from cifarctl.training_plots import RunCurves
 
 METRICS_SUFFIX = ".metrics.jsonl"
 DEFAULT_MODEL = Path("cifar_net.pth")
@@ -86,18 +89,9 @@ def _run_name(log: Path) -> str:
     return log.name.removesuffix(METRICS_SUFFIX).removesuffix(".jsonl")
 
 
-def run_report(log: Path, run, warnings: list[str]) -> dict:
-    test = [value for value in run.test_accuracy if value is not None]
-    return {
-        "log": str(log),
-        "label": run.label,
-        "loss_points": len(run.step_losses),
-        "epochs": len(run.epochs),
-        "last_loss": run.step_losses[-1] if run.step_losses else next(
-            value for value in reversed(run.epoch_losses) if value is not None),
-        "last_test_accuracy": test[-1] if test else None,
-        "warnings": warnings,
-    }
+def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
+    return {"log": str(log), "label": run.label, "loss_points": len(run.step_losses), "epochs": len(run.epochs),
+            "last_loss": run.last_loss, "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
 
 
 def report_line(report: dict) -> str:
