@@ -36,7 +36,7 @@ def evaluate(
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
 ) -> None:
-    """Measure a trained model: overall accuracy vs random guessing, per class, confusion matrix."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
     check_png_output(save_confusion, "--save-confusion")
     check_png_output(save_mistakes, "--save-mistakes")
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table

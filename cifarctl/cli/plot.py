@@ -95,7 +95,8 @@ def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
 
 
 def report_line(report: dict) -> str:
-    line = f"{report['label']}: {report['epochs']} epochs logged, last loss {report['last_loss']:.3f}"
+    epochs = "1 epoch" if report["epochs"] == 1 else f"{report['epochs']} epochs"
+    line = f"{report['label']}: {epochs} logged, last loss {report['last_loss']:.3f}"
     if report["last_test_accuracy"] is not None:
         line += f", test accuracy {100 * report['last_test_accuracy']:.1f} %"
     return line
