@@ -12,7 +12,7 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cifarctl.errors import CifarctlError
 from cifarctl.files import write_error
@@ -25,9 +25,18 @@ def clean_number(value: Any) -> Any:
     return value
 
 
+class MetricsSink(Protocol):
+    """Somewhere else the same records go (TensorBoard), written, flushed and closed with the log."""
+
+    def write(self, record: dict[str, Any]) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
 class MetricsLog:
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, sink: MetricsSink | None = None) -> None:
         self.path = path
+        self.sink = sink
         self._handle = None
 
     def open(self, keep_bytes: int | None) -> None:
@@ -47,17 +56,21 @@ class MetricsLog:
     def write(self, record: dict[str, Any]) -> None:
         if self._handle is None:
             return
-        line = json.dumps({key: clean_number(value) for key, value in record.items()}, allow_nan=False)
+        record = {key: clean_number(value) for key, value in record.items()}
         try:
-            self._handle.write(line + "\n")
+            self._handle.write(json.dumps(record, allow_nan=False) + "\n")
             self._handle.flush()
         except OSError as error:
             raise write_error(self.path, error) from None
+        if self.sink is not None:
+            self.sink.write(record)
 
     def durable_size(self) -> int:
         """Bytes written so far, on disk: what a checkpoint taken now vouches for."""
         if self._handle is None:
             return 0
+        if self.sink is not None:
+            self.sink.flush()
         self._handle.flush()
         os.fsync(self._handle.fileno())
         return self._handle.tell()
@@ -66,6 +79,8 @@ class MetricsLog:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self.sink is not None:
+            self.sink.close()
 
 
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:

@@ -28,7 +28,7 @@ from cifarctl.distributed import Cluster, any_rank, broadcast, mean_over_ranks
 from cifarctl.distributed import backend as dist_backend
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
-from cifarctl.metrics import MetricsLog, clean_number
+from cifarctl.metrics import MetricsLog, MetricsSink, clean_number
 from cifarctl.models import ModelInfo
 from cifarctl.run_state import RunState, claim_checkpoint, read_for_resume, restore_run, save_run, settings_to_resume
 from cifarctl.settings import TrainSettings
@@ -110,6 +110,7 @@ def train(
     allow_other_data: bool = False,
     restart: bool = False,
     started: float | None = None,
+    metrics_sink: MetricsSink | None = None,
 ) -> TrainResult:
     """Train, saving the checkpoint every epoch and on a stop request; write the model at the end.
 
@@ -122,7 +123,7 @@ def train(
     if not resume:
         claim_checkpoint(files, restart, cluster)
     settings = settings_to_resume(settings, checkpoint) if checkpoint else _with_seed(settings, cluster)
-    loop = _Loop(settings, data, device, files, events, cluster, test_data, started)
+    loop = _Loop(settings, data, device, files, events, cluster, test_data, started, metrics_sink)
     resumed_from = loop.start(checkpoint)
     try:
         with cpu_mode_for(device.type, settings.batch_size):
@@ -173,7 +174,8 @@ class _Loop:
     """One run's position and reporting around the parts that do the learning."""
 
     def __init__(self, settings: TrainSettings, data: Split, device: torch.device, files: RunFiles,
-                 events: Events, cluster: Cluster | None, test_data: Split | None, started: float) -> None:
+                 events: Events, cluster: Cluster | None, test_data: Split | None, started: float,
+                 metrics_sink: MetricsSink | None = None) -> None:
         self.settings, self.files, self.events, self.cluster = settings, files, events, cluster
         self.world_size = cluster.world_size if cluster else 1
         self.rank = cluster.rank if cluster else 0
@@ -184,7 +186,7 @@ class _Loop:
         self.test_data = test_data
         self.parts = TrainingParts(settings, device, data, cluster)
         self.state = RunState.fresh(settings, self.steps_per_epoch, data)
-        self.metrics = MetricsLog(files.metrics if self.is_main else None)
+        self.metrics = MetricsLog(files.metrics, metrics_sink) if self.is_main else MetricsLog(None)
         self.loss_history: list[float] = []
         self.seconds = 0.0
         self.step_at_start = 0
@@ -231,6 +233,9 @@ class _Loop:
 
     def save(self) -> None:
         """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
+        # Losses still on the device belong to this checkpoint: without them a run resumed
+        # mid-interval would log a running loss summed over fewer than --log-every steps.
+        self.state.add_losses(self.parts.take_losses())
         self.state.running_loss, self.state.epoch_loss = mean_over_ranks(
             [self.state.running_loss, self.state.epoch_loss], self.cluster)
         self._check_finite(self.state.running_loss + self.state.epoch_loss)
@@ -352,6 +357,7 @@ class _Loop:
         if test_accuracy is not None:
             state.test_accuracy = test_accuracy
         state.epoch_loss = 0.0
+        state.running_loss = 0.0  # as the tutorial's loop does: steps after the last log line of an epoch are not logged
         rate = images / seconds if seconds > 0 else 0.0
         lr = self.parts.learning_rate()
         if self.parts.recipe.epoch_report or test_accuracy is not None:

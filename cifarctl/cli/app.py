@@ -18,6 +18,7 @@ import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
+from cifarctl.cli import plot
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
 from cifarctl.config import MAX_WORKERS
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
@@ -99,6 +100,7 @@ app.command("preview")(_reports_ctrl_c(preview.preview))
 app.command("train")(_reports_ctrl_c(train.train))
 app.command("evaluate")(_reports_ctrl_c(evaluate.evaluate))
 app.command("benchmark-gpu")(_reports_ctrl_c(benchmark_gpu.benchmark_gpu))
+app.command("plot")(_reports_ctrl_c(plot.plot))
 
 
 def run(argv: list[str] | None = None) -> int:

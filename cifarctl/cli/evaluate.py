@@ -1,4 +1,4 @@
-"""`cifarctl evaluate`: accuracy against the 10% baseline, per class, and the confusion matrix."""
+"""`cifarctl evaluate`: accuracy against the 10% baseline, per class, the confusion matrix, and pictures."""
 
 from __future__ import annotations
 
@@ -15,7 +15,10 @@ from cifarctl.cli.options import (
     SplitName,
     command_config,
 )
+from cifarctl.cli.png_files import check_png_output
 from cifarctl.cli.ui import UI
+
+SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 
 
 def evaluate(
@@ -24,12 +27,18 @@ def evaluate(
     split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
     tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
+    show: Annotated[int, typer.Option("--show", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
+    no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
+    save_confusion: Annotated[Optional[Path], typer.Option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.", show_default=False)] = None,
+    save_mistakes: Annotated[Optional[Path], typer.Option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
     device: DeviceOption = None,
 ) -> None:
-    """Measure a trained model: overall accuracy vs random guessing, per class, confusion matrix."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
+    check_png_output(save_confusion, "--save-confusion")
+    check_png_output(save_mistakes, "--save-mistakes")
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
@@ -50,12 +59,17 @@ def evaluate(
     data = load_split(config.data_dir, split.value)
     result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                             trained.precision)
+    pictures = save_pictures(result, data, save_confusion, save_mistakes, f"{trained.describe()} ({model})")
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
                              "parameters": count_parameters(trained.network)}
+        if pictures:
+            document["pictures"] = {name: str(path) for name, path in pictures.items()}
         ui.print_json(document)
         return
+    if show and not no_show and ui.out.is_terminal:
+        draw_sample(ui, result, data, show)
     ui.print("GroundTruth: ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_truth))
     ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
     ui.print(f"Accuracy of the network on the {result.total:,} {split.value} images: {100 * result.accuracy:.1f} %"
@@ -63,3 +77,50 @@ def evaluate(
     ui.print(accuracy_table(result, f"{trained.describe()} ({model})"))
     ui.print(per_class_table(result))
     ui.print(confusion_table(result))
+    for name, path in pictures.items():
+        ui.info(f"saved the {name} picture to {path}")
+
+
+def draw_sample(ui: UI, result, data, count: int) -> None:
+    """The first test images, as the tutorial shows its first batch, with both labels under each."""
+    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.data.catalog import SHORT_NAMES
+    from cifarctl.preview import as_hwc
+
+    truth, predicted = data.labels[:count].tolist(), result.predicted[:count].tolist()
+    captions = [f"true {SHORT_NAMES[t]}, predicted {SHORT_NAMES[p]}" for t, p in zip(truth, predicted)]
+    pixels = as_hwc(data.images[:count])
+    if ui.out.color_system is not None:
+        lines = colour_grid(pixels, captions, ui.out.size.width)
+    else:
+        lines = ascii_grid(pixels, captions, ui.out.size.width)
+    for line in lines:
+        ui.print(line)
+
+
+def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: Optional[Path],
+                  model_label: str) -> dict[str, Path]:
+    """Write the PNGs asked for; matplotlib is loaded only when one is."""
+    if confusion_path is None and mistakes_path is None:
+        return {}
+    from cifarctl.data.catalog import SHORT_NAMES
+    from cifarctl.evaluation_plots import most_confident_mistakes, plot_confusion, plot_mistakes
+    from cifarctl.preview import as_hwc
+
+    saved = {}
+    images_line = f"{result.total:,} {result.split} images"
+    if confusion_path is not None:
+        plot_confusion(result.confusion.numpy(), SHORT_NAMES, confusion_path,
+                       f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %")
+        saved["confusion"] = confusion_path
+    if mistakes_path is not None:
+        truth = data.labels.numpy()
+        chosen = most_confident_mistakes(truth, result.predicted.numpy(), result.confidence.numpy())
+        captions = [f"{SHORT_NAMES[truth[index]]} → {SHORT_NAMES[result.predicted[index]]} "
+                    f"({result.confidence[index]:.2f})" for index in chosen.tolist()]
+        wrong = result.total - result.correct
+        plot_mistakes(as_hwc(data.images[chosen]), captions, mistakes_path,
+                      f"The {len(chosen)} most confident of {wrong:,} mistakes on {images_line}; "
+                      "each: true → predicted (probability)")
+        saved["mistakes"] = mistakes_path
+    return saved

@@ -5,10 +5,12 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from cifarctl.cli.sparkline import sparkline
 from cifarctl.data.catalog import SHORT_NAMES
 
 
-def training_summary(result) -> Table:
+def training_summary(result, unicode: bool = False) -> Table:
+    """The run at a glance; `unicode` draws the loss curve in blocks (a terminal) instead of ASCII."""
     table = Table(title="Training summary", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -26,6 +28,9 @@ def training_summary(result) -> Table:
         batch = f"batch size {settings.batch_size}"
     table.add_row("steps", f"{result.steps:,} ({batch})")
     table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
+    if len(result.loss_history) >= 2:
+        label = "loss since resume" if result.resumed_from is not None else "loss curve"
+        table.add_row(label, _loss_curve(result.loss_history, unicode))
     if result.test_accuracy is not None:
         table.add_row("test accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
     table.add_row("time", f"{result.seconds:.1f} s")
@@ -33,6 +38,11 @@ def training_summary(result) -> Table:
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
     table.add_row("metrics log", str(result.files.metrics))
     return table
+
+
+def _loss_curve(losses, unicode: bool) -> str:
+    arrow = "→" if unicode else "->"
+    return f"{sparkline(losses, unicode=unicode)}  {losses[0]:.3f} {arrow} {losses[-1]:.3f}"
 
 
 def _recipe_line(settings, precision: str) -> str:

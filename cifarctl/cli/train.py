@@ -103,6 +103,7 @@ def train(
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over even if an unfinished checkpoint of this --output exists.")] = False,
     allow_other_data: Annotated[bool, typer.Option("--allow-other-data", help="With --resume: continue even if the dataset differs from the checkpoint's.")] = False,
+    tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", metavar="DIR", help="Also write the logged loss, accuracy and learning rate as TensorBoard scalars here (needs the optional extra: pip install 'cifarctl[tensorboard]').", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
     data_dir: DataDirOption = None,
@@ -112,6 +113,7 @@ def train(
     """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.checkpoints import run_files
     from cifarctl.cli.reports import training_summary
+    from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
@@ -150,6 +152,11 @@ def train(
     check_output_file(files.metrics, "--output (its metrics log)", data_dir=config.data_dir)
     cluster = cluster_from_environment()
     is_main = cluster is None or cluster.is_main
+    metrics_sink = None
+    if tensorboard is not None and is_main:
+        from cifarctl.tensorboard_sink import TensorBoardSink
+
+        metrics_sink = TensorBoardSink(tensorboard)
     torch_device = resolve_device(config.device)
     if cluster is not None:
         torch_device = device_for(cluster, torch_device)
@@ -163,7 +170,8 @@ def train(
         with StopRequest() as stop:
             result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
                                   cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
-                                  restart=restart, started=time.perf_counter() - process_age())
+                                  restart=restart, started=time.perf_counter() - process_age(),
+                                  metrics_sink=metrics_sink)
     except CifarctlError as error:
         if is_main:
             raise
@@ -176,4 +184,4 @@ def train(
         ui.print_json(result.as_json())
     else:
         ui.print("Finished Training")
-        ui.print(training_summary(result))
+        ui.print(training_summary(result, unicode=can_draw_unicode(ui.out)))

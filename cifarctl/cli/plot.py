@@ -1,0 +1,102 @@
+"""`cifarctl plot`: a PNG of one or more training runs' loss and accuracy, from their metrics logs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from cifarctl.cli.options import JsonOption, command_config
+from cifarctl.cli.png_files import check_png_output
+from cifarctl.cli.ui import UI
+
+if TYPE_CHECKING:
+    from cifarctl.training_plots import RunCurves
+
+METRICS_SUFFIX = ".metrics.jsonl"
+DEFAULT_MODEL = Path("cifar_net.pth")
+COMPARISON_NAME = "comparison.png"
+
+
+def plot(
+    ctx: typer.Context,
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="[RUN]...", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).", show_default=False)] = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
+    smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Plot training runs: loss against images seen, and train/test accuracy per epoch vs the 10% baseline."""
+    from cifarctl.errors import CifarctlError, UsageError
+    from cifarctl.metrics import read_metrics
+
+    config = command_config(ctx)
+    ui = UI(config.color, config.quiet, config.verbose)
+    logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL])]
+    labels = label or run_labels(logs)
+    if len(labels) != len(logs):
+        raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
+    target = output or default_output(logs)
+    check_png_output(target, "--output")
+
+    from cifarctl.training_plots import RunCurves, plot_training
+
+    curves, reports = [], []
+    for log, name in zip(logs, labels):
+        records, warnings = read_metrics(log)
+        for warning in warnings:
+            ui.warning(warning)
+        run = RunCurves.from_records(name, records)
+        if run.is_empty:
+            raise CifarctlError(f"metrics log {log} has no loss values yet; training logs one every --log-every "
+                                "mini-batches and at the end of each epoch")
+        curves.append(run)
+        reports.append(run_report(log, run, warnings))
+    window = plot_training(curves, target, smooth)
+    if json_output:
+        ui.print_json({"output": str(target), "smoothing_window": window, "runs": reports})
+        return
+    for report in reports:
+        ui.print(report_line(report))
+    ui.info(f"saved the plot of {len(curves)} run{'s' if len(curves) > 1 else ''} to {target}")
+
+
+def metrics_log_of(path: Path) -> Path:
+    """A metrics log as given, or the one beside a model file or checkpoint."""
+    if path.name.endswith(".jsonl"):
+        return path
+    from cifarctl.checkpoints import run_files
+
+    return run_files(path.with_suffix(".pth") if path.suffix == ".ckpt" else path).metrics
+
+
+def run_labels(logs: list[Path]) -> list[str]:
+    """The log names without `.metrics.jsonl`; with their folder where two names are the same."""
+    names = [_run_name(log) for log in logs]
+    if len(set(names)) < len(names):
+        names = [str(log.parent / name) for log, name in zip(logs, names)]
+    return names
+
+
+def default_output(logs: list[Path]) -> Path:
+    if len(logs) > 1:
+        return Path(COMPARISON_NAME)
+    return logs[0].with_name(_run_name(logs[0]) + ".metrics.png")
+
+
+def _run_name(log: Path) -> str:
+    return log.name.removesuffix(METRICS_SUFFIX).removesuffix(".jsonl")
+
+
+def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
+    return {"log": str(log), "label": run.label, "loss_points": len(run.step_losses), "epochs": len(run.epochs),
+            "last_loss": run.last_loss, "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
+
+
+def report_line(report: dict) -> str:
+    epochs = "1 epoch" if report["epochs"] == 1 else f"{report['epochs']} epochs"
+    line = f"{report['label']}: {epochs} logged, last loss {report['last_loss']:.3f}"
+    if report["last_test_accuracy"] is not None:
+        line += f", test accuracy {100 * report['last_test_accuracy']:.1f} %"
+    return line

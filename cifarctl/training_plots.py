@@ -1,0 +1,163 @@
+"""Pictures of training runs from their metrics logs: the loss curve and accuracy per epoch.
+
+Several runs share one figure, so they can be compared; the loss is drawn against images
+seen (not steps), which lines up runs with different batch sizes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
+
+from cifarctl.figures import house_style, new_figure, save_png
+
+RANDOM_BASELINE = 0.10  # one in ten classes
+RAW_ALPHA = 0.3
+
+
+@dataclass(frozen=True)
+class RunCurves:
+    """What one metrics log has to draw."""
+
+    label: str
+    step_images: list[int]
+    step_losses: list[float]
+    epochs: list[int]
+    epoch_images: list[int]
+    epoch_losses: list[float | None]
+    train_accuracy: list[float | None]
+    test_accuracy: list[float | None]
+
+    @classmethod
+    def from_records(cls, label: str, records: list[dict[str, Any]]) -> RunCurves:
+        steps = [record for record in records if record.get("kind") == "step" and _is_number(record.get("loss"))]
+        epochs = [record for record in records if record.get("kind") == "epoch"]
+        return cls(
+            label=label,
+            step_images=[record["images"] for record in steps],
+            step_losses=[record["loss"] for record in steps],
+            epochs=[record["epoch"] for record in epochs],
+            epoch_images=[record["images"] for record in epochs],
+            epoch_losses=[_number_or_none(record.get("train_loss")) for record in epochs],
+            train_accuracy=[_number_or_none(record.get("train_accuracy")) for record in epochs],
+            test_accuracy=[_number_or_none(record.get("test_accuracy")) for record in epochs],
+        )
+
+    @property
+    def has_accuracy(self) -> bool:
+        return any(value is not None for value in self.train_accuracy + self.test_accuracy)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.last_loss is None
+
+    @property
+    def last_loss(self) -> float | None:
+        """The last running loss logged, or the last epoch mean when no step was logged."""
+        return _last(self.step_losses) if self.step_losses else _last(self.epoch_losses)
+
+    @property
+    def last_test_accuracy(self) -> float | None:
+        return _last(self.test_accuracy)
+
+
+def smoothing_window(runs: list[RunCurves]) -> int:
+    """About a twentieth of the longest run's loss points (odd, so the mean is centred); 1 is none."""
+    longest = max((len(run.step_losses) for run in runs), default=0)
+    return max(1, longest // 20) | 1
+
+
+def smooth(values: list[float], window: int) -> list[float]:
+    """A centred moving mean over `window` points, fewer at the ends: it does not lag behind the
+    raw curve the way an exponential average does on a short, steeply falling log."""
+    half = window // 2
+    totals = [0.0]
+    for value in values:
+        totals.append(totals[-1] + value)
+    smoothed = []
+    for index in range(len(values)):
+        start, end = max(0, index - half), min(len(values), index + half + 1)
+        smoothed.append((totals[end] - totals[start]) / (end - start))
+    return smoothed
+
+
+def plot_training(runs: list[RunCurves], path: Path, window: int | None = None) -> int:
+    """One PNG: the loss of every run, and beside it accuracy per epoch where any run measured it.
+    Returns the smoothing window used (`window` None: chosen from the runs' length)."""
+    window = smoothing_window(runs) if window is None else max(1, window)
+    with house_style():
+        with_accuracy = any(run.has_accuracy for run in runs)
+        figure = new_figure(12 if with_accuracy else 7.5, 4.6)
+        axes = figure.subplots(1, 2 if with_accuracy else 1, squeeze=False)[0]
+        colours = [f"C{index % 10}" for index in range(len(runs))]
+        _draw_loss(axes[0], runs, colours, window)
+        if with_accuracy:
+            _draw_accuracy(axes[1], runs, colours)
+        save_png(figure, path)
+    return window
+
+
+def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> None:
+    for run, colour in zip(runs, colours):
+        if run.step_losses:
+            if window > 1:
+                axes.plot(run.step_images, run.step_losses, color=colour, alpha=RAW_ALPHA, linewidth=1)
+            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2, label=run.label)
+        else:  # logged less often than once an epoch: the epoch means are all there is
+            points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
+            axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")
+    axes.set_title("Training loss")
+    axes.set_xlabel("images seen")
+    axes.set_ylabel("running loss (cross-entropy)")
+    axes.xaxis.set_major_formatter(FuncFormatter(_short_count))
+    handles, labels = axes.get_legend_handles_labels()
+    if window > 1 and any(run.step_losses for run in runs):
+        handles += [Line2D([], [], color="grey", linewidth=2), Line2D([], [], color="grey", alpha=RAW_ALPHA)]
+        labels += [f"smoothed (mean of {window} points)", "raw"]
+    axes.legend(handles, labels, loc="upper right")
+
+
+def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
+    epochs_seen = set()
+    for run, colour in zip(runs, colours):
+        for values, kind, style, marker in ((run.test_accuracy, "test", "-", "o"), (run.train_accuracy, "train", "--", "s")):
+            points = [(epoch, 100 * value) for epoch, value in zip(run.epochs, values) if value is not None]
+            if points:
+                epochs_seen.update(epoch for epoch, _ in points)
+                axes.plot(*zip(*points), color=colour, linestyle=style, marker=marker, linewidth=2,
+                          label=f"{run.label} {kind}" if len(runs) > 1 else kind)
+    axes.axhline(100 * RANDOM_BASELINE, color="grey", linestyle=":", linewidth=1.5,
+                 label=f"random guessing ({100 * RANDOM_BASELINE:.0f} %)")
+    axes.set_title("Accuracy per epoch")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("accuracy")
+    axes.set_ylim(0, 100)
+    axes.yaxis.set_major_formatter(PercentFormatter(decimals=0, symbol=" %"))
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(epochs_seen) == 1:
+        only = next(iter(epochs_seen))
+        axes.set_xlim(only - 1, only + 1)
+    axes.legend(loc="best")
+
+
+def _short_count(value: float, _position: int) -> str:
+    for size, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:g}{suffix}"
+    return f"{value:g}"
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number_or_none(value: Any) -> float | None:
+    return value if _is_number(value) else None
+
+
+def _last(values: list[float | None]) -> float | None:
+    return next((value for value in reversed(values) if value is not None), None)

@@ -1,0 +1,105 @@
+"""`evaluate` pictures: confusion heat map and mistakes grid as PNGs, test images drawn in a terminal."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from cifarctl.evaluation_plots import most_confident_mistakes, plot_mistakes
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def trained(cli, data_dir):
+    result = cli("train", "--epochs", "1", "--seed", "3")
+    assert result.exit_code == 0, result.stderr
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return image.size
+
+
+def test_save_confusion_and_mistakes_write_pngs(cli, trained, tmp_path):
+    result = cli("evaluate", "--save-confusion", "confusion.png", "--save-mistakes", "mistakes.png")
+    assert result.exit_code == 0, result.stderr
+    width, height = _png_size(tmp_path / "confusion.png")
+    assert 600 <= width <= 1200 and 500 <= height <= 1000
+    width, height = _png_size(tmp_path / "mistakes.png")
+    assert 300 <= width <= 1600 and 150 <= height <= 1400
+    assert "saved the confusion picture to confusion.png" in result.stderr
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def test_json_names_the_pictures_and_stays_one_document(cli, trained, tmp_path):
+    result = cli("evaluate", "--json", "--save-confusion", "c.png")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["pictures"] == {"confusion": "c.png"}
+    assert "pictures" not in json.loads(cli("evaluate", "--json").stdout)
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--save-confusion", "c.jpg"], "does not end in .png"),
+    (["--save-mistakes", "missing/m.png"], "does not exist"),
+    (["--show", "-1"], "--show"),
+])
+def test_bad_picture_options_fail_before_any_work(cli, tmp_path, args, fragment):
+    result = cli("evaluate", "--model", "nothing.pth", *args)  # the model is never looked at
+    assert result.exit_code == 2 and fragment in result.stderr
+
+
+def test_no_images_are_drawn_off_a_terminal(cli, trained):
+    result = cli("evaluate", "--show", "8")
+    assert result.exit_code == 0, result.stderr
+    assert "predicted" not in result.stdout.split("GroundTruth:")[0]
+    assert result.stdout.startswith("GroundTruth: ")
+
+
+def _run_on_a_terminal(args: list[str], cwd: Path) -> str:
+    """stdout on a pseudo-terminal, as a person would see it."""
+    primary, secondary = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "100"}
+    env.pop("CI", None)
+    process = subprocess.Popen([sys.executable, "-m", "cifarctl", *args], cwd=cwd, stdout=secondary,
+                               stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_a_terminal_sees_the_test_images_with_both_labels(trained, data_dir, tmp_path):
+    shown = _run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--show", "3"], tmp_path)
+    pictures = shown.split("GroundTruth:")[0]
+    assert pictures.count(", predicted ") == 3 and "▀" in pictures
+    hidden = _run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--no-show"], tmp_path)
+    assert hidden.startswith("GroundTruth:") and "▀" not in hidden
+
+
+def test_mistakes_are_the_wrong_ones_most_confident_first():
+    truth = np.array([0, 1, 2, 3, 4])
+    predicted = np.array([0, 2, 2, 1, 1])
+    confidence = np.array([0.99, 0.5, 0.9, 0.8, 0.5])
+    assert most_confident_mistakes(truth, predicted, confidence).tolist() == [3, 1, 4]
+    assert most_confident_mistakes(truth, predicted, confidence, count=1).tolist() == [3]
+
+
+def test_a_perfect_model_gets_a_picture_that_says_so(tmp_path):
+    plot_mistakes(np.zeros((0, 32, 32, 3), dtype=np.uint8), [], tmp_path / "none.png", "no mistakes")
+    assert _png_size(tmp_path / "none.png") == (600, 200)

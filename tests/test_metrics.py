@@ -1,0 +1,152 @@
+"""The metrics log beside the model: its lines after a normal run, Ctrl-C + --resume, and kill -9 + --resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from cifarctl.checkpoints import run_files
+from cifarctl.data.memory import load_split
+from cifarctl.errors import CifarctlError, Interrupted
+from cifarctl.metrics import read_metrics
+from cifarctl.settings import TrainSettings
+from cifarctl.training import train
+
+STEPS_PER_EPOCH = 300 // 4  # the fake training set at the tutorial's batch size
+TIMING_KEYS = {"time", "seconds", "images_per_second"}  # the only fields allowed to differ between runs
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _records(path: Path) -> list[dict]:
+    records, warnings = read_metrics(path)
+    assert warnings == []
+    return records
+
+
+def _without_timing(records: list[dict]) -> list[dict]:
+    return [{key: value for key, value in record.items() if key not in TIMING_KEYS} for record in records]
+
+
+def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_path):
+    result = cli("train", "--epochs", "2", "--log-every", "10", "--seed", "5", "--eval-every", "1")
+    assert result.exit_code == 0, result.stderr
+    records = _records(tmp_path / "cifar_net.metrics.jsonl")
+    steps = [record for record in records if record["kind"] == "step"]
+    epochs = [record for record in records if record["kind"] == "epoch"]
+    assert len(steps) == 2 * (STEPS_PER_EPOCH // 10) and len(epochs) == 2
+    assert [record["global_step"] for record in steps] == [
+        epoch * STEPS_PER_EPOCH + step for epoch in range(2) for step in range(10, STEPS_PER_EPOCH + 1, 10)]
+    assert [record["images"] for record in steps] == [4 * record["global_step"] for record in steps]
+    assert set(steps[0]) == {"kind", "epoch", "step", "global_step", "images", "loss", "lr", "time"}
+    assert set(epochs[0]) == {"kind", "epoch", "global_step", "images", "train_loss", "train_accuracy",
+                              "test_accuracy", "lr", "images_per_second", "seconds", "time"}
+    assert [record["global_step"] for record in epochs] == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
+    assert all(0 <= record["test_accuracy"] <= 1 for record in epochs)
+    times = [record["time"] for record in records]
+    assert times == sorted(times)
+    # the printed tutorial lines and the log hold the same values
+    printed = [line for line in result.stderr.splitlines() if line.startswith("[")]
+    assert printed == [f"[{r['epoch']}, {r['step']:5d}] loss: {r['loss']:.3f}" for r in steps]
+
+
+def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
+    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(data_dir, "train"),
+                   torch.device("cpu"), run_files(tmp_path / "net.pth"))
+    assert len(_records(result.files.metrics)) == 3 + 1
+
+
+def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
+    """75 steps an epoch, a line every 10: the 5 steps after [1, 70] are not carried into [2, 10]."""
+    data, cpu = load_split(data_dir, "train"), torch.device("cpu")
+    every_10 = train(TrainSettings.for_model("net", seed=7, log_every=10), data, cpu, run_files(tmp_path / "a.pth"))
+    every_5 = train(TrainSettings.for_model("net", seed=7, log_every=5), data, cpu, run_files(tmp_path / "b.pth"))
+    fine = {(r["epoch"], r["step"]): r["loss"] for r in _records(every_5.files.metrics) if r["kind"] == "step"}
+    for record in _records(every_10.files.metrics):
+        if record["kind"] == "step":
+            epoch, step = record["epoch"], record["step"]
+            assert record["loss"] == pytest.approx((fine[epoch, step - 5] + fine[epoch, step]) / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize("stop_at", [37, 75, 121])  # mid-epoch, at the epoch boundary, in epoch 2
+def test_ctrl_c_and_resume_give_the_same_log_as_a_straight_run(data_dir, tmp_path, stop_at):
+    data = load_split(data_dir, "train")
+    settings = TrainSettings.for_model("net", seed=11, log_every=10)
+    cpu = torch.device("cpu")
+    straight = train(settings, data, cpu, run_files(tmp_path / "straight.pth"))
+
+    calls = iter(range(10_000))
+    with pytest.raises(Interrupted):
+        train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), should_stop=lambda: next(calls) == stop_at)
+    lines_before = len(_records(tmp_path / "resumed.metrics.jsonl"))
+    epochs_done, in_epoch = divmod(stop_at, STEPS_PER_EPOCH)
+    assert lines_before == epochs_done * (STEPS_PER_EPOCH // 10 + 1) + in_epoch // 10
+    resumed = train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), resume=True)
+    assert _without_timing(_records(resumed.files.metrics)) == _without_timing(_records(straight.files.metrics))
+    assert len(resumed.loss_history) == len(straight.loss_history) - (lines_before - epochs_done)
+
+
+def test_kill_9_and_resume_leave_no_gap_and_no_duplicate(cli, data_dir, tmp_path):
+    """SIGKILL right after a checkpoint write, while later lines are already in the log:
+    --resume cuts them off and writes them again, once."""
+    command = [sys.executable, "-m", "cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "400",
+               "--seed", "3", "--log-every", "10"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    files = run_files(tmp_path / "cifar_net.pth")
+    for extra_delay in (0.0, 0.2):
+        last_write = files.checkpoint.stat().st_mtime_ns if files.checkpoint.exists() else 0
+        process = subprocess.Popen(command + (["--resume"] if files.checkpoint.exists() else []), cwd=tmp_path,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and (
+                not files.checkpoint.exists() or files.checkpoint.stat().st_mtime_ns == last_write):
+            time.sleep(0.005)
+        time.sleep(extra_delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        records, _ = read_metrics(files.metrics)  # a cut last line is allowed here, and only here
+        checkpoint = torch.load(files.checkpoint, weights_only=True)
+        assert files.metrics.stat().st_size >= checkpoint["metrics_bytes"] > 0
+    epochs = checkpoint["step"] // STEPS_PER_EPOCH + 1
+    done = subprocess.run(command[:6] + ["--epochs", str(epochs), "--seed", "3", "--log-every", "10", "--resume"],
+                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+
+    straight = cli("--data-dir", str(data_dir), "train", "--epochs", str(epochs), "--seed", "3", "--log-every", "10",
+                   "-o", "straight.pth")
+    assert straight.exit_code == 0, straight.stderr
+    resumed_records = _records(files.metrics)
+    assert _without_timing(resumed_records) == _without_timing(_records(tmp_path / "straight.metrics.jsonl"))
+    steps = [record["global_step"] for record in resumed_records if record["kind"] == "step"]
+    assert steps == sorted(set(steps)) and len(steps) == epochs * (STEPS_PER_EPOCH // 10)
+
+
+def test_a_cut_last_line_is_skipped_with_a_warning(tmp_path):
+    path = tmp_path / "run.metrics.jsonl"
+    good = {"kind": "step", "epoch": 1, "step": 10, "global_step": 10, "images": 40, "loss": 2.3, "lr": 0.001,
+            "time": 0.5}
+    path.write_text(json.dumps(good) + "\n" + json.dumps(good)[:25])
+    records, warnings = read_metrics(path)
+    assert records == [good]
+    assert len(warnings) == 1 and "line 2" in warnings[0] and "cut" in warnings[0]
+
+
+def test_unreadable_logs_are_one_clear_error(tmp_path):
+    with pytest.raises(CifarctlError, match="does not exist"):
+        read_metrics(tmp_path / "missing.metrics.jsonl")
+    (tmp_path / "binary.metrics.jsonl").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(CifarctlError, match="cannot be read"):
+        read_metrics(tmp_path / "binary.metrics.jsonl")
+
+
+def test_pandas_reads_the_log(cli, data_dir, tmp_path):
+    pandas = pytest.importorskip("pandas")
+    assert cli("train", "--epochs", "1", "--log-every", "25", "--seed", "1").exit_code == 0
+    frame = pandas.read_json(tmp_path / "cifar_net.metrics.jsonl", lines=True)
+    assert list(frame["kind"]) == ["step"] * 3 + ["epoch"]
+    assert frame.loc[frame["kind"] == "step", "loss"].notna().all()

@@ -1,0 +1,152 @@
+"""`cifarctl plot` and the loss sparkline: PNGs from one or several metrics logs, cut logs, plain text off a terminal."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from cifarctl.cli.sparkline import ASCII_LEVELS, BLOCKS, sparkline
+from cifarctl.training_plots import smooth
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def write_log(path: Path, epochs: int = 3, steps_per_epoch: int = 5, accuracy: bool = True) -> Path:
+    lines = []
+    for epoch in range(1, epochs + 1):
+        for step in range(1, steps_per_epoch + 1):
+            global_step = (epoch - 1) * steps_per_epoch + step
+            lines.append({"kind": "step", "epoch": epoch, "step": step, "global_step": global_step,
+                          "images": 32 * global_step, "loss": 2.3 / (1 + 0.1 * global_step), "lr": 0.01,
+                          "time": global_step / 10})
+        lines.append({"kind": "epoch", "epoch": epoch, "global_step": epoch * steps_per_epoch,
+                      "images": 32 * epoch * steps_per_epoch, "train_loss": 2.0 / epoch,
+                      "train_accuracy": 0.2 * epoch if accuracy else None,
+                      "test_accuracy": 0.18 * epoch if accuracy else None, "lr": 0.01,
+                      "images_per_second": 1000.0, "seconds": 1.0, "time": epoch * steps_per_epoch / 10})
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
+def assert_png(path: Path, min_size: tuple[int, int] = (600, 350), max_size: tuple[int, int] = (2000, 1200)) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        width, height = image.size
+    assert min_size[0] <= width <= max_size[0] and min_size[1] <= height <= max_size[1], image.size
+    assert not [p for p in path.parent.iterdir() if ".tmp-" in p.name]
+
+
+def test_plot_of_a_real_run_found_from_its_model_file(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "2", "--log-every", "10", "--eval-every", "1", "--seed", "2").exit_code == 0
+    result = cli("plot", "cifar_net.pth")
+    assert result.exit_code == 0, result.stderr
+    assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))  # two panels: loss and accuracy
+    assert result.stdout.startswith("cifar_net: 2 epochs logged, last loss ")
+    assert "test accuracy" in result.stdout and "saved the plot of 1 run to cifar_net.metrics.png" in result.stderr
+
+
+def test_plot_with_no_arguments_reads_the_default_model_log(cli, tmp_path):
+    write_log(tmp_path / "cifar_net.metrics.jsonl")
+    result = cli("plot")
+    assert result.exit_code == 0, result.stderr
+    assert_png(tmp_path / "cifar_net.metrics.png")
+
+
+def test_plot_compares_two_runs_on_one_figure(cli, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    write_log(tmp_path / "a" / "net.metrics.jsonl")
+    write_log(tmp_path / "b" / "net.metrics.jsonl", epochs=5)
+    result = cli("plot", "a/net.metrics.jsonl", "b/net.pth", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["output"] == "comparison.png"
+    assert [run["label"] for run in document["runs"]] == ["a/net", "b/net"]  # same names: told apart by folder
+    assert [run["epochs"] for run in document["runs"]] == [3, 5]
+    assert_png(tmp_path / "comparison.png", min_size=(1000, 400))
+
+
+def test_plot_labels_output_and_loss_only_logs(cli, tmp_path):
+    write_log(tmp_path / "x.metrics.jsonl", accuracy=False)
+    write_log(tmp_path / "y.metrics.jsonl", accuracy=False)
+    (tmp_path / "out").mkdir()
+    result = cli("plot", "x.metrics.jsonl", "y.metrics.jsonl", "--label", "lr 0.1", "--label", "lr 0.01",
+                 "-o", "out/lr.png", "--smooth", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0].startswith("lr 0.1: 3 epochs logged")
+    assert_png(tmp_path / "out" / "lr.png", max_size=(900, 1200))  # no accuracy: the loss panel alone
+
+
+def test_a_log_cut_by_a_crash_is_plotted_with_a_warning(cli, tmp_path):
+    log = write_log(tmp_path / "crashed.metrics.jsonl")
+    log.write_bytes(log.read_bytes()[:-40])  # kill -9 in the middle of writing the last line
+    result = cli("plot", str(log))
+    assert result.exit_code == 0, result.stderr
+    assert "warning:" in result.stderr and "line 18 is cut" in result.stderr and "Traceback" not in result.stderr
+    assert_png(tmp_path / "crashed.metrics.png")
+
+
+@pytest.mark.parametrize(
+    ("setup", "args", "code", "fragment"),
+    [
+        (None, ["missing.pth"], 1, "missing.metrics.jsonl does not exist"),
+        ("empty", ["empty.metrics.jsonl"], 1, "has no loss values yet"),
+        ("garbage", ["garbage.metrics.jsonl"], 1, "has no loss values yet"),
+        ("ok", ["ok.metrics.jsonl", "-o", "plot.jpg"], 2, "does not end in .png"),
+        ("ok", ["ok.metrics.jsonl", "--label", "a", "--label", "b"], 2, "2 --label values for 1 runs"),
+        ("ok", ["ok.metrics.jsonl", "--smooth", "0"], 2, "--smooth"),
+        ("ok", ["ok.metrics.jsonl", "-o", "nowhere/deeper/x.png"], 2, "does not exist"),
+    ],
+)
+def test_plot_errors_are_one_line(cli, tmp_path, setup, args, code, fragment):
+    if setup == "ok":
+        write_log(tmp_path / "ok.metrics.jsonl")
+    elif setup == "empty":
+        (tmp_path / "empty.metrics.jsonl").write_text("")
+    elif setup == "garbage":
+        (tmp_path / "garbage.metrics.jsonl").write_text("not json\n[1, 2]\n")
+    result = cli("plot", *args)
+    assert result.exit_code == code, result.stderr
+    assert fragment in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ") or result.stderr.count("error:") == 1
+
+
+def test_smoothing_is_a_centred_mean_that_does_not_lag():
+    assert smooth([1.0, 2.0, 3.0, 4.0, 5.0], 3) == [1.5, 2.0, 3.0, 4.0, 4.5]
+    assert smooth([4.0, 1.0], 1) == [4.0, 1.0]
+
+
+def test_sparkline_blocks_and_ascii():
+    falling = [3.0, 2.5, 2.0, 1.5, 1.0]
+    assert sparkline(falling) == "█▆▅▃▁"
+    assert sparkline(falling, unicode=False) == "^~-._"
+    assert sparkline([]) == "" and sparkline([1.0, 1.0]) == BLOCKS[4] * 2
+    long = sparkline([float(value) for value in range(1000)], width=40, unicode=False)
+    assert len(long) == 40 and long[0] == ASCII_LEVELS[0] and long[-1] == ASCII_LEVELS[-1]
+
+
+def test_training_summary_sparkline_is_plain_ascii_off_a_terminal(cli, data_dir):
+    result = cli("train", "--epochs", "1", "--log-every", "10", "--seed", "1")
+    assert result.exit_code == 0, result.stderr
+    row = next(line for line in result.stdout.splitlines() if "loss curve" in line)
+    curve = row.split("loss curve", 1)[1].strip(" │|").split()[0]
+    assert len(curve) == 7 and set(curve) <= set(ASCII_LEVELS), row
+    assert " -> " in row and "→" not in row
+
+
+@pytest.mark.parametrize("args", [["--help"], ["plot", "--help"], ["evaluate", "--help"], ["train", "--help"]])
+def test_help_imports_neither_torch_nor_matplotlib(args):
+    probe = (
+        "import sys\n"
+        "from cifarctl.cli.app import run\n"
+        f"code = run({args!r})\n"
+        "print('HEAVY=' + ','.join(sorted(m for m in ('torch', 'matplotlib', 'tensorboard') if m in sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "HEAVY="
