@@ -1,0 +1,153 @@
+"""Images of any size and mode brought to what the network takes: 32x32 RGB uint8.
+
+Used by `predict`: inputs are listed (folders recursively), then decoded in parallel chunks
+by worker processes, the way the image-folder import decodes. A file that cannot be read is
+collected as an `ImageFailure`, not raised, so one bad file does not stop a thousand good ones.
+No torch here: worker processes only need Pillow and numpy.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+SIDE = 32  # CIFAR-10's images are 32x32
+RESIZE_MODES = ("crop", "stretch")
+# Pillow first shrinks by a whole factor with a box filter, then resamples the last step
+# (at most 3x) with Lanczos: as sharp as a full Lanczos resize, much faster on large photos.
+REDUCING_GAP = 3.0
+# Folders are searched for these; a file named on the command line is tried whatever its name.
+FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+# Below this many files, starting worker processes costs more than it saves.
+PARALLEL_MIN_FILES = 256
+MAX_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class ImageFailure:
+    path: Path
+    reason: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"path": str(self.path), "error": self.reason}
+
+
+@dataclass
+class Listing:
+    files: list[Path]
+    failures: list[ImageFailure]  # inputs that do not exist or hold no images
+
+
+@dataclass
+class DecodedChunk:
+    paths: list[Path]  # the files that decoded, in input order
+    images: np.ndarray  # (len(paths), 3, 32, 32) uint8
+    failures: list[ImageFailure]
+
+
+def list_inputs(inputs: Iterable[Path]) -> Listing:
+    """The image files named or found (recursively, in sorted order) under the inputs."""
+    files: list[Path] = []
+    failures: list[ImageFailure] = []
+    for path in inputs:
+        if path.is_dir():
+            found = sorted(_images_under(path))
+            if not found:
+                failures.append(ImageFailure(path, f"no images in this folder ({', '.join(FOLDER_SUFFIXES)})"))
+            files.extend(found)
+        elif path.exists():
+            files.append(path)
+        else:
+            failures.append(ImageFailure(path, "no such file or folder"))
+    return Listing(files, failures)
+
+
+def _images_under(folder: Path) -> Iterator[Path]:
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        for name in names:
+            if name.lower().endswith(FOLDER_SUFFIXES) and not name.startswith("."):
+                yield Path(root, name)
+
+
+def load_image(path: Path, resize: str = "crop") -> np.ndarray:
+    """One file as a (3, 32, 32) uint8 array; raises OSError or ValueError when unreadable.
+
+    `crop`: the largest centred square, resized (what a photo of one object needs);
+    `stretch`: the whole picture squeezed to a square.
+    """
+    with Image.open(path) as image:
+        image.draft(None, (SIDE * REDUCING_GAP, SIDE * REDUCING_GAP))  # JPEG: decode at a smaller scale
+        image = ImageOps.exif_transpose(image)  # photos are shown upright by every viewer; so here too
+        rgb = _as_rgb(image)
+    box = _centre_square(rgb.size) if resize == "crop" else (0, 0, *rgb.size)
+    if rgb.size != (SIDE, SIDE) or box != (0, 0, SIDE, SIDE):
+        rgb = rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
+    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def _as_rgb(image):
+    """RGB, with transparency shown on white as a viewer would, and 16-bit grey scaled down."""
+    if image.mode.startswith("I;16"):
+        pixels = np.asarray(image, dtype=np.uint16) // 257
+        return Image.fromarray(pixels.astype(np.uint8), "L").convert("RGB")
+    if image.mode == "P" and "transparency" in image.info:
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "PA"):
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
+    return image.convert("RGB")
+
+
+def _centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
+    width, height = size
+    side = min(width, height)
+    left, top = (width - side) // 2, (height - side) // 2
+    return left, top, left + side, top + side
+
+
+def decode_chunk(paths: list[Path], resize: str) -> DecodedChunk:
+    """Decode some files; the unreadable ones become failures with the reason."""
+    good: list[Path] = []
+    images: list[np.ndarray] = []
+    failures: list[ImageFailure] = []
+    for path in paths:
+        try:
+            images.append(load_image(path, resize))
+            good.append(path)
+        except UnidentifiedImageError:
+            failures.append(ImageFailure(path, "not an image Pillow can read"))
+        except Exception as error:  # noqa: BLE001 - decoders of damaged files raise all kinds of errors
+            failures.append(ImageFailure(path, _reason(error)))
+    array = np.stack(images) if images else np.zeros((0, 3, SIDE, SIDE), np.uint8)
+    return DecodedChunk(good, array, failures)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror.lower()  # "permission denied", "is a directory"
+    detail = str(error) or type(error).__name__
+    return f"unreadable image ({detail})"
+
+
+def decode_in_chunks(files: list[Path], resize: str, workers: int = 0) -> Iterator[DecodedChunk]:
+    """Decoded chunks in input order; worker processes (0 = one per core) for many files."""
+    processes = workers or os.cpu_count() or 1
+    if processes == 1 or len(files) < PARALLEL_MIN_FILES:
+        for start in range(0, len(files), MAX_CHUNK):
+            yield decode_chunk(files[start : start + MAX_CHUNK], resize)
+        return
+    # Several chunks per process keep them all busy to the end and the progress bar moving.
+    size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
+    chunks = [files[start : start + size] for start in range(0, len(files), size)]
+    pool = ProcessPoolExecutor(max_workers=processes)
+    try:
+        yield from pool.map(decode_chunk, chunks, [resize] * len(chunks))
+    finally:  # a caller that stops early (--strict, Ctrl-C) should not wait for the rest
+        pool.shutdown(wait=True, cancel_futures=True)
