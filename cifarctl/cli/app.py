@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 import typer
 
 from cifarctl import __version__
-from cifarctl.cli import benchmark_gpu, download, evaluate, predict, preview, train
+from cifarctl.cli import benchmark_gpu, download, evaluate, export, predict, preview, train
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError
 
@@ -79,6 +79,7 @@ app.command("preview")(preview.preview)
 app.command("train")(train.train)
 app.command("evaluate")(evaluate.evaluate)
 app.command("predict")(predict.predict)
+app.command("export")(export.export)
 app.command("benchmark-gpu")(benchmark_gpu.benchmark_gpu)
 
 
