@@ -28,7 +28,7 @@ def predict(
     ctx: typer.Context,
     inputs: Annotated[Optional[list[str]], typer.Argument(
         help="Image files (PNG, JPEG, BMP, GIF, WebP, TIFF) and folders, searched recursively; "
-             "'-' reads more names from stdin, one per line.", metavar="IMAGES...", show_default=False)] = None,
+             "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
     model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
     top: Annotated[int, typer.Option("--top", "-k", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
     resize: Annotated[ResizeMode, typer.Option("--resize", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
