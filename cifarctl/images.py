@@ -9,13 +9,17 @@ No torch here: worker processes only need Pillow and numpy.
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from cifarctl.errors import CifarctlError
 
 SIDE = 32  # CIFAR-10's images are 32x32
 RESIZE_MODES = ("crop", "stretch")
@@ -26,7 +30,7 @@ REDUCING_GAP = 3.0
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Below this many files, starting worker processes costs more than it saves.
 PARALLEL_MIN_FILES = 256
-MAX_CHUNK = 500
+MAX_CHUNK = 256  # files per task: amortises the hand-over, bounds the wait after a stop
 
 
 @dataclass(frozen=True)
@@ -146,8 +150,21 @@ def decode_in_chunks(files: list[Path], resize: str, workers: int = 0) -> Iterat
     # Several chunks per process keep them all busy to the end and the progress bar moving.
     size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
     chunks = [files[start : start + size] for start in range(0, len(files), size)]
-    pool = ProcessPoolExecutor(max_workers=processes)
+    pool = ProcessPoolExecutor(max_workers=processes, initializer=_leave_ctrl_c_to_the_parent)
+    stop_early = True
     try:
         yield from pool.map(decode_chunk, chunks, [resize] * len(chunks))
-    finally:  # a caller that stops early (--strict, Ctrl-C) should not wait for the rest
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop_early = False
+    except BrokenProcessPool:
+        stop_early = False  # the pool has failed every chunk itself; cancelling now would race it
+        raise CifarctlError("an image decoder process died (out of memory, or a crash in an image library); "
+                            "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it") from None
+    finally:
+        # --strict, Ctrl-C or an error: chunks not started are dropped; the running ones end
+        # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
+        pool.shutdown(wait=not stop_early, cancel_futures=stop_early)
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """Ctrl-C reaches every process of the terminal; the parent alone decides what stops."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -109,6 +109,39 @@ def test_strict_stops_at_the_first_unreadable_file(cli, model, photos, tmp_path)
     assert result.stderr.startswith("error: notes.jpg: not an image Pillow can read (--strict")
 
 
+@pytest.fixture
+def many_pngs(tmp_path):
+    """Enough files for the parallel decoder (see PARALLEL_MIN_FILES)."""
+    from cifarctl.images import PARALLEL_MIN_FILES
+
+    folder = tmp_path / "many"
+    folder.mkdir()
+    pixels = noise((PARALLEL_MIN_FILES + 40, 32, 32, 3))
+    for index, image in enumerate(pixels):
+        Image.fromarray(image).save(folder / f"{index:04d}.png")
+    return folder
+
+
+def test_strict_stops_the_decoder_processes_too(cli, model, many_pngs):
+    (many_pngs / "0007.png").write_text("damaged")
+    result = cli("--workers", "2", "predict", str(many_pngs), "--strict")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "0007.png: not an image Pillow can read" in result.stderr
+
+
+def _die(paths, resize):
+    os._exit(3)
+
+
+def test_a_decoder_process_that_dies_is_one_clear_error(cli, model, many_pngs, monkeypatch):
+    from cifarctl import images
+
+    monkeypatch.setattr(images, "decode_chunk", _die)
+    result = cli("--workers", "2", "predict", str(many_pngs))
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: an image decoder process died")
+
+
 def test_names_can_come_from_stdin(cli, model, photos, monkeypatch):
     monkeypatch.setattr(sys, "stdin", io.StringIO(f"{photos / 'grey.png'}\n\n{photos / 'odd.bmp'}\n"))
     result = cli("predict", str(photos / "tiny.png"), "-")
