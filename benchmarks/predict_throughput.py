@@ -50,12 +50,14 @@ def whole_process(folder: Path, model: Path) -> float:
 
 
 def in_process(files: list[Path], model: Path, workers: int) -> float:
+    from cifarctl.images import ImageDecoder
     from cifarctl.model_files import load_trained_model
     from cifarctl.prediction import predict_files
 
     trained = load_trained_model(model)
     started = time.perf_counter()
-    result = predict_files(trained, files, torch.device("cpu"), workers=workers)
+    with ImageDecoder(files, "crop", workers) as decoder:
+        result = predict_files(trained, decoder, torch.device("cpu"))
     seconds = time.perf_counter() - started
     assert len(result.paths) == len(files)
     return seconds

@@ -1,7 +1,7 @@
 """Images of any size and mode brought to what the network takes: 32x32 RGB uint8.
 
 Used by `predict`: inputs are listed (folders recursively), then decoded in parallel chunks
-by worker processes, the way the image-folder import decodes. A file that cannot be read is
+by worker processes, as the image-folder import decodes. A file that cannot be read is
 collected as an `ImageFailure`, not raised, so one bad file does not stop a thousand good ones.
 No torch here: worker processes only need Pillow and numpy.
 """
@@ -140,29 +140,57 @@ def _reason(error: Exception) -> str:
     return f"unreadable image ({detail})"
 
 
-def decode_in_chunks(files: list[Path], resize: str, workers: int = 0) -> Iterator[DecodedChunk]:
-    """Decoded chunks in input order; worker processes (0 = one per core) for many files."""
-    processes = workers or os.cpu_count() or 1
-    if processes == 1 or len(files) < PARALLEL_MIN_FILES:
-        for start in range(0, len(files), MAX_CHUNK):
-            yield decode_chunk(files[start : start + MAX_CHUNK], resize)
-        return
-    # Several chunks per process keep them all busy to the end and the progress bar moving.
-    size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
-    chunks = [files[start : start + size] for start in range(0, len(files), size)]
-    pool = ProcessPoolExecutor(max_workers=processes, initializer=_leave_ctrl_c_to_the_parent)
-    stop_early = True
-    try:
-        yield from pool.map(decode_chunk, chunks, [resize] * len(chunks))
-        stop_early = False
-    except BrokenProcessPool:
-        stop_early = False  # the pool has failed every chunk itself; cancelling now would race it
-        raise CifarctlError("an image decoder process died (out of memory, or a crash in an image library); "
-                            "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it") from None
-    finally:
-        # --strict, Ctrl-C or an error: chunks not started are dropped; the running ones end
-        # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
-        pool.shutdown(wait=not stop_early, cancel_futures=stop_early)
+class ImageDecoder:
+    """Decodes files into chunks, yielded in input order, in worker processes when there are many.
+
+    The workers start as soon as the decoder is made, so decoding overlaps whatever the
+    caller does next: `predict` makes it before importing torch and loading the model
+    (about 2 s on the dev machine, enough to decode 10,000 small PNGs). Forking before torch
+    is loaded also keeps torch's threads out of the workers.
+    """
+
+    def __init__(self, files: list[Path], resize: str, workers: int = 0) -> None:
+        self.files = files
+        self.resize = resize
+        processes = workers or os.cpu_count() or 1
+        self.parallel = processes > 1 and len(files) >= PARALLEL_MIN_FILES
+        self._pool: ProcessPoolExecutor | None = None
+        self._results: Iterator[DecodedChunk] | None = None
+        if self.parallel:
+            # Several chunks per process keep them all busy to the end and the progress bar moving.
+            size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
+            chunks = [files[start : start + size] for start in range(0, len(files), size)]
+            self._pool = ProcessPoolExecutor(max_workers=processes, initializer=_leave_ctrl_c_to_the_parent)
+            self._results = self._pool.map(decode_chunk, chunks, [resize] * len(chunks))  # submits them all now
+
+    def __iter__(self) -> Iterator[DecodedChunk]:
+        if self._results is None:
+            for start in range(0, len(self.files), MAX_CHUNK):
+                yield decode_chunk(self.files[start : start + MAX_CHUNK], self.resize)
+            return
+        try:
+            yield from self._results
+        except BrokenProcessPool:
+            self._close(broken=True)
+            raise CifarctlError("an image decoder process died (out of memory, or a crash in an image library); "
+                                "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it") from None
+
+    def __enter__(self) -> ImageDecoder:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._close(broken=False, finished=exc_info[0] is None)
+
+    def _close(self, broken: bool, finished: bool = False) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        if broken or finished:  # a broken pool has failed every chunk itself; cancelling would race it
+            pool.shutdown(wait=True)
+        else:
+            # --strict, Ctrl-C or an error: chunks not started are dropped; the running ones end
+            # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _leave_ctrl_c_to_the_parent() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +15,7 @@ from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError
 from cifarctl.evaluation import predict_probabilities
 from cifarctl.events import Events
-from cifarctl.images import PARALLEL_MIN_FILES, ImageFailure, decode_in_chunks
+from cifarctl.images import ImageDecoder, ImageFailure
 from cifarctl.model_files import TrainedModel
 
 
@@ -24,7 +23,7 @@ from cifarctl.model_files import TrainedModel
 class PredictionResult:
     paths: list[Path]  # the images that were read, in input order
     probabilities: torch.Tensor  # (N, 10) float
-    images: np.ndarray  # (N, 3, 32, 32) uint8: what the network saw
+    images: np.ndarray  # (N, 3, 32, 32) uint8: what the network saw (empty unless kept)
     failures: list[ImageFailure]  # files (or named inputs) that could not be read
     top: int
     tta: bool
@@ -57,14 +56,15 @@ class PredictionResult:
         }
 
 
-def predict_files(trained: TrainedModel, files: list[Path], device: torch.device, *, top: int = 3,
-                  resize: str = "crop", tta: bool = False, batch_size: int = 1000, workers: int = 0,
-                  strict: bool = False, failures: list[ImageFailure] | None = None,
+def predict_files(trained: TrainedModel, decoder: ImageDecoder, device: torch.device, *, top: int = 3,
+                  tta: bool = False, batch_size: int = 1000, strict: bool = False,
+                  failures: list[ImageFailure] | None = None, keep_images: bool = True,
                   events: Events = Events()) -> PredictionResult:
-    """Decode `files` in parallel and classify them chunk by chunk while the next ones decode.
+    """Classify the decoder's images chunk by chunk while the next chunks decode.
 
     `failures` are earlier ones (inputs that did not exist) to report with these; with
-    `strict`, the first unreadable file raises instead.
+    `strict`, the first unreadable file raises instead. Without `keep_images` the result holds
+    no pixels (a million files need not stay in memory for a listing).
     """
     failures = list(failures or [])
     if strict and failures:
@@ -73,17 +73,17 @@ def predict_files(trained: TrainedModel, files: list[Path], device: torch.device
     images: list[np.ndarray] = []
     probabilities: list[torch.Tensor] = []
     done = 0
-    decoders_busy = len(files) >= PARALLEL_MIN_FILES and (workers or os.cpu_count() or 1) > 1
-    events.task_started("predicting", len(files), unit="images")
+    events.task_started("predicting", len(decoder.files), unit="images")
     try:
-        with _one_thread(device.type == "cpu" and decoders_busy):
-            for chunk in decode_in_chunks(files, resize, workers):
+        with _one_thread(device.type == "cpu" and decoder.parallel):
+            for chunk in decoder:
                 if strict and chunk.failures:
                     raise _strict_error(chunk.failures[0])
                 failures.extend(chunk.failures)
                 if chunk.paths:
-                    images.append(chunk.images)
                     paths.extend(chunk.paths)
+                    if keep_images:
+                        images.append(chunk.images)
                     probabilities.append(predict_probabilities(
                         trained.network, torch.from_numpy(chunk.images), device, batch_size,
                         trained.mean, trained.std, tta))
@@ -98,7 +98,7 @@ def predict_files(trained: TrainedModel, files: list[Path], device: torch.device
         failures=failures,
         top=top,
         tta=tta,
-        resize=resize,
+        resize=decoder.resize,
     )
 
 

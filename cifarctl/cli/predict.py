@@ -58,29 +58,33 @@ def predict(
     if not paths:
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 
-    from cifarctl.devices import resolve_device
     from cifarctl.events import Events
-    from cifarctl.images import list_inputs
-    from cifarctl.model_files import load_trained_model
-    from cifarctl.prediction import predict_files
+    from cifarctl.images import ImageDecoder, list_inputs
 
     config = command_config(ctx, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
-    torch_device = resolve_device(config.device)
-    trained = load_trained_model(model, torch_device)
     listing = list_inputs(paths)
-    events = ui.events() if len(listing.files) >= PROGRESS_MIN_IMAGES else Events()
-    result = predict_files(trained, listing.files, torch_device, top=top, resize=resize.value,
-                           tta=trained.tta if tta is None else tta, batch_size=batch_size,
-                           workers=config.workers, strict=strict, failures=listing.failures, events=events)
+    table = not json_output and ui.out.is_terminal
+    with_thumbnails = table and thumbnails and ui.out.color_system is not None
+    with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
+        from cifarctl.devices import resolve_device  # torch: imported while the workers decode
+        from cifarctl.model_files import load_trained_model
+        from cifarctl.prediction import predict_files
+
+        torch_device = resolve_device(config.device)
+        trained = load_trained_model(model, torch_device)
+        events = ui.events() if len(listing.files) >= PROGRESS_MIN_IMAGES else Events()
+        result = predict_files(trained, decoder, torch_device, top=top, tta=trained.tta if tta is None else tta,
+                               batch_size=batch_size, strict=strict, failures=listing.failures,
+                               keep_images=save is not None or with_thumbnails, events=events)
     for failure in result.failures:
         ui.warning(f"skipped {failure.path}: {failure.reason}")
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options}
         ui.print_json(document)
-    elif ui.out.is_terminal:
-        ui.print(_table(result, thumbnails and ui.out.color_system is not None, ui.out.size.width))
+    elif table:
+        ui.print(_table(result, with_thumbnails, ui.out.size.width))
     else:  # raw lines, tab-separated for cut and awk: rich would expand the tabs and read [..] as markup
         for index, path in enumerate(result.paths):
             cells = [str(path), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
