@@ -45,7 +45,7 @@ def _font() -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
 
 
 def _text_height(font) -> int:
-    left, top, right, bottom = font.getbbox("Hgy%")
+    _, top, _, bottom = font.getbbox("Hgy%")
     return int(bottom - min(top, 0)) + 1
 
 

@@ -93,7 +93,7 @@ def load_image(path: Path, resize: str = "crop") -> np.ndarray:
     box = _centre_square(rgb.size) if resize == "crop" else (0, 0, *rgb.size)
     if rgb.size != (SIDE, SIDE) or box != (0, 0, SIDE, SIDE):
         rgb = rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
-    return np.asarray(rgb, dtype=np.uint8).transpose(2, 0, 1)
+    return np.array(rgb, dtype=np.uint8).transpose(2, 0, 1)  # a writable copy, not a view of Pillow's buffer
 
 
 def _as_rgb(image):

@@ -122,6 +122,16 @@ def many_pngs(tmp_path):
     return folder
 
 
+def test_many_files_show_progress_on_stderr_only(cli, model, many_pngs, monkeypatch):
+    from cifarctl.cli import predict as predict_command
+
+    monkeypatch.setattr(predict_command, "PROGRESS_MIN_IMAGES", 100)
+    result = cli("--workers", "2", "predict", str(many_pngs), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["count"] == len(list(many_pngs.iterdir()))
+    assert "predicting" in result.stderr and "images/s" in result.stderr
+
+
 def test_strict_stops_the_decoder_processes_too(cli, model, many_pngs):
     (many_pngs / "0007.png").write_text("damaged")
     result = cli("--workers", "2", "predict", str(many_pngs), "--strict")
@@ -147,6 +157,33 @@ def test_names_can_come_from_stdin(cli, model, photos, monkeypatch):
     result = cli("predict", str(photos / "tiny.png"), "-")
     assert result.exit_code == 0, result.stderr
     assert [Path(row[0]).name for row in lines(result.stdout)] == ["tiny.png", "grey.png", "odd.bmp"]
+
+
+def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):
+    from cifarctl.evaluation import predict_probabilities
+    from cifarctl.images import load_image
+    from cifarctl.model_files import load_trained_model
+
+    plain = json.loads(cli("predict", str(photos / "tiny.png"), "--json", "--top", "10").stdout)
+    augmented = json.loads(cli("predict", str(photos / "tiny.png"), "--json", "--top", "10", "--tta").stdout)
+    assert (plain["tta"], augmented["tta"]) == (False, True)  # the tutorial's Net: no TTA unless asked
+    trained = load_trained_model(model)
+    pixels = torch.from_numpy(load_image(photos / "tiny.png"))[None]
+    expected = predict_probabilities(trained.network, pixels, torch.device("cpu"), 10, trained.mean, trained.std, tta=True)[0]
+    got = {item["class"]: item["probability"] for item in augmented["predictions"][0]["top"]}
+    names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert got == pytest.approx({name: float(value) for name, value in zip(names, expected)}, abs=1e-6)
+
+
+def test_webp_where_pillow_has_it(cli, model, tmp_path):
+    from PIL import features
+
+    if not features.check("webp"):
+        pytest.skip("this Pillow was built without WebP")
+    Image.fromarray(noise((40, 60, 3))).save(tmp_path / "picture.webp")
+    result = cli("predict", "picture.webp", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["count"] == 1
 
 
 def test_no_inputs_is_a_usage_error(cli, model):

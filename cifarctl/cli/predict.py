@@ -67,7 +67,8 @@ def predict(
     table = not json_output and ui.out.is_terminal
     with_thumbnails = table and thumbnails and ui.out.color_system is not None
     with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
-        from cifarctl.devices import resolve_device  # torch: imported while the workers decode
+        # torch is imported here, while the workers decode
+        from cifarctl.devices import resolve_device
         from cifarctl.model_files import load_trained_model
         from cifarctl.prediction import predict_files
 
