@@ -22,7 +22,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from cifarctl.errors import CifarctlError
 
 SIDE = 32  # CIFAR-10's images are 32x32
-RESIZE_MODES = ("crop", "stretch")
 # Pillow first shrinks by a whole factor with a box filter, then resamples the last step
 # (at most 3x) with Lanczos: as sharp as a full Lanczos resize, much faster on large photos.
 REDUCING_GAP = 3.0
@@ -61,7 +60,7 @@ def list_inputs(inputs: Iterable[Path]) -> Listing:
     failures: list[ImageFailure] = []
     for path in inputs:
         if path.is_dir():
-            found = sorted(_images_under(path))
+            found = sorted(_images_under(path, failures))
             if not found:
                 failures.append(ImageFailure(path, f"no images in this folder ({', '.join(FOLDER_SUFFIXES)})"))
             files.extend(found)
@@ -72,8 +71,11 @@ def list_inputs(inputs: Iterable[Path]) -> Listing:
     return Listing(files, failures)
 
 
-def _images_under(folder: Path) -> Iterator[Path]:
-    for root, folders, names in os.walk(folder):
+def _images_under(folder: Path, failures: list[ImageFailure]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        failures.append(ImageFailure(Path(error.filename), f"cannot list this folder: {_reason(error)}"))
+
+    for root, folders, names in os.walk(folder, onerror=unreadable):
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in names:
             if name.lower().endswith(FOLDER_SUFFIXES) and not name.startswith("."):
@@ -81,7 +83,7 @@ def _images_under(folder: Path) -> Iterator[Path]:
 
 
 def load_image(path: Path, resize: str = "crop") -> np.ndarray:
-    """One file as a (3, 32, 32) uint8 array; raises OSError or ValueError when unreadable.
+    """One file as a (3, 32, 32) uint8 array; raises (OSError, Pillow's errors, ...) when unreadable.
 
     `crop`: the largest centred square, resized (what a photo of one object needs);
     `stretch`: the whole picture squeezed to a square.
