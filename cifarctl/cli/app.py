@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 import typer
 
 from cifarctl import __version__
-from cifarctl.cli import benchmark_gpu, download, evaluate, preview, train
-from cifarctl.cli import plot
+from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predict, preview, train
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
 from cifarctl.config import MAX_WORKERS
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
@@ -99,6 +98,8 @@ app.command("download")(_reports_ctrl_c(download.download))
 app.command("preview")(_reports_ctrl_c(preview.preview))
 app.command("train")(_reports_ctrl_c(train.train))
 app.command("evaluate")(_reports_ctrl_c(evaluate.evaluate))
+app.command("predict")(_reports_ctrl_c(predict.predict))
+app.command("export")(_reports_ctrl_c(export.export))
 app.command("benchmark-gpu")(_reports_ctrl_c(benchmark_gpu.benchmark_gpu))
 app.command("plot")(_reports_ctrl_c(plot.plot))
 

@@ -1,0 +1,158 @@
+"""`cifarctl predict`: the top classes of your own image files, with what the network saw."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Optional
+
+import typer
+
+from cifarctl.cli.options import DeviceOption, JsonOption, command_config
+from cifarctl.cli.ui import UI
+
+if TYPE_CHECKING:
+    from cifarctl.prediction import PredictionResult
+
+PROGRESS_MIN_IMAGES = 500  # fewer decode in well under a second: a bar would only flicker
+GRID_MAX_IMAGES = 256  # --save: a picture, not a poster
+
+
+class ResizeMode(str, Enum):
+    crop = "crop"
+    stretch = "stretch"
+
+
+def predict(
+    ctx: typer.Context,
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Image files (PNG, JPEG, BMP, GIF, WebP, TIFF) and folders, searched recursively; "
+             "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
+    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
+    top: Annotated[int, typer.Option("--top", "-k", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
+    resize: Annotated[ResizeMode, typer.Option("--resize", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
+    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with colour only).")] = True,
+    save: Annotated[Optional[Path], typer.Option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.", show_default=False)] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
+    json_output: JsonOption = False,
+    device: DeviceOption = None,
+) -> None:
+    """Classify image files: top classes with probabilities, one row per image.
+
+    Pictures of any size and mode (grey, RGBA, palette) are converted to RGB, centre-cropped to
+    a square and resized to 32x32 with antialiasing, like CIFAR-10's images (--resize stretch
+    skips the crop). Unreadable files are named and skipped (exit code 1 at the end).
+    Nothing is written unless --save asks.
+    """
+    from cifarctl.errors import CifarctlError, UsageError
+    from cifarctl.files import check_output_file
+
+    if save is not None:
+        check_output_file(save, "--save")
+        if save.suffix.lower() != ".png":
+            raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
+    paths = _input_paths(inputs or [])
+    if not paths:
+        raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
+
+    from cifarctl.events import Events
+    from cifarctl.images import ImageDecoder, list_inputs
+
+    config = command_config(ctx, device=device)
+    ui = UI(config.color, config.quiet, config.verbose)
+    listing = list_inputs(paths)
+    table = not json_output and ui.out.is_terminal
+    with_thumbnails = table and thumbnails and ui.out.color_system is not None
+    with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
+        # torch is imported here, while the workers decode
+        from cifarctl.devices import resolve_device
+        from cifarctl.model_files import load_trained_model
+        from cifarctl.prediction import predict_files
+
+        torch_device = resolve_device(config.device)
+        trained = load_trained_model(model, torch_device)
+        events = ui.events() if len(listing.files) >= PROGRESS_MIN_IMAGES else Events()
+        result = predict_files(trained, decoder, torch_device, top=top, tta=trained.tta if tta is None else tta,
+                               batch_size=batch_size, strict=strict, failures=listing.failures,
+                               keep_images=save is not None or with_thumbnails, events=events)
+    for failure in result.failures:
+        ui.warning(f"skipped {failure.path}: {failure.reason}")
+    if json_output:
+        document = result.as_json()
+        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options}
+        ui.print_json(document)
+    elif table:
+        ui.print(_table(result, with_thumbnails, ui.out.size.width))
+    else:  # raw lines, tab-separated for cut and awk: rich would expand the tabs and read [..] as markup
+        for index, path in enumerate(result.paths):
+            cells = [str(path), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
+            ui.out.file.write("\t".join(cells) + "\n")
+        ui.out.file.flush()
+    if save is not None and result.paths:
+        _save_grid(result, save)
+        shown = min(len(result.paths), GRID_MAX_IMAGES)
+        ui.info(f"saved {shown} image{'s' if shown != 1 else ''} with their predictions to {save}")
+    if result.failures:
+        read = len(result.paths)
+        raise CifarctlError(f"{len(result.failures)} of {read + len(result.failures)} inputs could not be read "
+                            f"(named above); {read} image{'s were' if read != 1 else ' was'} classified")
+
+
+def _input_paths(arguments: list[str]) -> list[Path]:
+    paths: list[Path] = []
+    for argument in arguments:
+        if argument == "-":
+            paths.extend(Path(line.strip()) for line in sys.stdin if line.strip())
+        else:
+            paths.append(Path(argument))
+    return paths
+
+
+def _table(result: PredictionResult, with_thumbnails: bool, width: int):
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else ""),
+                  title_justify="left")
+    if with_thumbnails:
+        table.add_column("seen as", no_wrap=True)
+    table.add_column("file", overflow="fold")
+    table.add_column(f"top {result.top}" if result.top > 1 else "class", no_wrap=True)
+    table.add_column("probability", justify="right", no_wrap=True)
+    for index, path in enumerate(result.paths):
+        ranked = result.top_classes(index)
+        names = Text("\n").join(Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
+        probabilities = Text("\n").join(
+            Text(f"{100 * p:.1f} %", style="bold" if rank == 0 else "dim") for rank, (_, p) in enumerate(ranked))
+        row = [Text(str(path)), names, probabilities]
+        if with_thumbnails:
+            row.insert(0, _thumbnail(result.images[index], width))
+        table.add_row(*row)
+    return table
+
+
+def _thumbnail(image, width: int):
+    """The 32x32 image at half size: 16 columns by 8 lines of half-blocks."""
+    from rich.text import Text
+
+    from cifarctl.cli.pictures import colour_grid
+
+    small = image.reshape(3, 16, 2, 16, 2).mean(axis=(2, 4)).round().astype("uint8").transpose(1, 2, 0)
+    lines = colour_grid(small[None], [""], width)[:-1]  # the last line is the (empty) caption
+    for line in lines:
+        line.rstrip()  # the gap colour_grid leaves after each image
+    return Text("\n").join(lines)
+
+
+def _save_grid(result: PredictionResult, path: Path) -> None:
+    from cifarctl.captioned_grid import save_captioned_grid
+
+    count = min(len(result.paths), GRID_MAX_IMAGES)
+    captions = []
+    for index in range(count):
+        name, probability = result.top_classes(index)[0]
+        captions.append(f"{name} {100 * probability:.0f}%")
+    save_captioned_grid(result.images[:count], captions, path)

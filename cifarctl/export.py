@@ -1,0 +1,211 @@
+"""Exporting a trained model as a file that runs without cifarctl: TorchScript, ExportedProgram, ONNX.
+
+The exported graph takes images as they come out of an image decoder (NCHW, any batch size,
+uint8 0..255 or float 0..1), applies the normalisation the model was trained with, and returns
+class probabilities; the class names travel with it. After writing, the file is loaded back
+and its outputs are compared with the PyTorch model's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from cifarctl.data.catalog import SHORT_NAMES
+from cifarctl.errors import CifarctlError
+from cifarctl.events import Events
+from cifarctl.files import atomic_write
+from cifarctl.model_files import TrainedModel
+
+FORMATS = {"torchscript": ".pt", "exported-program": ".pt2", "onnx": ".onnx"}
+INPUT_KINDS = ("uint8", "float")
+DEFAULT_TOLERANCE = 1e-4  # on probabilities; float32 reorderings differ by ~1e-7
+ONNX_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export needs; onnxruntime only checks
+INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
+
+
+class ExportableClassifier(nn.Module):
+    """Images in [0, 255] (uint8) or [0, 1] (float), NCHW -> (N, 10) class probabilities."""
+
+    def __init__(self, network: nn.Module, mean: tuple[float, ...], std: tuple[float, ...], input_kind: str) -> None:
+        super().__init__()
+        self.network = network
+        self.scale = 1 / 255 if input_kind == "uint8" else 1.0
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        pixels = images.to(torch.float32) * self.scale
+        return self.network((pixels - self.mean) / self.std).softmax(dim=1)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    format: str
+    input_kind: str
+    classes: tuple[str, ...]
+    metadata_path: Path | None  # the .json of class names beside a TorchScript or ExportedProgram file
+    checked_with: str  # what loaded the file back
+    compared_images: int  # how many images both models classified (0: not compared)
+    images_source: str
+    max_abs_difference: float | None
+    tolerance: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "format": self.format,
+            "input": self.input_kind,
+            "classes": list(self.classes),
+            "metadata": str(self.metadata_path) if self.metadata_path else None,
+            "check": {
+                "loaded_with": self.checked_with,
+                "images": self.compared_images,
+                "images_source": self.images_source,
+                "max_abs_difference": self.max_abs_difference,
+                "tolerance": self.tolerance,
+            },
+        }
+
+
+def default_output(model_path: Path, export_format: str) -> Path:
+    return Path(model_path).with_suffix(FORMATS[export_format])
+
+
+def require_onnx_packages() -> None:
+    """Fail with the extra to install, before any work, when the ONNX exporter cannot run."""
+    missing = []
+    for name in ONNX_PACKAGES:
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise CifarctlError(f"ONNX export needs the Python packages {' and '.join(ONNX_PACKAGES)} "
+                            f"({', '.join(missing)} missing); install them with: pip install 'cifarctl[onnx]'")
+
+
+def metadata(trained: TrainedModel, input_kind: str) -> dict[str, Any]:
+    """What a user of the exported file needs to know, as stored beside or inside it."""
+    return {
+        "classes": list(SHORT_NAMES),
+        "input": {"name": INPUT_NAME, "layout": "NCHW", "shape": ["batch", 3, 32, 32], "channels": "RGB",
+                  "dtype": "uint8" if input_kind == "uint8" else "float32",
+                  "range": [0, 255] if input_kind == "uint8" else [0.0, 1.0]},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(SHORT_NAMES)], "meaning": "class probabilities"},
+        "model": {"family": trained.info.name, **trained.info.options},
+        "normalization": {"mean": list(trained.mean), "std": list(trained.std)},
+    }
+
+
+def export_model(trained: TrainedModel, export_format: str, output: Path, input_kind: str,
+                 check_images: torch.Tensor, images_source: str, tolerance: float = DEFAULT_TOLERANCE,
+                 events: Events = Events()) -> ExportResult:
+    """Write `trained` (on the CPU) as `export_format`, reload it and compare on `check_images` (uint8)."""
+    if export_format == "onnx":
+        require_onnx_packages()
+    wrapper = ExportableClassifier(trained.network.cpu().eval(), trained.mean, trained.std, input_kind).eval()
+    inputs = check_images if input_kind == "uint8" else check_images.float() / 255
+    # A batch of 2 while the check runs 64: the batch size stays free. Cloned, because the
+    # ExportedProgram keeps its example, and a view would carry the whole test set's storage.
+    example = inputs[:2].clone()
+    described = metadata(trained, input_kind)
+    metadata_path = None
+    if export_format == "torchscript":
+        _write_torchscript(wrapper, example, output, described, events)
+    elif export_format == "exported-program":
+        _write_exported_program(wrapper, example, output, described)
+    else:
+        _write_onnx(wrapper, example, output, described)
+    if export_format != "onnx":  # ONNX keeps the names in its own metadata
+        metadata_path = output.with_name(output.name + ".json")
+        with atomic_write(metadata_path) as handle:
+            handle.write((json.dumps(described, indent=2) + "\n").encode())
+    run_exported, checked_with = _reloaded(export_format, output)
+    difference = None
+    if run_exported is not None:
+        with torch.no_grad():
+            expected = wrapper(inputs)
+        difference = float((run_exported(inputs) - expected).abs().max())
+        if not difference <= tolerance:
+            raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
+                                f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
+    return ExportResult(output, export_format, input_kind, SHORT_NAMES, metadata_path, checked_with,
+                        len(inputs) if run_exported is not None else 0, images_source, difference, tolerance)
+
+
+def _dynamic_batch() -> dict[str, dict[int, Any]]:
+    return {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=65_536)}}
+
+
+def _write_torchscript(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict,
+                       events: Events) -> None:
+    # torch.jit warns once per call that it is deprecated; say it once, in our words.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        traced = torch.jit.trace(wrapper, example)
+        with atomic_write(output) as handle:
+            torch.jit.save(traced, handle, _extra_files={"cifarctl.json": json.dumps(described)})
+    if any("deprecated" in str(warning.message) for warning in caught):
+        events.warning("PyTorch has deprecated TorchScript (torch.jit); --format exported-program is its successor")
+
+
+def _write_exported_program(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict) -> None:
+    program = torch.export.export(wrapper, (example,), dynamic_shapes=_dynamic_batch())
+    with atomic_write(output) as handle:
+        torch.export.save(program, handle, extra_files={"cifarctl.json": json.dumps(described)})
+
+
+def _write_onnx(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict) -> None:
+    # The exporter reports its steps with print(); stdout belongs to the command's results.
+    with contextlib.redirect_stdout(io.StringIO()):
+        program = torch.onnx.export(wrapper, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                    output_names=[OUTPUT_NAME], dynamic_shapes=_dynamic_batch(), verbose=False)
+    proto = program.model_proto
+    for key, value in (("classes", json.dumps(described["classes"])), ("cifarctl", json.dumps(described))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    with atomic_write(output) as handle:
+        handle.write(proto.SerializeToString())
+
+
+def _reloaded(export_format: str, path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
+    """A function running the file as written, and what loaded it (None: only checked, not runnable)."""
+    if export_format == "torchscript":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path))
+        return _no_grad(module), "torch.jit.load"
+    if export_format == "exported-program":
+        return _no_grad(torch.export.load(str(path)).module()), "torch.export.load"
+    try:
+        import onnxruntime
+    except ImportError:
+        import onnx
+
+        onnx.checker.check_model(str(path), full_check=True)
+        return None, "onnx.checker (install onnxruntime to compare outputs too)"
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+    def run(images: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})[0])
+
+    return run, f"onnxruntime {onnxruntime.__version__}"
+
+
+def _no_grad(module: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(images: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return module(images)
+
+    return run
