@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_flags, machine  # noqa: E402
 
-from cifarctl.checkpoints import run_files  # noqa: E402
+from cifarctl.run_files import run_files  # noqa: E402
 from cifarctl.data.memory import load_split  # noqa: E402
 from cifarctl.evaluation import evaluate  # noqa: E402
 from cifarctl.model_files import load_trained_model  # noqa: E402

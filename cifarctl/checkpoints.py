@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import pickle
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,30 +22,6 @@ CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
 CHECKPOINT_VERSION = 2
 REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer": dict, "step": int,
                  "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """The files one training run writes: the model, its checkpoint and its metrics log."""
-
-    output: Path
-    checkpoint: Path
-    metrics: Path
-
-
-def run_files(output: Path) -> RunFiles:
-    """`cifar_net.pth` -> `cifar_net.ckpt` and `cifar_net.metrics.jsonl`.
-
-    Only a `.pth` suffix is replaced; any other name is extended, so `net_lr0.001` and
-    `net_lr0.01` get checkpoints of their own (`with_suffix` would give both `net_lr0.ckpt`).
-    """
-    output = Path(output)
-    stem = output.with_suffix("") if output.suffix == ".pth" else output
-    return RunFiles(output, stem.with_name(stem.name + ".ckpt"), stem.with_name(stem.name + ".metrics.jsonl"))
-
-
-def checkpoint_path_for(output: Path) -> Path:
-    return run_files(output).checkpoint
 
 
 def save_state(obj: Any, path: Path) -> None:

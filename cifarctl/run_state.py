@@ -16,7 +16,8 @@ from typing import Any
 
 import torch
 
-from cifarctl.checkpoints import RunFiles, load_checkpoint, save_checkpoint
+from cifarctl.checkpoints import load_checkpoint, save_checkpoint
+from cifarctl.run_files import RunFiles
 from cifarctl.data.memory import Split
 from cifarctl.distributed import Cluster, on_main
 from cifarctl.errors import CifarctlError, UsageError

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from cifarctl.checkpoints import RunFiles
+from cifarctl.run_files import RunFiles
 from cifarctl.data.memory import Split
 from cifarctl.cpu_threads import cpu_mode_for
 from cifarctl.devices import describe as describe_device
@@ -332,10 +332,14 @@ class _Loop:
         self.events.message(f"[{epoch + 1}, {in_epoch:5d}] loss: {value:.3f}")
         self.loss_history.append(value)
         self.metrics.write({"kind": "step", "epoch": epoch + 1, "step": in_epoch, "global_step": self.state.step,
-                            "images": self.state.step * self.global_batch, "loss": round(value, 6),
+                            "images": self._images_seen(epoch, in_epoch), "loss": round(value, 6),
                             "lr": self.parts.learning_rate(), "time": round(self.state.elapsed_seconds
                                                                            + time.perf_counter() - self._mark, 3)})
         self.state.running_loss = 0.0
+
+    def _images_seen(self, epoch: int, in_epoch: int) -> int:
+        """Training images used so far (an epoch's last batch may be smaller than the others)."""
+        return epoch * len(self.labels) + min(in_epoch * self.global_batch, len(self.labels))
 
     def _progress(self, epoch: int, in_epoch: int, rate: float) -> None:
         self.state.add_losses(self.parts.take_losses())
@@ -370,7 +374,7 @@ class _Loop:
             self.events.message(line)
         self.events.task_advanced(state.step, f"epoch {epoch + 1} done")
         self.metrics.write({"kind": "epoch", "epoch": epoch + 1, "global_step": state.step,
-                            "images": state.step * self.global_batch, "train_loss": round(state.final_loss, 6),
+                            "images": self._images_seen(epoch, steps), "train_loss": round(state.final_loss, 6),
                             "train_accuracy": None if train_accuracy is None else round(train_accuracy, 6),
                             "test_accuracy": None if test_accuracy is None else round(test_accuracy, 6),
                             "lr": lr, "images_per_second": round(rate, 1), "seconds": round(seconds, 3),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarctl.checkpoints import run_files
+from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train

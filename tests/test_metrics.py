@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarctl.checkpoints import run_files
+from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.metrics import read_metrics

@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from cifarctl.checkpoints import run_files
+from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
 from cifarctl.metrics import read_metrics

@@ -13,7 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from helpers import limit_file_size
 
-from cifarctl.checkpoints import run_files
+from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.settings import TrainSettings

@@ -66,7 +66,7 @@ def metrics_log_of(path: Path) -> Path:
     """A metrics log as given, or the one beside a model file or checkpoint."""
     if path.name.endswith(".jsonl"):
         return path
-    from cifarctl.checkpoints import run_files
+    from cifarctl.run_files import run_files
 
     return run_files(path.with_suffix(".pth") if path.suffix == ".ckpt" else path).metrics
 

@@ -111,7 +111,7 @@ def train(
     seed: SeedOption = None,
 ) -> None:
     """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
-    from cifarctl.checkpoints import run_files
+    from cifarctl.run_files import run_files
     from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
