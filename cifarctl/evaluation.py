@@ -64,7 +64,7 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.
                           mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False,
                           precision: str = "fp32") -> torch.Tensor:
     """Class probabilities (N, 10) of uint8 images, in large batches; with `tta`, the softmax
-    of the logits averaged over flipped and shifted views."""
+    of the logits averaged over the image and its mirror."""
     was_training = model.training
     model.eval()
     memory_format = torch.channels_last if precision != "fp32" or device.type == "cuda" else torch.contiguous_format

@@ -26,7 +26,7 @@ def evaluate(
     model: Annotated[Path, typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
     split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
     batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average the predictions for each image and its mirror image (default: as the model's recipe says).", show_default=False)] = None,
     show: Annotated[int, typer.Option("--show", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
     no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
     save_confusion: Annotated[Optional[Path], typer.Option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.", show_default=False)] = None,

@@ -32,7 +32,7 @@ def predict(
     model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
     top: Annotated[int, typer.Option("--top", "-k", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
     resize: Annotated[ResizeMode, typer.Option("--resize", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average predictions over flipped and shifted copies (default: as the model's recipe says).", show_default=False)] = None,
+    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average the predictions for each image and its mirror image (default: as the model's recipe says).", show_default=False)] = None,
     thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with colour only).")] = True,
     save: Annotated[Optional[Path], typer.Option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.", show_default=False)] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,

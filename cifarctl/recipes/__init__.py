@@ -37,7 +37,7 @@ class Recipe:
     augment: str = "none"  # batched on the device; see cifarctl.recipes.augment
     ema: float = 0.0  # decay of an exponential moving average of the weights (0: none)
     precision: str = "fp32"  # auto picks bf16 where the hardware does it natively
-    tta: bool = False  # predict with test-time augmentation (flip + shifts) by default
+    tta: bool = False  # predict with test-time augmentation (the image and its mirror) by default
     epoch_report: bool = False  # a line per epoch with train loss/accuracy and learning rate
     log_every: int = 2000  # the tutorial's running-loss line every N mini-batches
 
