@@ -9,6 +9,7 @@ Model files themselves are read and written in `cifarctl.model_files`.
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from cifarctl.errors import CheckpointError
-from cifarctl.files import atomic_write
+from cifarctl.files import atomic_write, check_input_file
 
 CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
 CHECKPOINT_VERSION = 2
@@ -40,6 +41,7 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
         raise CheckpointError(f"{what} {path} does not exist{missing_hint}")
     if path.is_dir():
         raise CheckpointError(f"{what} {path} is a directory, not a file")
+    check_input_file(path, what)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} {path} is empty")
     try:
@@ -75,4 +77,30 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
             raise CheckpointError(f"{path} is damaged: its {key!r} entry is missing or of the wrong type")
     if not 0 <= state["step"] <= state["total_steps"]:
         raise CheckpointError(f"{path} is damaged: step {state['step']} of {state['total_steps']}")
+    problem = _field_problem(state)
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem}; start the run again without --resume")
     return state
+
+
+def _number(value: Any, low: float = 0.0, high: float = math.inf, nan_ok: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (nan_ok and math.isnan(value)) or low <= value <= high
+
+
+def _field_problem(state: dict[str, Any]) -> str | None:
+    """The first entry of a checkpoint whose type or range is wrong, or None."""
+    checks = {
+        "metrics_bytes": isinstance(state.get("metrics_bytes", 0), int) and _number(state.get("metrics_bytes", 0)),
+        "running_loss": _number(state.get("running_loss", 0.0), -math.inf),
+        "epoch_loss": _number(state.get("epoch_loss", 0.0), -math.inf),
+        "final_loss": _number(state.get("final_loss", 0.0), -math.inf, nan_ok=True),
+        "test_accuracy": state.get("test_accuracy") is None or _number(state["test_accuracy"], 0.0, 1.0),
+        "elapsed_seconds": _number(state.get("elapsed_seconds", 0.0)),
+        "dataset": isinstance(state["dataset"].get("images"), int) and isinstance(state["dataset"].get("fingerprint"), str),
+        "torch_rng": state["torch_rng"].dtype == torch.uint8 and state["torch_rng"].shape == torch.get_rng_state().shape,
+        "averaged_model": state.get("averaged_model") is None or isinstance(state["averaged_model"], dict),
+    }
+    wrong = [name for name, sound in checks.items() if not sound]
+    return f"its {wrong[0]!r} entry has the wrong type or range" if wrong else None

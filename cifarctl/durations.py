@@ -5,20 +5,23 @@ from __future__ import annotations
 import re
 
 UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0}
-PART = re.compile(r"(\d+(?:\.\d+)?)([hms])")
+PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)([hms])")
+NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 def parse_duration(text: str) -> float:
     """Seconds in `text`; a bare number is seconds. ValueError for anything else."""
     cleaned = text.strip().lower().replace(" ", "")
-    try:
+    if NUMBER.fullmatch(cleaned):
         seconds = float(cleaned)
-    except ValueError:
+    else:
         parts = PART.findall(cleaned)
-        if not parts or "".join(number + unit for number, unit in parts) != cleaned:
-            raise ValueError(f"{text!r} is not a duration; write e.g. 90s, 5m or 1h30m") from None
+        units = [unit for _, unit in parts]
+        in_order = units == sorted(set(units), key="hms".index)  # 1h30m, not 30m1h or 1h1h
+        if not parts or "".join(number + unit for number, unit in parts) != cleaned or not in_order:
+            raise ValueError(f"{text!r} is not a duration; write e.g. 90s, 5m or 1h30m")
         seconds = sum(float(number) * UNITS[unit] for number, unit in parts)
-    if not 0 < seconds <= 30 * 24 * 3600:
+    if not 1 <= seconds <= 30 * 24 * 3600:
         raise ValueError(f"{text!r} is not a duration between 1 second and 30 days")
     return seconds
 

@@ -10,6 +10,7 @@ import torch.nn as nn
 
 from cifarctl.data.catalog import NUM_CLASSES, SHORT_NAMES
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
+from cifarctl.errors import CheckpointError
 from cifarctl.recipes.augment import tta_views
 from cifarctl.recipes.precision import autocast
 
@@ -75,6 +76,9 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.
         with autocast(device, precision):
             views = tta_views(batch) if tta else [batch]
             logits = torch.stack([model(view).float() for view in views]).mean(dim=0)
+        if not bool(torch.isfinite(logits).all()):
+            raise CheckpointError("the model's outputs are not finite numbers (NaN or infinity): its weights or "
+                                  "batch-norm statistics are damaged or overflow; train it again")
         outputs.append(logits.softmax(dim=1).cpu())
     model.train(was_training)
     return torch.cat(outputs) if outputs else torch.zeros(0, NUM_CLASSES)

@@ -137,14 +137,19 @@ def _refuse_to_replace(path: Path) -> None:
         raise CifarctlError(f"cannot write {path}: it is a {kind}, and cifarctl only replaces regular files")
 
 
-def check_output_file(path: Path, option: str, data_dir: Path | None = None) -> None:
+def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
     """Fail fast, before any long work, when `path` cannot be written as a file.
 
     The path must be absent or a regular file (never a device, FIFO, socket, folder or
-    symbolic link), outside the dataset of `data_dir` when one is given, and its folder
-    must exist and accept a new file (probed by creating one).
+    symbolic link), not one of the command's `inputs`, outside any CIFAR-10 dataset folder
+    (and the dataset of `data_dir` when one is given), and its folder must exist and accept
+    a new file (probed by creating one).
     """
     path = Path(path)
+    for source in inputs:
+        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
+            raise UsageError(f"{option} {path} is the file this command reads; write to another path")
+    check_outside_any_dataset(path, option)
     parent = path.parent
     kind = existing_kind(path)
     if kind == "directory":
@@ -164,6 +169,26 @@ def check_output_file(path: Path, option: str, data_dir: Path | None = None) -> 
             pass
     except OSError as error:
         raise write_error(path, error) from None
+
+
+def check_outside_any_dataset(path: Path, option: str) -> None:
+    """Refuse an output inside a folder that holds CIFAR-10's batch files, whatever data dir it is."""
+    from cifarctl.data.store import BATCHES_FOLDER
+
+    for folder in Path(path).resolve().parents:
+        if folder.name == BATCHES_FOLDER and (folder / "batches.meta").exists():
+            raise UsageError(f"{option} {path} is inside the dataset folder {folder}; "
+                             "choose a path outside the dataset")
+
+
+def check_input_file(path: Path, what: str) -> None:
+    """What a command reads must be a regular file: a FIFO would hang it, a device never end."""
+    path = Path(path)
+    if not path.exists():
+        return  # the caller says what to do about a missing file
+    if not path.is_file():
+        kind = existing_kind(path.resolve()) or "special file"
+        raise CifarctlError(f"{what} {path} is a {kind}, not a regular file; give the path of a file")
 
 
 def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:

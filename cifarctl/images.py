@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -64,8 +65,10 @@ def list_inputs(inputs: Iterable[Path]) -> Listing:
             if not found:
                 failures.append(ImageFailure(path, f"no images in this folder ({', '.join(FOLDER_SUFFIXES)})"))
             files.extend(found)
-        elif path.exists():
+        elif path.is_file():
             files.append(path)
+        elif path.exists():
+            failures.append(ImageFailure(path, "not a regular file (a FIFO, device or socket would hang or never end)"))
         else:
             failures.append(ImageFailure(path, "no such file or folder"))
     return Listing(files, failures)
@@ -79,7 +82,10 @@ def _images_under(folder: Path, failures: list[ImageFailure]) -> Iterator[Path]:
         folders[:] = [name for name in folders if not name.startswith(".")]
         for name in names:
             if name.lower().endswith(FOLDER_SUFFIXES) and not name.startswith("."):
-                yield Path(root, name)
+                if Path(root, name).is_file():
+                    yield Path(root, name)
+                else:
+                    failures.append(ImageFailure(Path(root, name), "not a regular file; skipped"))
 
 
 def load_image(path: Path, resize: str = "crop") -> np.ndarray:
@@ -88,7 +94,11 @@ def load_image(path: Path, resize: str = "crop") -> np.ndarray:
     `crop`: the largest centred square, resized (what a photo of one object needs);
     `stretch`: the whole picture squeezed to a square.
     """
-    with Image.open(path) as image:
+    with warnings.catch_warnings():
+        # Pillow only warns below twice its pixel limit; such an image costs gigabytes to decode
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        image = Image.open(path)
+    with image:
         image.draft(None, (SIDE * REDUCING_GAP, SIDE * REDUCING_GAP))  # JPEG: decode at a smaller scale
         image = ImageOps.exif_transpose(image)  # photos are shown upright by every viewer; so here too
         rgb = _as_rgb(image)

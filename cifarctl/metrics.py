@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cifarctl.errors import CifarctlError
-from cifarctl.files import write_error
+from cifarctl.files import check_input_file, write_error
 
 
 def clean_number(value: Any) -> Any:
@@ -48,7 +48,7 @@ class MetricsLog:
                 self._handle = open(self.path, "w", encoding="utf-8")
             else:
                 self._handle = open(self.path, "r+", encoding="utf-8")
-                self._handle.truncate(min(keep_bytes, self.path.stat().st_size))
+                self._handle.truncate(_whole_lines(self.path, min(max(keep_bytes, 0), self.path.stat().st_size)))
                 self._handle.seek(0, os.SEEK_END)
         except OSError as error:
             raise write_error(self.path, error) from None
@@ -83,9 +83,37 @@ class MetricsLog:
             self.sink.close()
 
 
+REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
+OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy")
+
+
+def record_problem(record: Any) -> str | None:
+    """Why a parsed line cannot be plotted, or None when it is a sound metrics record."""
+    if not isinstance(record, dict) or record.get("kind") not in REQUIRED_NUMBERS:
+        return "is not a metrics record"
+    for key in REQUIRED_NUMBERS[record["kind"]]:
+        value = record.get(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+            return f"has no usable {key!r}"
+    for key in OPTIONAL_FRACTIONS:
+        value = record.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                  or not 0 <= value <= 1):
+            return f"has an {key!r} outside 0..1"
+    return None
+
+
+def _whole_lines(path: Path, size: int) -> int:
+    """`size`, or less so the kept part ends with a whole line (a log cut short by hand may not)."""
+    with open(path, "rb") as handle:
+        kept = handle.read(size)
+    return size if not kept or kept.endswith(b"\n") else kept.rfind(b"\n") + 1
+
+
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of a metrics log, and warnings about lines that could not be read
     (a run killed mid-write leaves its last line cut)."""
+    check_input_file(Path(path), "metrics log")
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -101,8 +129,9 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         except ValueError:
             warnings.append(f"{path}: line {number} is cut or not JSON; skipped")
             continue
-        if isinstance(record, dict) and record.get("kind") in ("step", "epoch"):
+        problem = record_problem(record)
+        if problem is None:
             records.append(record)
         else:
-            warnings.append(f"{path}: line {number} is not a metrics record; skipped")
+            warnings.append(f"{path}: line {number} {problem}; skipped")
     return records, warnings

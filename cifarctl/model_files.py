@@ -20,7 +20,13 @@ import torch.nn as nn
 from cifarctl.checkpoints import is_checkpoint, load_state, save_state
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CheckpointError, UsageError
-from cifarctl.models import ModelInfo, build_model, expected_shapes, family_module, registry
+from cifarctl.models import (
+    ModelInfo,
+    build_model,
+    expected_shapes,
+    family_module,
+    registry,
+)
 from cifarctl.recipes import recipe_for
 from cifarctl.recipes.precision import resolve_precision
 
@@ -87,7 +93,8 @@ def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torc
             raise CheckpointError(f"{path} is a training checkpoint without its settings; it is damaged")
         info = _info(settings.get("model"), settings.get("options"), path)
         recipe = settings.get("recipe") if isinstance(settings.get("recipe"), dict) else {}
-        weights = document.get("averaged_model") or document.get("model")
+        averaged = document.get("averaged_model")
+        weights = averaged if isinstance(averaged, dict) and averaged else document.get("model")
         return info, _state_dict(weights, path), bool(recipe.get("tta", False))
     if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
         if document.get("version") != MODEL_VERSION:
@@ -138,6 +145,9 @@ def _check_tensors(state_dict: dict[str, torch.Tensor], info: ModelInfo, path: P
         raise CheckpointError(f"{path} does not fit {info.describe()} (first mismatch: {wrong[0]}); it is damaged "
                               "or was made by another program")
     for name, tensor in state_dict.items():
+        if tensor.layout != torch.strided or tensor.is_complex() or tensor.dtype == torch.bool:
+            raise CheckpointError(f"{path} stores {name} as a {tensor.layout} {tensor.dtype} tensor, not plain "
+                                  "numbers; it was not written by cifarctl or PyTorch's state_dict")
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path} has non-finite weights ({name} holds NaN or infinity): the training "
                                   "run that wrote it diverged; train again with a lower --lr")

@@ -62,8 +62,8 @@ class RunState:
         return self.step / steps_per_epoch
 
     def epochs_total(self, steps_per_epoch: int) -> str:
-        epochs = self.total_steps / steps_per_epoch
-        return f"{epochs:g}" if epochs == int(epochs) else f"{epochs:.2f}"
+        """How many epochs the run has, counting a last partial one (a length set by --steps)."""
+        return str(math.ceil(self.total_steps / steps_per_epoch))
 
 
 def planned_steps(settings: TrainSettings, steps_per_epoch: int) -> int:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cifarctl.errors import CifarctlError, UsageError
+from cifarctl.files import check_outside_any_dataset
 
 INSTALL_HINT = "pip install 'cifarctl[tensorboard]'"
 SCALARS = {  # record kind -> (TensorBoard tag, record key)
@@ -24,8 +25,14 @@ class TensorBoardSink:
 
     def __init__(self, log_dir: Path) -> None:
         log_dir = Path(log_dir)
-        if log_dir.exists() and not log_dir.is_dir():
-            raise UsageError(f"--tensorboard {log_dir} is a file; give a folder for the event files")
+        if log_dir.is_symlink() or (log_dir.exists() and not log_dir.is_dir()):
+            raise UsageError(f"--tensorboard {log_dir} is not a folder; give a folder for the event files")
+        check_outside_any_dataset(log_dir / "events", "--tensorboard")
+        try:
+            log_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise UsageError(f"--tensorboard {log_dir}: cannot create the folder ({error.strerror}); "
+                             "give a folder that can be written") from None
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:

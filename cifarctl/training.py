@@ -77,7 +77,7 @@ class TrainResult:
         return {
             "config": self.settings.as_json(),
             "model": {"name": self.model.name, **self.model.options, "parameters": self.parameters},
-            "epochs": self.settings.epochs,
+            "epochs": round(self.planned_epochs, 4),
             "epochs_run": round(self.epochs_run, 4),
             "steps": self.steps,
             "total_steps": self.total_steps,
@@ -212,12 +212,19 @@ class _Loop:
         self.step_at_start = self.state.step
         return resumed_from
 
+    def _length(self) -> str:
+        if self.settings.time_budget and self.settings.steps is None:
+            return f"length fitted to {format_duration(self.settings.time_budget)}"
+        if self.settings.steps is not None:
+            return f"{self.settings.steps:,} steps"
+        return f"{self.settings.epochs:g} epochs"
+
     def _first_line(self) -> None:
         """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
         settings, family = self.settings, self.parts.info.family
         device = describe_device(self.parts.device)
         line = (f"training {self.parts.info.describe()} on {len(self.labels):,} images on {device}, "
-                f"{settings.recipe.name} recipe ({settings.epochs:g} epochs, batch {settings.batch_size}, "
+                f"{settings.recipe.name} recipe ({self._length()}, batch {settings.batch_size}, "
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
         if self.parts.precision != "fp32":
             line += f", {self.parts.precision}"

@@ -178,5 +178,6 @@ class TrainingParts:
         except (RuntimeError, ValueError, KeyError, TypeError) as error:
             from cifarctl.errors import CheckpointError
 
-            raise CheckpointError(f"the checkpoint does not fit {self.info.describe()} ({str(error)[:120]}); "
+            detail = " ".join(str(error).split())[:120]
+            raise CheckpointError(f"the checkpoint does not fit {self.info.describe()} ({detail}); "
                                   "it is damaged or from another run") from None

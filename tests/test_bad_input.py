@@ -98,3 +98,50 @@ def test_debug_variable_shows_the_traceback(cli, monkeypatch):
 
 
 # --- faults ------------------------------------------------------------------------------
+
+
+def test_outputs_inside_any_dataset_folder_or_over_an_input_are_refused(cli, data_dir, tmp_path):
+    """Every command that writes checks its outputs against the dataset folder and its own inputs."""
+    assert cli("train", "--epochs", "1", "--seed", "0").exit_code == 0
+    inside = str(data_dir / "cifar-10-batches-py" / "x")
+    before = (data_dir / "cifar-10-batches-py" / "data_batch_1").read_bytes()
+    for args in (["export", "--model", "cifar_net.pth", "-o", str(data_dir / "cifar-10-batches-py" / "data_batch_1")],
+                 ["evaluate", "--save-confusion", inside + ".png"],
+                 ["plot", "cifar_net.pth", "-o", inside + ".png"],
+                 ["train", "--epochs", "1", "--tensorboard", inside, "-o", "other.pth"]):
+        result = cli("--data-dir", str(data_dir), *args)
+        assert result.exit_code == 2 and "inside the dataset" in result.stderr, (args, result.stderr)
+    assert (data_dir / "cifar-10-batches-py" / "data_batch_1").read_bytes() == before
+    (tmp_path / "m.pt").write_bytes((tmp_path / "cifar_net.pth").read_bytes())
+    over = cli("export", "--model", "m.pt", "--format", "torchscript", "-o", "m.pt")
+    assert over.exit_code == 2 and "the file this command reads" in over.stderr
+    wrong_suffix = cli("export", "--model", "cifar_net.pth", "--format", "torchscript", "-o", "x.onnx")
+    assert wrong_suffix.exit_code == 2 and "does not end in .pt" in wrong_suffix.stderr
+
+
+@pytest.mark.parametrize(("change", "fragment"), [
+    ({"metrics_bytes": "lots"}, "'metrics_bytes'"),
+    ({"running_loss": "x"}, "'running_loss'"),
+    ({"running_loss": float("nan")}, "'running_loss'"),
+    ({"test_accuracy": 5.0}, "'test_accuracy'"),
+    ({"dataset": {"images": "many", "fingerprint": "x"}}, "'dataset'"),
+    ({"torch_rng": torch.zeros(3, dtype=torch.uint8)}, "'torch_rng'"),
+    ({"model": {"a": torch.zeros(1)}}, "does not fit"),
+])
+def test_a_damaged_checkpoint_is_one_line_naming_what_is_wrong(cli, data_dir, tmp_path, change, fragment):
+    assert cli("train", "--steps", "40", "--seed", "0", "--log-every", "5").exit_code == 0
+    state = torch.load(tmp_path / "cifar_net.ckpt", weights_only=True)
+    state.update({"step": 20, **change})
+    torch.save(state, tmp_path / "cifar_net.ckpt")
+    result = cli("train", "--steps", "40", "--seed", "0", "--log-every", "5", "--resume")
+    assert result.exit_code == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error:") and fragment in lines[-1], result.stderr
+    assert not [line for line in lines[:-1] if not line.startswith("training ")], result.stderr  # nothing but the first line
+    assert "internal error" not in result.stderr
+
+
+@pytest.mark.parametrize("text", ["1e-9", "1h1h", "30m1h", "٣s", "0.5"])
+def test_durations_outside_their_documented_form_are_refused(cli, text):
+    result = cli("train", "--model", "fast", "--time-budget", text)
+    assert result.exit_code == 2 and "--time-budget" in result.stderr

@@ -1,6 +1,7 @@
 """`cifarctl plot` and the loss sparkline: PNGs from one or several metrics logs, cut logs, plain text off a terminal."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,3 +151,17 @@ def test_help_imports_neither_torch_nor_matplotlib(args):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_special_files_and_bad_records_are_refused_or_skipped(cli, tmp_path):
+    os.mkfifo(tmp_path / "f.metrics.jsonl")
+    fifo = cli("plot", "f.metrics.jsonl")
+    assert fifo.exit_code == 1 and "not a regular file" in fifo.stderr
+    (tmp_path / "bad.metrics.jsonl").write_text(
+        '{"kind": "step", "loss": 1.0}\n'
+        '{"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": "many", "loss": 1.0}\n'
+        '{"kind": "epoch", "epoch": 1, "global_step": 1, "images": 4, "test_accuracy": 1e308}\n'
+        '{"kind": "step", "epoch": 1, "step": 2, "global_step": 2, "images": 8, "loss": 2.0}\n')
+    result = cli("plot", "bad.metrics.jsonl", "-o", "bad.png")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("skipped") == 3 and "Traceback" not in result.stderr

@@ -298,3 +298,15 @@ def test_help_does_not_import_torch(command, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "centre" in done.stdout or "normalisation" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "HEAVY="
+
+
+def test_special_files_are_skipped_not_waited_for(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--seed", "0").exit_code == 0
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    os.mkfifo(folder / "fifo.png")
+    os.mkfifo(tmp_path / "named.png")
+    result = cli("predict", "--model", "cifar_net.pth", str(folder), "named.png", "--json")
+    assert result.exit_code == 1
+    failures = {Path(item["path"]).name for item in json.loads(result.stdout)["failures"]}
+    assert {"fifo.png", "named.png"} <= failures

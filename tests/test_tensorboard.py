@@ -65,4 +65,4 @@ def test_without_the_package_the_error_names_the_extra(cli, data_dir, tmp_path, 
 def test_a_file_is_not_a_tensorboard_folder(cli, data_dir, tmp_path):
     (tmp_path / "tb").write_text("")
     result = cli("train", "--epochs", "1", "--tensorboard", "tb")
-    assert result.exit_code == 2 and "is a file" in result.stderr
+    assert result.exit_code == 2 and "is not a folder" in result.stderr

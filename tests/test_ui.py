@@ -1,5 +1,6 @@
 """Terminal output: plain when asked, and never a crash over a closed stdout or stderr."""
 
+import json
 import os
 import subprocess
 import sys
@@ -92,3 +93,10 @@ def test_progress_without_colour_on_a_terminal_moves_no_cursor(cli, terminal, fa
     result = cli("--no-color", "download", "--from", str(fake_batches))
     assert result.exit_code == 0, result.stderr
     assert "\x1b[" not in result.stderr and "\x1b[" not in result.stdout
+
+
+def test_json_never_carries_nan_or_infinity(capsys):
+    from cifarctl.cli.ui import UI
+
+    UI(color=False).print_json({"loss": float("nan"), "nested": [float("inf"), 1.5], "ok": 2})
+    assert json.loads(capsys.readouterr().out) == {"loss": None, "nested": [None, 1.5], "ok": 2}

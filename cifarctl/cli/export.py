@@ -42,17 +42,21 @@ def export(
     and compared with the PyTorch model on test images (random ones when no dataset is present).
     Test-time augmentation is not part of the export.
     """
-    from cifarctl.export import default_output, export_model, require_onnx_packages
+    from cifarctl.export import FORMATS, default_output, export_model, require_onnx_packages
     from cifarctl.files import check_output_file
 
     if export_format is ExportFormat.onnx:
         require_onnx_packages()
     target = output if output is not None else default_output(model, export_format.value)
-    check_output_file(target, "--output")
-    if export_format is ExportFormat.exported_program and target.suffix != ".pt2":
-        raise typer.BadParameter(f"{target} does not end in .pt2, which torch.export.load requires",
-                                 param_hint="'--output'")
     config = command_config(ctx, data_dir=data_dir)
+    check_output_file(target, "--output", data_dir=config.data_dir, inputs=(model,))
+    if export_format is not ExportFormat.onnx:
+        check_output_file(target.with_name(target.name + ".json"), "--output (its class names file)",
+                          data_dir=config.data_dir, inputs=(model,))
+    required = FORMATS[export_format.value]
+    if target.suffix != required:
+        raise typer.BadParameter(f"{target} does not end in {required}, the suffix of {export_format.value} files",
+                                 param_hint="'--output'")
     ui = UI(config.color, config.quiet, config.verbose)
 
     from cifarctl.model_files import load_trained_model

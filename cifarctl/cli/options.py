@@ -48,8 +48,14 @@ def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[st
         name, equals, text = item.partition("=")
         if not equals or not name.strip():
             raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="'--model-option'")
+        key = name.strip().replace("-", "_")
+        if key in options:
+            raise typer.BadParameter(f"{key} is given twice (by --{key.replace('_', '-')} or --model-option); give it once",
+                                     param_hint="'--model-option'")
         try:
-            options[name.strip().replace("-", "_")] = int(text)
+            if not text.strip().isascii():
+                raise ValueError
+            options[key] = int(text)
         except ValueError:
             raise typer.BadParameter(f"{item!r}: the value is not a whole number", param_hint="'--model-option'") from None
     return options

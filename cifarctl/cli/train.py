@@ -95,7 +95,7 @@ def train(
     width: Annotated[Optional[int], typer.Option("--width", metavar="W", min=1, max=4096, help=f"Width of the model, for families that take one ({_option_default('width')}).", show_default=False)] = None,
     model_option: Annotated[Optional[list[str]], typer.Option("--model-option", metavar="NAME=VALUE", help="A model option by name (repeatable), for families with options beyond --width.", show_default=False)] = None,
     log_every: Annotated[Optional[int], typer.Option("--log-every", metavar="N", min=1, help=f"Print the running loss every N mini-batches (default: the recipe's: {_recipe_default('log_every')}).", show_default=False)] = None,
-    eval_every: Annotated[int, typer.Option("--eval-every", metavar="N", min=0, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
+    eval_every: Annotated[int, typer.Option("--eval-every", metavar="N", min=0, max=10_000, help="Measure test accuracy every N epochs and at the end (0: never while training).")] = 0,
     time_budget: Annotated[Optional[str], typer.Option("--time-budget", metavar="DURATION", callback=_duration, help="Fit the run to this much training time (90s, 5m, 1h30m): the speed of the first steps sets the number of steps.", show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=100_000_000, help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, help="Number format (default: the recipe's; auto = bf16 where the hardware has it, else fp32).", show_default=False)] = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import sys
 import time
@@ -156,8 +157,19 @@ class UI:
             self.out.width = width
 
     def print_json(self, document: Any) -> None:
-        self.out.file.write(json.dumps(document, indent=2) + "\n")
+        """One JSON document; numbers that are not finite become null (strict parsers reject NaN)."""
+        self.out.file.write(json.dumps(_finite(document), indent=2, allow_nan=False) + "\n")
         self.out.file.flush()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 class QuietEvents(Events):

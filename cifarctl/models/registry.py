@@ -31,7 +31,9 @@ class ModelOption:
     help: str
 
     def check(self, value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not self.minimum <= value <= self.maximum:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UsageError(f"{where}: {self.name} {value!r} is not a whole number")
+        if not self.minimum <= value <= self.maximum:
             raise UsageError(f"{where}: {self.name} {value!r} is outside {self.minimum}..{self.maximum}")
         return value
 
