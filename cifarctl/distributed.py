@@ -67,9 +67,18 @@ def backend() -> str:
     return str(dist.get_backend()) if dist.is_initialized() else "none"
 
 
-def leave() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def leave(together: bool = True) -> None:
+    """Leave the process group; by default all ranks first wait for each other, since a rank
+    tearing Gloo down while rank 0 still writes its files aborted now and then at exit
+    ("terminate called without an active exception"). After an error, leave at once."""
+    if not dist.is_initialized():
+        return
+    if together:
+        try:
+            dist.barrier()
+        except RuntimeError:
+            pass  # another rank has gone already; nothing left to wait for
+    dist.destroy_process_group()
 
 
 def broadcast(value: Any, cluster: Cluster | None) -> Any:

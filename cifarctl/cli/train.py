@@ -163,6 +163,7 @@ def train(
         join(cluster, torch_device)
     ui.debug(f"device: {torch_device}, CPU threads: {_threads()}")
     events = ui.events() if is_main else Events()
+    finished = False
     try:
         on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
         data = load_split(config.data_dir, "train")
@@ -172,12 +173,13 @@ def train(
                                   cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
                                   restart=restart, started=time.perf_counter() - process_age(),
                                   metrics_sink=metrics_sink)
+        finished = True
     except CifarctlError as error:
         if is_main:
             raise
         raise typer.Exit(error.exit_code) from None  # rank 0 says it once for all
     finally:
-        leave()
+        leave(together=finished)
     if not is_main:
         return
     if json_output:
