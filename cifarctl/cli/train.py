@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -181,7 +183,12 @@ def train(
     finally:
         leave(together=finished)
     if not is_main:
-        return
+        # Nothing is left for another rank to do or write. Ending it here skips the C++
+        # teardown of Gloo's threads at interpreter exit, which aborted now and then
+        # ("terminate called without an active exception") after a finished run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
     if json_output:
         ui.print_json(result.as_json())
     else:
