@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import resource
 from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 
 def limit_file_size(limit: int) -> Callable[[], None]:
@@ -11,3 +16,32 @@ def limit_file_size(limit: int) -> Callable[[], None]:
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
     return apply
+
+
+class TutorialNet(nn.Module):
+    """The tutorial's Net, verbatim, to prove the saved file is what the tutorial loads."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+
+
+def save_tutorial_model(folder: Path) -> Path:
+    """An untrained tutorial Net saved the tutorial's way, as `folder/cifar_net.pth`."""
+    torch.manual_seed(0)
+    path = folder / "cifar_net.pth"
+    torch.save(TutorialNet().state_dict(), path)
+    return path

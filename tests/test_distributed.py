@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
+from cifarctl.run_files import run_files
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
 

@@ -4,16 +4,12 @@ import json
 
 import pytest
 import torch
-from test_train import TutorialNet
+from helpers import save_tutorial_model
 
 
 @pytest.fixture
 def tutorial_model(tmp_path):
-    """A plain state_dict saved the tutorial's way."""
-    torch.manual_seed(0)
-    path = tmp_path / "cifar_net.pth"
-    torch.save(TutorialNet().state_dict(), path)
-    return path
+    return save_tutorial_model(tmp_path)
 
 
 def test_report_has_the_tutorials_lines_and_more(cli, data_dir, tutorial_model):

@@ -6,16 +6,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-
-from test_train import TutorialNet
+from helpers import save_tutorial_model
 
 
 @pytest.fixture
 def model(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "cifar_net.pth"
-    torch.save(TutorialNet().state_dict(), path)
-    return path
+    return save_tutorial_model(tmp_path)
 
 
 def reference_probabilities(model_path, images_uint8):

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.metrics import read_metrics
+from cifarctl.run_files import run_files
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
 

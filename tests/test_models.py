@@ -49,9 +49,9 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
     assert evaluated.exit_code == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["model"]["name"] == name
 
-    from cifarctl.run_files import run_files
     from cifarctl.data.memory import load_split
     from cifarctl.errors import Interrupted
+    from cifarctl.run_files import run_files
     from cifarctl.settings import TrainSettings
     from cifarctl.training import train
 

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import save_tutorial_model
 from PIL import Image
-
-from test_train import TutorialNet
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}
@@ -20,10 +19,7 @@ CLASSES = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship"
 
 @pytest.fixture
 def model(tmp_path):
-    torch.manual_seed(0)
-    path = tmp_path / "cifar_net.pth"
-    torch.save(TutorialNet().state_dict(), path)
-    return path
+    return save_tutorial_model(tmp_path)
 
 
 def noise(shape, seed=0):

@@ -5,10 +5,10 @@ import sys
 import pytest
 import torch
 
-from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
 from cifarctl.metrics import read_metrics
+from cifarctl.run_files import run_files
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
 

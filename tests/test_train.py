@@ -9,36 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
-from helpers import limit_file_size
+from helpers import TutorialNet, limit_file_size
 
-from cifarctl.run_files import run_files
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
+from cifarctl.run_files import run_files
 from cifarctl.settings import TrainSettings
 from cifarctl.training import train
-
-
-class TutorialNet(nn.Module):
-    """The tutorial's Net, verbatim, to prove the saved file is what the tutorial loads."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(3, 6, 5)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(6, 16, 5)
-        self.fc1 = nn.Linear(16 * 5 * 5, 120)
-        self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
-
-    def forward(self, x):
-        x = self.pool(F.relu(self.conv1(x)))
-        x = self.pool(F.relu(self.conv2(x)))
-        x = torch.flatten(x, 1)
-        x = F.relu(self.fc1(x))
-        x = F.relu(self.fc2(x))
-        return self.fc3(x)
 
 
 def test_defaults_are_the_tutorials(cli, data_dir):
