@@ -12,7 +12,7 @@ from cifarctl.data.catalog import NUM_CLASSES, SHORT_NAMES
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
 from cifarctl.errors import CheckpointError
 from cifarctl.recipes.augment import tta_views
-from cifarctl.recipes.precision import autocast
+from cifarctl.recipes.precision import autocast, inference_layout
 
 RANDOM_BASELINE = 1 / NUM_CLASSES
 TUTORIAL_SAMPLE = 4  # the tutorial shows the first test batch of 4 images
@@ -68,7 +68,7 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.
     of the logits averaged over the image and its mirror."""
     was_training = model.training
     model.eval()
-    memory_format = torch.channels_last if precision != "fp32" or device.type == "cuda" else torch.contiguous_format
+    memory_format = inference_layout(precision, device)
     outputs = []
     for start in range(0, len(images), batch_size):
         batch = normalize(images[start : start + batch_size].to(device), mean, std)

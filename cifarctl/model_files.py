@@ -28,7 +28,7 @@ from cifarctl.models import (
     registry,
 )
 from cifarctl.recipes import recipe_for
-from cifarctl.recipes.precision import resolve_precision
+from cifarctl.recipes.precision import inference_layout, resolve_precision
 
 MODEL_FORMAT = "cifarctl-model"
 MODEL_VERSION = 1
@@ -80,9 +80,7 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     network.load_state_dict(state_dict)
     mean, std = info.family.normalization
     precision = resolve_precision(recipe_for(info.family).precision, torch.device(device))
-    memory_format = torch.channels_last if precision != "fp32" or torch.device(device).type == "cuda" \
-        else torch.contiguous_format
-    network = network.to(device, memory_format=memory_format).eval()
+    network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
     return TrainedModel(network, info, mean, std, tta, path, precision)
 
 

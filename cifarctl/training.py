@@ -162,14 +162,6 @@ def _with_seed(settings: TrainSettings, cluster: Cluster | None) -> TrainSetting
     return dataclasses.replace(settings, seed=broadcast(random.randrange(2**31), cluster))
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
-
-
 class _Loop:
     """One run's position and reporting around the parts that do the learning."""
 
@@ -236,7 +228,7 @@ class _Loop:
         if family.cpu_note and self.parts.device.type == "cpu":
             seconds = len(self.labels) * settings.epochs / max(family.images_per_second_cpu, 1e-9)
             self.events.warning(f"{family.name} is {family.cpu_note}; this run may take about "
-                                f"{_duration(seconds)} here")
+                                f"{format_duration(seconds)} here")
 
     def save(self) -> None:
         """Write the checkpoint (rank 0); every rank must call this, to agree on the losses."""
