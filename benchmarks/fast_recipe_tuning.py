@@ -21,12 +21,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_flags, machine  # noqa: E402
 
-from cifarctl.run_files import run_files  # noqa: E402
+from cifarctl.training.run_files import run_files  # noqa: E402
 from cifarctl.data.memory import load_split  # noqa: E402
-from cifarctl.evaluation import evaluate  # noqa: E402
-from cifarctl.model_files import load_trained_model  # noqa: E402
-from cifarctl.settings import TrainSettings  # noqa: E402
-from cifarctl.training import train  # noqa: E402
+from cifarctl.inference.evaluation import evaluate  # noqa: E402
+from cifarctl.inference.model_files import load_trained_model  # noqa: E402
+from cifarctl.training.settings import TrainSettings  # noqa: E402
+from cifarctl.training.loop import train  # noqa: E402
 
 
 def main() -> None:

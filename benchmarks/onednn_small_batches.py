@@ -1,6 +1,6 @@
 """Images per second of Net training steps with oneDNN on/off and 1/2 threads, by batch size.
 
-This is the measurement behind `SMALL_CPU_BATCH` in cifarctl/training.py:
+This is the measurement behind `SMALL_CPU_BATCH` in cifarctl/training/loop.py:
     python benchmarks/onednn_small_batches.py
 """
 

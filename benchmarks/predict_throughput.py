@@ -50,9 +50,9 @@ def whole_process(folder: Path, model: Path) -> float:
 
 
 def in_process(files: list[Path], model: Path, workers: int) -> float:
-    from cifarctl.images import ImageDecoder
-    from cifarctl.model_files import load_trained_model
-    from cifarctl.prediction import predict_files
+    from cifarctl.inference.images import ImageDecoder
+    from cifarctl.inference.model_files import load_trained_model
+    from cifarctl.inference.prediction import predict_files
 
     trained = load_trained_model(model)
     started = time.perf_counter()
@@ -71,7 +71,7 @@ def main() -> None:
     parser.add_argument("--suffix", default=".png", choices=[".png", ".jpg"])
     args = parser.parse_args()
 
-    from cifarctl.images import list_inputs
+    from cifarctl.inference.images import list_inputs
     from cifarctl.models.net import Net
 
     with tempfile.TemporaryDirectory() as workdir:

@@ -6,7 +6,7 @@
 `--images` is the image folder the data dir's test split was imported from (`test/<class>/*`),
 so both commands see the same pixels. Runs `cifarctl predict IMAGES --json --top 1` and
 `cifarctl evaluate --json` as whole processes, then compares, image by image, predict's class
-with the one evaluate's code gives (`cifarctl.evaluation`, in this process), and the two
+with the one evaluate's code gives (`cifarctl.inference.evaluation`, in this process), and the two
 confusion matrices.
 """
 
@@ -35,8 +35,8 @@ def main() -> None:
 
     from cifarctl.data.catalog import SHORT_NAMES, class_index
     from cifarctl.data.memory import load_split
-    from cifarctl.evaluation import evaluate
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.evaluation import evaluate
+    from cifarctl.inference.model_files import load_trained_model
 
     seconds, stdout = timed([*cifarctl, "predict", str(args.images), "--model", str(args.model), "--json", "--top", "1"], ".")
     predicted = json.loads(stdout)

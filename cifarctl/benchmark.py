@@ -30,7 +30,6 @@ from cifarctl.cpu_threads import cpu_mode_for, uses_small_batch_mode
 from cifarctl.devices import cuda_unavailable_reason, mps_available, resolve_device
 from cifarctl.events import Events
 from cifarctl.models import ModelInfo, build_model, count_parameters, registry
-from cifarctl.recipes import recipe_for
 from cifarctl.recipes.precision import autocast, resolve_precision
 
 TARGET_REPEAT_S = 0.2  # calibrated repeat length when --steps is not given
@@ -121,7 +120,7 @@ def measurement_problems(per_step_s: list[float], cpu_share: float | None) -> li
 def _benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int) -> Timing:
     torch.manual_seed(seed)
     info = ModelInfo(settings.model, registry.get(settings.model).resolve_options({"width": width}))
-    precision = resolve_precision(recipe_for(info.family).precision, device)
+    precision = resolve_precision(info.family.recipe.precision, device)
     layout = torch.contiguous_format if uses_small_batch_mode(device.type, settings.batch_size) else torch.channels_last
     model = build_model(info).to(device, memory_format=layout)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)

@@ -137,19 +137,18 @@ def _refuse_to_replace(path: Path) -> None:
         raise CifarctlError(f"cannot write {path}: it is a {kind}, and cifarctl only replaces regular files")
 
 
-def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
+def check_output_path(path: Path, option: str, inputs: tuple[Path, ...] = ()) -> None:
     """Fail fast, before any long work, when `path` cannot be written as a file.
 
     The path must be absent or a regular file (never a device, FIFO, socket, folder or
-    symbolic link), not one of the command's `inputs`, outside any CIFAR-10 dataset folder
-    (and the dataset of `data_dir` when one is given), and its folder must exist and accept
-    a new file (probed by creating one).
+    symbolic link), not one of the command's `inputs`, and its folder must exist and accept
+    a new file (probed by creating one). `cifarctl.data.guards.check_output_file` adds the
+    rules about datasets.
     """
     path = Path(path)
     for source in inputs:
         if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
             raise UsageError(f"{option} {path} is the file this command reads; write to another path")
-    check_outside_any_dataset(path, option)
     parent = path.parent
     kind = existing_kind(path)
     if kind == "directory":
@@ -159,8 +158,6 @@ def check_output_file(path: Path, option: str, data_dir: Path | None = None, inp
                          "of the file to write, so it is clear what gets replaced")
     if kind is not None:
         raise UsageError(f"{option} {path} is a {kind}, not a regular file; give the path of a file to write")
-    if data_dir is not None:
-        check_output_outside_dataset(path, data_dir, option)
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"{option} {path}: the folder {parent} {problem}; create it or choose another path")
@@ -171,16 +168,6 @@ def check_output_file(path: Path, option: str, data_dir: Path | None = None, inp
         raise write_error(path, error) from None
 
 
-def check_outside_any_dataset(path: Path, option: str) -> None:
-    """Refuse an output inside a folder that holds CIFAR-10's batch files, whatever data dir it is."""
-    from cifarctl.data.store import BATCHES_FOLDER
-
-    for folder in Path(path).resolve().parents:
-        if folder.name == BATCHES_FOLDER and (folder / "batches.meta").exists():
-            raise UsageError(f"{option} {path} is inside the dataset folder {folder}; "
-                             "choose a path outside the dataset")
-
-
 def check_input_file(path: Path, what: str) -> None:
     """What a command reads must be a regular file: a FIFO would hang it, a device never end."""
     path = Path(path)
@@ -189,18 +176,6 @@ def check_input_file(path: Path, what: str) -> None:
     if not path.is_file():
         kind = existing_kind(path.resolve()) or "special file"
         raise CifarctlError(f"{what} {path} is a {kind}, not a regular file; give the path of a file")
-
-
-def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:
-    """Refuse an output that would overwrite part of the dataset in `data_dir`."""
-    from cifarctl.data.store import dataset_paths
-
-    target = Path(path).resolve()
-    for protected in dataset_paths(data_dir):
-        protected = protected.resolve()
-        if target == protected or protected in target.parents:
-            raise UsageError(f"{option} {path} is inside the dataset ({protected}); "
-                             "choose a path outside the data dir's dataset")
 
 
 def md5_of(path: Path) -> str:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from cifarctl.data.memory import load_split
-from cifarctl.run_files import run_files
-from cifarctl.settings import TrainSettings
-from cifarctl.training import train
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
+from cifarctl.training.loop import train
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cifarctl.evaluation_plots import most_confident_mistakes, plot_mistakes
+from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_mistakes
 
 REPO = Path(__file__).resolve().parents[1]
 

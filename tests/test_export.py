@@ -16,8 +16,8 @@ def model(tmp_path):
 
 def reference_probabilities(model_path, images_uint8):
     """What cifarctl itself says about these images."""
-    from cifarctl.evaluation import predict_probabilities
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.evaluation import predict_probabilities
+    from cifarctl.inference.model_files import load_trained_model
 
     trained = load_trained_model(model_path)
     return predict_probabilities(trained.network, images_uint8, torch.device("cpu"), 100, trained.mean, trained.std)
@@ -96,7 +96,7 @@ def test_check_uses_test_images_when_the_dataset_is_there(cli, data_dir, model, 
 
 
 def test_a_resnet_file_exports_with_its_own_normalisation(cli, tmp_path):
-    from cifarctl.model_files import save_trained_model
+    from cifarctl.inference.model_files import save_trained_model
     from cifarctl.models import ModelInfo, build_model, registry
 
     info = ModelInfo("resnet18", registry.get("resnet18").resolve_options({}))
@@ -132,7 +132,7 @@ def test_without_onnxruntime_the_onnx_checker_checks_the_file(cli, model, monkey
 
 
 def test_an_export_that_disagrees_is_an_error(cli, model, monkeypatch):
-    from cifarctl import export
+    from cifarctl.inference import export
 
     real = export._reloaded
 

@@ -6,11 +6,10 @@ import pytest
 import torch
 
 from cifarctl.errors import UsageError
-from cifarctl.evaluation import predict_probabilities
+from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.models.fast import FastNet, prepare
 from cifarctl.recipes import augment, precision
 from cifarctl.recipes.schedules import Triangular
-from cifarctl.time_budget import budget_fit_step, fitted_steps
 
 
 def test_whitening_makes_patches_uncorrelated():
@@ -72,37 +71,6 @@ def test_the_schedule_stays_flat_while_the_budget_is_measured():
     refitted = Triangular(warmup=0.2)
     refitted.fit(1000, flat_steps=8)
     assert [refitted(step) for step in range(8)] == [0.2] * 8  # the measured steps are the same in any length
-
-
-def test_fitted_steps_fill_the_budget():
-    # 10 s used for 8 steps, 0.5 s per step and 1 s per epoch start of 100 steps: 100 - 10 - 1 s left
-    assert fitted_steps(100, 10, 8, 0.5, 100, 1.0, minimum=8) == 8 + int(89 / 0.51)
-    assert fitted_steps(5, 10, 8, 0.5, 100, 1.0, minimum=8) == 8  # over budget already: stop after the measured steps
-
-
-def test_a_budget_needs_a_schedule_that_starts_flat():
-    from cifarctl.models import registry
-    from cifarctl.recipes import recipe_for
-
-    assert budget_fit_step(recipe_for(registry.get("fast"))) >= 2
-    with pytest.raises(UsageError, match="--time-budget"):
-        budget_fit_step(recipe_for(registry.get("resnet18")))
-
-
-def test_a_budget_run_is_repeated_exactly_by_its_step_count(cli, data_dir, tmp_path, monkeypatch):
-    import cifarctl.time_budget as time_budget
-
-    monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
-    args = ["train", "--model", "fast", "--width", "8", "--batch-size", "16", "--seed", "2", "--json"]
-    budgeted = cli(*args, "--time-budget", "6s", "-o", "budget.pth")
-    assert budgeted.exit_code == 0, budgeted.stderr
-    steps = json.loads(budgeted.stdout)["total_steps"]
-    assert f"--steps {steps} repeats this run exactly" in budgeted.stderr
-    repeated = cli(*args, "--steps", str(steps), "-o", "steps.pth")
-    assert repeated.exit_code == 0, repeated.stderr
-    first = torch.load(tmp_path / "budget.pth", weights_only=True)["state_dict"]
-    second = torch.load(tmp_path / "steps.pth", weights_only=True)["state_dict"]
-    assert all(torch.equal(first[name], second[name]) for name in first)
 
 
 def test_a_few_steps_reduce_the_loss(cli, data_dir):

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from cifarctl.errors import CifarctlError, UsageError
-from cifarctl.files import atomic_write, check_output_file, check_output_outside_dataset
+from cifarctl.data.guards import check_output_file, check_output_outside_dataset
+from cifarctl.files import atomic_write
 
 
 def _directory(path: Path) -> None:

@@ -13,10 +13,10 @@ import torch
 
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
-from cifarctl.metrics import read_metrics
-from cifarctl.run_files import run_files
-from cifarctl.settings import TrainSettings
-from cifarctl.training import train
+from cifarctl.training.metrics import read_metrics
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
+from cifarctl.training.loop import train
 
 STEPS_PER_EPOCH = 300 // 4  # the fake training set at the tutorial's batch size
 TIMING_KEYS = {"time", "seconds", "images_per_second"}  # the only fields allowed to differ between runs

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from cifarctl.errors import CheckpointError, UsageError
-from cifarctl.model_files import MODEL_FORMAT, load_trained_model
+from cifarctl.inference.model_files import MODEL_FORMAT, load_trained_model
 from cifarctl.models import ModelInfo, build_model, expected_shapes, registry
 
 
@@ -51,9 +51,9 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
 
     from cifarctl.data.memory import load_split
     from cifarctl.errors import Interrupted
-    from cifarctl.run_files import run_files
-    from cifarctl.settings import TrainSettings
-    from cifarctl.training import train
+    from cifarctl.training.run_files import run_files
+    from cifarctl.training.settings import TrainSettings
+    from cifarctl.training.loop import train
 
     settings = TrainSettings.for_model(name, seed=5, epochs=2, batch_size=100, log_every=1)
     calls = iter(range(100))
@@ -117,13 +117,20 @@ import torch.nn as nn
 
 def build(channels=4):
     return nn.Sequential(nn.Conv2d(3, channels, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 10))
+
+
+def prepare(model, images):
+    print(f"prepared from {len(images)} images")
 '''
 
 REGISTER_AND_RUN = '''
 import sys
 from cifarctl.models.registry import Family, ModelOption, register
+from cifarctl.recipes import Recipe
 register(Family(name="tiny", title="Tiny", summary="a made-up family for a test", module="tiny_family",
-                recipe="cifarctl.recipes.resnet", options=(ModelOption("channels", 4, 1, 64, "channels"),)))
+                recipe=Recipe(name="tiny", epochs=1, batch_size=32, lr=0.05, schedule="onecycle", warmup=0.2,
+                              augment="crop-flip", log_every=10),
+                hooks=frozenset({"prepare"}), options=(ModelOption("channels", 4, 1, 64, "channels"),)))
 from cifarctl.cli.app import run
 sys.exit(run(sys.argv[1:]))
 '''
@@ -141,6 +148,7 @@ def test_a_new_family_is_one_module_and_one_entry(data_dir, tmp_path):
     assert "tiny: a made-up family for a test" in " ".join(helped.stdout.split())
     trained = run("train", "--model", "tiny", "--model-option", "channels=8", "--epochs", "1", "-o", "tiny.pth")
     assert trained.returncode == 0, trained.stderr
+    assert "prepared from" in trained.stdout and "tiny recipe" in trained.stderr
     evaluated = run("evaluate", "-m", "tiny.pth", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     model = json.loads(evaluated.stdout)["model"]

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from cifarctl.cli.sparkline import ASCII_LEVELS, BLOCKS, sparkline
-from cifarctl.training_plots import smooth
+from cifarctl.pictures.training_plots import smooth
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

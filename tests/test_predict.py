@@ -108,7 +108,7 @@ def test_strict_stops_at_the_first_unreadable_file(cli, model, photos, tmp_path)
 @pytest.fixture
 def many_pngs(tmp_path):
     """Enough files for the parallel decoder (see PARALLEL_MIN_FILES)."""
-    from cifarctl.images import PARALLEL_MIN_FILES
+    from cifarctl.inference.images import PARALLEL_MIN_FILES
 
     folder = tmp_path / "many"
     folder.mkdir()
@@ -140,7 +140,7 @@ def _die(paths, resize):
 
 
 def test_a_decoder_process_that_dies_is_one_clear_error(cli, model, many_pngs, monkeypatch):
-    from cifarctl import images
+    from cifarctl.inference import images
 
     monkeypatch.setattr(images, "decode_chunk", _die)
     result = cli("--workers", "2", "predict", str(many_pngs))
@@ -156,9 +156,9 @@ def test_names_can_come_from_stdin(cli, model, photos, monkeypatch):
 
 
 def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):
-    from cifarctl.evaluation import predict_probabilities
-    from cifarctl.images import load_image
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.evaluation import predict_probabilities
+    from cifarctl.inference.images import load_image
+    from cifarctl.inference.model_files import load_trained_model
 
     plain = json.loads(cli("predict", str(photos / "tiny.png"), "--json", "--top", "10").stdout)
     augmented = json.loads(cli("predict", str(photos / "tiny.png"), "--json", "--top", "10", "--tta").stdout)
@@ -192,8 +192,8 @@ def test_predictions_agree_with_evaluate_on_the_same_images(cli, data_dir, model
     """The 300 training images as PNG files (enough for the parallel decoder) and as the dataset."""
     from cifarctl.data.catalog import CLASS_NAMES
     from cifarctl.data.memory import load_split
-    from cifarctl.evaluation import predict as predict_labels
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.evaluation import predict as predict_labels
+    from cifarctl.inference.model_files import load_trained_model
 
     split = load_split(data_dir, "train")
     for index, (image, label) in enumerate(zip(split.images, split.labels.tolist())):
@@ -236,7 +236,7 @@ def test_a_terminal_gets_a_table_with_thumbnails(cli, model, photos, monkeypatch
 
 
 def test_crop_takes_the_centre_and_stretch_keeps_everything(tmp_path):
-    from cifarctl.images import load_image
+    from cifarctl.inference.images import load_image
 
     wide = np.zeros((32, 96, 3), np.uint8)
     wide[:, :32] = (255, 0, 0)
@@ -250,7 +250,7 @@ def test_crop_takes_the_centre_and_stretch_keeps_everything(tmp_path):
 
 
 def test_transparency_is_shown_on_white_and_grey_becomes_rgb(tmp_path):
-    from cifarctl.images import load_image
+    from cifarctl.inference.images import load_image
 
     Image.new("RGBA", (40, 40), (0, 0, 0, 0)).save(tmp_path / "clear.png")
     assert (load_image(tmp_path / "clear.png") == 255).all()
@@ -259,7 +259,7 @@ def test_transparency_is_shown_on_white_and_grey_becomes_rgb(tmp_path):
 
 
 def test_a_photo_is_shown_upright_as_its_exif_says(tmp_path):
-    from cifarctl.images import load_image
+    from cifarctl.inference.images import load_image
 
     tall = np.zeros((64, 32, 3), np.uint8)
     tall[:32] = 255  # white top half

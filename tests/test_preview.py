@@ -26,7 +26,7 @@ def test_preview_filters_classes(cli, data_dir):
 
 
 def test_preview_saves_a_png(cli, data_dir, tmp_path):
-    from cifarctl.preview import caption_font_size
+    from cifarctl.pictures.grids import caption_font_size
 
     result = cli("preview", "--count", "8", "--save", "grid.png", "--scale", "2", "--split", "test")
     assert result.exit_code == 0, result.stderr
@@ -46,7 +46,7 @@ def _dark_pixels(image, box) -> int:
 def test_the_png_names_each_image_under_it(data_dir, tmp_path, scale):
     import torch
 
-    from cifarctl.preview import GRID_PADDING, caption_font_size, save_grid
+    from cifarctl.pictures.grids import GRID_PADDING, caption_font_size, save_grid
 
     images = torch.full((3, 3, 32, 32), 255, dtype=torch.uint8)  # white, so only the text is dark
     save_grid(images, tmp_path / "grid.png", ["cat", "truck", "plane"], scale=scale, per_row=2)
@@ -62,7 +62,7 @@ def test_the_png_names_each_image_under_it(data_dir, tmp_path, scale):
 
 
 def test_the_png_captions_are_the_printed_labels(cli, data_dir, tmp_path, monkeypatch):
-    from cifarctl import preview
+    from cifarctl.pictures import grids as preview
 
     seen = {}
     monkeypatch.setattr(preview, "save_grid", lambda images, path, captions, scale: seen.update(captions=captions))

@@ -1,7 +1,7 @@
 import torch
 
 from cifarctl.models.net import Net
-from cifarctl.sgd import MomentumSGD
+from cifarctl.recipes.sgd import MomentumSGD
 
 
 def test_matches_torch_optim_sgd_bit_for_bit():

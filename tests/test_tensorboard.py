@@ -7,10 +7,10 @@ import torch
 
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
-from cifarctl.metrics import read_metrics
-from cifarctl.run_files import run_files
-from cifarctl.settings import TrainSettings
-from cifarctl.training import train
+from cifarctl.training.metrics import read_metrics
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
+from cifarctl.training.loop import train
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:
@@ -36,7 +36,7 @@ def test_tensorboard_gets_the_same_scalars_as_the_log(cli, data_dir, tmp_path):
 
 def test_a_resumed_run_shows_each_step_once(data_dir, tmp_path):
     pytest.importorskip("tensorboard")
-    from cifarctl.tensorboard_sink import TensorBoardSink
+    from cifarctl.training.tensorboard import TensorBoardSink
 
     data, cpu = load_split(data_dir, "train"), torch.device("cpu")
     settings = TrainSettings.for_model("net", seed=8, log_every=10)

@@ -13,9 +13,9 @@ from helpers import TutorialNet, limit_file_size
 
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
-from cifarctl.run_files import run_files
-from cifarctl.settings import TrainSettings
-from cifarctl.training import train
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
+from cifarctl.training.loop import train
 
 
 def test_defaults_are_the_tutorials(cli, data_dir):

@@ -44,8 +44,8 @@ def evaluate(
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
-    from cifarctl.evaluation import evaluate as run_evaluation
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.evaluation import evaluate as run_evaluation
+    from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
     config = command_config(ctx, data_dir=data_dir, device=device)
@@ -85,7 +85,7 @@ def draw_sample(ui: UI, result, data, count: int) -> None:
     """The first test images, as the tutorial shows its first batch, with both labels under each."""
     from cifarctl.cli.pictures import ascii_grid, colour_grid
     from cifarctl.data.catalog import SHORT_NAMES
-    from cifarctl.preview import as_hwc
+    from cifarctl.pictures.grids import as_hwc
 
     truth, predicted = data.labels[:count].tolist(), result.predicted[:count].tolist()
     captions = [f"true {SHORT_NAMES[t]}, predicted {SHORT_NAMES[p]}" for t, p in zip(truth, predicted)]
@@ -104,8 +104,8 @@ def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: O
     if confusion_path is None and mistakes_path is None:
         return {}
     from cifarctl.data.catalog import SHORT_NAMES
-    from cifarctl.evaluation_plots import most_confident_mistakes, plot_confusion, plot_mistakes
-    from cifarctl.preview import as_hwc
+    from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_confusion, plot_mistakes
+    from cifarctl.pictures.grids import as_hwc
 
     saved = {}
     images_line = f"{result.total:,} {result.split} images"

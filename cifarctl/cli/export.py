@@ -42,8 +42,8 @@ def export(
     and compared with the PyTorch model on test images (random ones when no dataset is present).
     Test-time augmentation is not part of the export.
     """
-    from cifarctl.export import FORMATS, default_output, export_model, require_onnx_packages
-    from cifarctl.files import check_output_file
+    from cifarctl.inference.export import FORMATS, default_output, export_model, require_onnx_packages
+    from cifarctl.data.guards import check_output_file
 
     if export_format is ExportFormat.onnx:
         require_onnx_packages()
@@ -59,7 +59,7 @@ def export(
                                  param_hint="'--output'")
     ui = UI(config.color, config.quiet, config.verbose)
 
-    from cifarctl.model_files import load_trained_model
+    from cifarctl.inference.model_files import load_trained_model
 
     trained = load_trained_model(model, "cpu")
     images, source = _check_images(config.data_dir)

@@ -12,7 +12,7 @@ from cifarctl.cli.png_files import check_png_output
 from cifarctl.cli.ui import UI
 
 if TYPE_CHECKING:
-    from cifarctl.training_plots import RunCurves
+    from cifarctl.pictures.training_plots import RunCurves
 
 METRICS_SUFFIX = ".metrics.jsonl"
 DEFAULT_MODEL = Path("cifar_net.pth")
@@ -29,7 +29,7 @@ def plot(
 ) -> None:
     """Plot training runs: loss against images seen, and train/test accuracy per epoch vs the 10% baseline."""
     from cifarctl.errors import CifarctlError, UsageError
-    from cifarctl.metrics import read_metrics
+    from cifarctl.training.metrics import read_metrics
 
     config = command_config(ctx)
     ui = UI(config.color, config.quiet, config.verbose)
@@ -40,7 +40,7 @@ def plot(
     target = output or default_output(logs)
     check_png_output(target, "--output")
 
-    from cifarctl.training_plots import RunCurves, plot_training
+    from cifarctl.pictures.training_plots import RunCurves, plot_training
 
     curves, reports = [], []
     for log, name in zip(logs, labels):
@@ -66,7 +66,7 @@ def metrics_log_of(path: Path) -> Path:
     """A metrics log as given, or the one beside a model file or checkpoint."""
     if path.name.endswith(".jsonl"):
         return path
-    from cifarctl.run_files import run_files
+    from cifarctl.training.run_files import run_files
 
     return run_files(path.with_suffix(".pth") if path.suffix == ".ckpt" else path).metrics
 

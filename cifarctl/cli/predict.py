@@ -13,7 +13,7 @@ from cifarctl.cli.options import DeviceOption, JsonOption, command_config
 from cifarctl.cli.ui import UI
 
 if TYPE_CHECKING:
-    from cifarctl.prediction import PredictionResult
+    from cifarctl.inference.prediction import PredictionResult
 
 PROGRESS_MIN_IMAGES = 500  # fewer decode in well under a second: a bar would only flicker
 GRID_MAX_IMAGES = 256  # --save: a picture, not a poster
@@ -48,7 +48,7 @@ def predict(
     Nothing is written unless --save asks.
     """
     from cifarctl.errors import CifarctlError, UsageError
-    from cifarctl.files import check_output_file
+    from cifarctl.data.guards import check_output_file
 
     if save is not None:
         check_output_file(save, "--save")
@@ -59,7 +59,7 @@ def predict(
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 
     from cifarctl.events import Events
-    from cifarctl.images import ImageDecoder, list_inputs
+    from cifarctl.inference.images import ImageDecoder, list_inputs
 
     config = command_config(ctx, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
@@ -69,8 +69,8 @@ def predict(
     with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
         # torch is imported here, while the workers decode
         from cifarctl.devices import resolve_device
-        from cifarctl.model_files import load_trained_model
-        from cifarctl.prediction import predict_files
+        from cifarctl.inference.model_files import load_trained_model
+        from cifarctl.inference.prediction import predict_files
 
         torch_device = resolve_device(config.device)
         trained = load_trained_model(model, torch_device)
@@ -148,11 +148,11 @@ def _thumbnail(image, width: int):
 
 
 def _save_grid(result: PredictionResult, path: Path) -> None:
-    from cifarctl.captioned_grid import save_captioned_grid
+    from cifarctl.pictures.grids import save_grid
 
     count = min(len(result.paths), GRID_MAX_IMAGES)
     captions = []
     for index in range(count):
         name, probability = result.top_classes(index)[0]
         captions.append(f"{name} {100 * probability:.0f}%")
-    save_captioned_grid(result.images[:count], captions, path)
+    save_grid(result.images[:count], path, captions)

@@ -44,8 +44,8 @@ def preview(
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
     from cifarctl.data.store import describe_dataset
-    from cifarctl.files import check_output_file
-    from cifarctl.preview import as_hwc, sample, save_grid
+    from cifarctl.data.guards import check_output_file
+    from cifarctl.pictures.grids import as_hwc, sample, save_grid
 
     config = command_config(ctx, data_dir=data_dir, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)

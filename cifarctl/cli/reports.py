@@ -57,8 +57,8 @@ def _recipe_line(settings, precision: str) -> str:
         parts.append(f"label smoothing {recipe.label_smoothing:g}")
     if recipe.augment != "none":
         parts.append(f"{recipe.augment} augmentation")
-    if recipe.ema:
-        parts.append(f"weight averaging {recipe.ema:g}")
+    if recipe.lookahead:
+        parts.append(f"Lookahead every {recipe.lookahead} steps")
     parts.append(precision)
     return ", ".join(parts)
 

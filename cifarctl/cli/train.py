@@ -74,9 +74,8 @@ def _precision(value: Optional[str]) -> Optional[str]:
 
 def _recipe_default(field: str) -> str:
     """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
-    from cifarctl.recipes import recipe_for
-
-    return ", ".join(f"{name} {getattr(recipe_for(registry.get(name)), field):g}" for name in registry.names())
+    
+    return ", ".join(f"{name} {getattr(registry.get(name).recipe, field):g}" for name in registry.names())
 
 
 def _option_default(option: str) -> str:
@@ -113,19 +112,19 @@ def train(
     seed: SeedOption = None,
 ) -> None:
     """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
-    from cifarctl.run_files import run_files
+    from cifarctl.training.run_files import run_files
     from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
-    from cifarctl.distributed import cluster_from_environment, device_for, join, leave, on_main
+    from cifarctl.training.distributed import cluster_from_environment, device_for, join, leave, on_main
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.events import Events
-    from cifarctl.files import check_output_file
+    from cifarctl.data.guards import check_output_file
     from cifarctl.interrupts import StopRequest
-    from cifarctl.settings import TrainSettings
-    from cifarctl.training import train as run_training
+    from cifarctl.training.settings import TrainSettings
+    from cifarctl.training.loop import train as run_training
 
     config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
     ui = UI(config.color, config.quiet, config.verbose)
@@ -133,7 +132,7 @@ def train(
     if resume and restart:
         raise UsageError("--resume and --restart contradict each other; choose one")
     from cifarctl.durations import parse_duration
-    from cifarctl.time_budget import budget_fit_step, process_age
+    from cifarctl.training.time_budget import budget_fit_step, process_age
 
     if time_budget is not None and (steps is not None or epochs is not None):
         raise UsageError("--time-budget sets the run's length; drop --steps and --epochs, or drop --time-budget")
@@ -156,7 +155,7 @@ def train(
     is_main = cluster is None or cluster.is_main
     metrics_sink = None
     if tensorboard is not None and is_main:
-        from cifarctl.tensorboard_sink import TensorBoardSink
+        from cifarctl.training.tensorboard import TensorBoardSink
 
         metrics_sink = TensorBoardSink(tensorboard)
     torch_device = resolve_device(config.device)

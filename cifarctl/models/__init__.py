@@ -2,13 +2,14 @@
 
 The registry (`cifarctl.models.registry`) says which families exist; this module turns an
 entry and its options into a network. Model files are read and written in
-`cifarctl.model_files`. Importing this package does not import torch (the CLI reads the
+`cifarctl.inference.model_files`. Importing this package does not import torch (the CLI reads the
 registry for --help); the functions that build networks do.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,13 @@ class ModelInfo:
 
 def family_module(family: registry.Family) -> Any:
     return importlib.import_module(family.module)
+
+
+def hook(family: registry.Family, name: str) -> Callable[..., Any] | None:
+    """The family's optional `name` hook (see registry.HOOKS), or None if its entry does not declare it."""
+    if name not in registry.HOOKS:
+        raise ValueError(f"unknown hook {name!r}")
+    return getattr(family_module(family), name) if name in family.hooks else None
 
 
 def build_model(info: ModelInfo) -> nn.Module:

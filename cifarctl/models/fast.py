@@ -2,10 +2,11 @@
 
 A frozen 2x2 patch-whitening convolution, then three blocks of two 3x3 convolutions with
 max-pooling, batch norm (fixed scales, learned shifts) and GELU, then global max-pooling and
-a linear layer. `width` is the first block's channels; the other two have twice as many.
-The whitening filters are the eigenvectors of the training images' 2x2 patch covariance
-(`prepare`), and each block's second conv starts as the identity, so training starts
-from a network that already passes the signal through.
+a linear layer. `width` is the first block's channels; the other two have `widen` times as
+many (airbench94: 64 and 4). The whitening filters are the eigenvectors of the training
+images' 2x2 patch covariance (`prepare`), and every 3x3 conv starts with its first `C_in`
+filters as the identity (as airbench), so training starts from a network that already passes
+the signal through.
 """
 
 from __future__ import annotations
@@ -27,13 +28,22 @@ class BatchNorm(nn.BatchNorm2d):
         self.weight.requires_grad = False
 
 
+def identity_conv(channels_in: int, channels_out: int) -> nn.Conv2d:
+    """A 3x3 conv whose first `channels_in` filters pass their input channel through unchanged
+    (the rest keep PyTorch's default initialisation)."""
+    conv = nn.Conv2d(channels_in, channels_out, 3, padding="same", bias=False)
+    with torch.no_grad():
+        nn.init.dirac_(conv.weight[: min(channels_in, channels_out)])
+    return conv
+
+
 class Block(nn.Module):
     def __init__(self, channels_in: int, channels_out: int) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(channels_in, channels_out, 3, padding="same", bias=False)
+        self.conv1 = identity_conv(channels_in, channels_out)
         self.pool = nn.MaxPool2d(2)
         self.norm1 = BatchNorm(channels_out)
-        self.conv2 = nn.Conv2d(channels_out, channels_out, 3, padding="same", bias=False)
+        self.conv2 = identity_conv(channels_out, channels_out)
         self.norm2 = BatchNorm(channels_out)
         self.activation = nn.GELU()
 
@@ -43,34 +53,40 @@ class Block(nn.Module):
 
 
 class FastNet(nn.Module):
-    def __init__(self, width: int = 64) -> None:
+    def __init__(self, width: int = 64, widen: int = 2) -> None:
         super().__init__()
         whitened = 2 * 3 * WHITENING_KERNEL**2
         self.whiten = nn.Conv2d(3, whitened, WHITENING_KERNEL, padding=0)
         self.whiten.weight.requires_grad = False
         self.activation = nn.GELU()
-        self.blocks = nn.Sequential(Block(whitened, width), Block(width, 2 * width), Block(2 * width, 2 * width))
+        wide = widen * width
+        self.blocks = nn.Sequential(Block(whitened, width), Block(width, wide), Block(wide, wide))
         self.pool = nn.AdaptiveMaxPool2d(1)
-        self.head = nn.Linear(2 * width, 10, bias=False)
-        for block in self.blocks:
-            with torch.no_grad():
-                nn.init.dirac_(block.conv2.weight)  # identity at the start
-                block.conv2.weight.add_(torch.randn_like(block.conv2.weight) * 0.01)
-
-    def param_groups(self, lr: float, weight_decay: float) -> list[dict]:
-        """Weights at the recipe's rate; the shifts (biases) far faster, decayed as much per step."""
-        biases = [p for name, p in self.named_parameters() if p.requires_grad and name.endswith("bias")]
-        weights = [p for name, p in self.named_parameters() if p.requires_grad and not name.endswith("bias")]
-        return [{"params": weights, "lr": lr, "weight_decay": weight_decay},
-                {"params": biases, "lr": lr * BIAS_LR_SCALE, "weight_decay": weight_decay / BIAS_LR_SCALE}]
+        self.head = nn.Linear(wide, 10, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.activation(self.whiten(x)))
         return self.head(torch.flatten(self.pool(x), 1)) * OUTPUT_SCALE
 
 
-def build(width: int = 64) -> FastNet:
-    return FastNet(width)
+def build(width: int = 64, widen: int = 2) -> FastNet:
+    return FastNet(width, widen)
+
+
+def param_groups(model: FastNet, lr: float, weight_decay: float) -> list[dict]:
+    """Everything at the recipe's rate except the batch-norm shifts, which learn BIAS_LR_SCALE
+    times faster and are decayed as much per step (lr x weight_decay) as the weights."""
+    shifts = [p for name, p in model.named_parameters() if p.requires_grad and ".norm" in name]
+    others = [p for name, p in model.named_parameters() if p.requires_grad and ".norm" not in name]
+    return [{"params": others, "lr": lr, "weight_decay": weight_decay},
+            {"params": shifts, "lr": lr * BIAS_LR_SCALE, "weight_decay": weight_decay / BIAS_LR_SCALE}]
+
+
+def freeze_stem(model: FastNet) -> None:
+    """Stop the whitening layer's bias learning (its weights never do), which also spares the
+    backward pass through the largest feature map."""
+    model.whiten.bias.requires_grad_(False)
+    model.whiten.bias.grad = None
 
 
 @torch.no_grad()

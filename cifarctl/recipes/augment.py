@@ -43,20 +43,26 @@ def alternating_flips(count: int, seed: int, epoch: int) -> torch.Tensor:
 
 
 def random_crop(images: torch.Tensor, padding: int, seed: int, epoch: int, padding_mode: str) -> torch.Tensor:
-    """A random 32x32 window of each image padded by `padding` pixels on every side."""
+    """A random window of each image, as if padded by `padding` pixels on every side (zeros,
+    or for "reflect" the mirrored edge). Reflection is done by indexing, in uint8."""
     count, channels, height, width = images.shape
     generator = epoch_generator(seed, epoch, 3)
     dy = torch.randint(0, 2 * padding + 1, (count,), generator=generator).to(images.device)
     dx = torch.randint(0, 2 * padding + 1, (count,), generator=generator).to(images.device)
-    if padding_mode == "reflect":  # reflect padding needs floats; uint8 values survive the round trip
-        padded = F.pad(images.float(), (padding,) * 4, mode="reflect").to(images.dtype)
-    else:
-        padded = F.pad(images, (padding,) * 4)
-    rows = (dy[:, None] + torch.arange(height, device=images.device))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(width, device=images.device))[:, None, None, :]
+    rows = (dy[:, None] + torch.arange(height, device=images.device) - padding)[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(width, device=images.device) - padding)[:, None, None, :]
     index = torch.arange(count, device=images.device)[:, None, None, None]
     channel = torch.arange(channels, device=images.device)[None, :, None, None]
-    return padded[index, channel, rows, cols]
+    if padding_mode == "reflect":
+        return images[index, channel, _reflect(rows, height), _reflect(cols, width)]
+    padded = F.pad(images, (padding,) * 4)
+    return padded[index, channel, rows + padding, cols + padding]
+
+
+def _reflect(positions: torch.Tensor, size: int) -> torch.Tensor:
+    """Positions outside 0..size-1 mirrored about the edge pixel, as F.pad(mode="reflect")."""
+    positions = positions.abs()
+    return torch.where(positions > size - 1, 2 * (size - 1) - positions, positions)
 
 
 def tta_views(images: torch.Tensor) -> list[torch.Tensor]:

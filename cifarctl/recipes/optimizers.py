@@ -1,12 +1,13 @@
 """The optimiser a recipe names, with its parameter groups.
 
-A model may split its parameters itself (a `param_groups(lr, weight_decay)` method, e.g. to
-give batch-norm biases their own learning rate); otherwise weight decay applies to weights
-with more than one dimension and not to biases or batch-norm parameters, as usual.
+A family may split its parameters itself (its `param_groups` hook, e.g. to give batch-norm
+shifts their own learning rate); otherwise weight decay applies to weights with more than one
+dimension and not to biases or batch-norm parameters, as usual.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch.nn as nn
@@ -14,23 +15,22 @@ import torch.nn as nn
 from cifarctl.recipes import Recipe
 
 
-def parameter_groups(model: nn.Module, recipe: Recipe) -> list[dict[str, Any]]:
-    own = getattr(model, "param_groups", None)
+def parameter_groups(model: nn.Module, recipe: Recipe, own: Callable[..., list] | None = None) -> list[dict[str, Any]]:
     if own is not None:
-        return own(recipe.lr, recipe.weight_decay)
+        return own(model, recipe.lr, recipe.weight_decay)
     decayed = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     plain = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
     return [{"params": decayed, "weight_decay": recipe.weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, recipe: Recipe):
+def make_optimizer(model: nn.Module, recipe: Recipe, own_groups: Callable[..., list] | None = None):
     if recipe.optimizer == "tutorial-sgd":
-        from cifarctl.sgd import MomentumSGD
+        from cifarctl.recipes.sgd import MomentumSGD
 
         return MomentumSGD(model.parameters(), lr=recipe.lr, momentum=recipe.momentum)
     if recipe.optimizer == "sgd":
         import torch.optim
 
-        return torch.optim.SGD(parameter_groups(model, recipe), lr=recipe.lr, momentum=recipe.momentum,
+        return torch.optim.SGD(parameter_groups(model, recipe, own_groups), lr=recipe.lr, momentum=recipe.momentum,
                                nesterov=recipe.nesterov and recipe.momentum > 0)
     raise ValueError(f"unknown optimiser {recipe.optimizer!r}")

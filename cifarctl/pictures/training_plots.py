@@ -13,7 +13,7 @@ from typing import Any
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
-from cifarctl.figures import house_style, new_figure, save_png
+from cifarctl.pictures.figures import house_style, new_figure, save_png
 
 RANDOM_BASELINE = 0.10  # one in ten classes
 RAW_ALPHA = 0.3

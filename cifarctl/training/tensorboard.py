@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cifarctl.errors import CifarctlError, UsageError
-from cifarctl.files import check_outside_any_dataset
+from cifarctl.data.guards import check_outside_any_dataset
 
 INSTALL_HINT = "pip install 'cifarctl[tensorboard]'"
 SCALARS = {  # record kind -> (TensorBoard tag, record key)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarctl.figures import house_style, new_figure, save_png
+from cifarctl.pictures.figures import house_style, new_figure, save_png
 
 MISTAKES_SHOWN = 24
 MISTAKES_PER_ROW = 6

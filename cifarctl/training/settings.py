@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cifarctl.models import registry
-from cifarctl.recipes import Recipe, recipe_for
+from cifarctl.recipes import Recipe
 
 MAX_SEED = 2**63 - 1
 
@@ -21,7 +21,7 @@ MAX_SEED = 2**63 - 1
 class TrainSettings:
     model: str = "net"
     options: dict[str, int] = field(default_factory=lambda: {"width": 6})
-    recipe: Recipe = field(default_factory=lambda: recipe_for(registry.get("net")))
+    recipe: Recipe = field(default_factory=lambda: registry.get("net").recipe)
     seed: int = 0
     eval_every: int = 0  # measure test accuracy every N epochs (0: never during training)
     precision: str = "fp32"  # as asked: auto, fp32, bf16 or fp16 (auto is resolved per device)
@@ -33,7 +33,7 @@ class TrainSettings:
                   precision: str | None = None, steps: int | None = None, time_budget: float | None = None,
                   **recipe_changes: Any) -> TrainSettings:
         family = registry.get(name)
-        recipe = recipe_for(family).replace(**recipe_changes)
+        recipe = family.recipe.replace(**recipe_changes)
         return cls(model=name, options=family.resolve_options(options or {}), recipe=recipe, seed=seed,
                    eval_every=eval_every, precision=precision or recipe.precision, steps=steps,
                    time_budget=time_budget)

@@ -1,9 +1,9 @@
-"""A training run's position, and the checkpoint that saves and restores it.
+"""A training run's position, and the checkpoint that saves and restores it with the run's parts.
 
 Everything a bit-identical resume needs goes in: the weights, optimiser, schedule and
-averaged weights (from the training parts), the step, the RNG state, the running losses,
-how much of the metrics log belongs to the checkpoint, and which data and output it was for.
-Reading checks that the checkpoint belongs to this run before anything is built from it.
+averaged weights (from `Parts`), the step, the RNG state, the running losses, how much of
+the metrics log belongs to the checkpoint, and which data and output it was for. Reading
+checks that the checkpoint belongs to this run before anything is built from it.
 """
 
 from __future__ import annotations
@@ -12,16 +12,22 @@ import dataclasses
 import hashlib
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from cifarctl.checkpoints import load_checkpoint, save_checkpoint
-from cifarctl.run_files import RunFiles
 from cifarctl.data.memory import Split
-from cifarctl.distributed import Cluster, on_main
-from cifarctl.errors import CifarctlError, UsageError
-from cifarctl.settings import TrainSettings
+from cifarctl.errors import CheckpointError, CifarctlError, UsageError
+from cifarctl.torch_files import CHECKPOINT_FORMAT, is_checkpoint, load_state, save_state
+from cifarctl.training.distributed import Cluster, on_main
+from cifarctl.training.parts import Parts
+from cifarctl.training.run_files import RunFiles
+from cifarctl.training.settings import TrainSettings
+
+CHECKPOINT_VERSION = 3  # 3: Lookahead instead of an exponential moving average, drop-last epochs
+REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer": dict, "step": int,
+                 "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
 
 # Settings that may change between a run and its resume; every other one must match.
 CHANGEABLE = {"eval_every"}
@@ -49,17 +55,34 @@ class RunState:
     metrics_bytes: int = 0
     elapsed_seconds: float = 0.0  # training time before this process, for the metrics log
     seen_images_this_run: int = 0  # by this process, not saved
+    correct: int = 0  # right answers this epoch, by this process, when the recipe reports them
+    # Summed on the device after every step and read (one host sync) only when a line needs them.
+    pending_loss: torch.Tensor | None = None
+    pending_correct: torch.Tensor | None = None
 
     @classmethod
     def fresh(cls, settings: TrainSettings, steps_per_epoch: int, data: Split) -> RunState:
         return cls(step=0, total_steps=planned_steps(settings, steps_per_epoch), dataset=dataset_identity(data))
 
-    def add_losses(self, total: float) -> None:
-        self.running_loss += total
-        self.epoch_loss += total
+    def count(self, loss: torch.Tensor, outputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> None:
+        """Add one step's loss (and right answers, given outputs and targets) without a host sync."""
+        if self.pending_loss is None:
+            self.pending_loss = torch.zeros((), dtype=torch.float64, device=loss.device)
+            self.pending_correct = torch.zeros((), dtype=torch.int64, device=loss.device)
+        self.pending_loss += loss.detach()
+        if outputs is not None:
+            self.pending_correct += (outputs.detach().argmax(dim=1) == targets).sum()
 
-    def epochs_done(self, steps_per_epoch: int) -> float:
-        return self.step / steps_per_epoch
+    def settle(self) -> None:
+        """Move the sums from the device into the running, epoch and correct counts."""
+        if self.pending_loss is None:
+            return
+        loss, correct = float(self.pending_loss), int(self.pending_correct)
+        self.pending_loss.zero_()
+        self.pending_correct.zero_()
+        self.running_loss += loss
+        self.epoch_loss += loss
+        self.correct += correct
 
     def epochs_total(self, steps_per_epoch: int) -> str:
         """How many epochs the run has, counting a last partial one (a length set by --steps)."""
@@ -72,8 +95,11 @@ def planned_steps(settings: TrainSettings, steps_per_epoch: int) -> int:
     return max(1, math.ceil(settings.epochs * steps_per_epoch))
 
 
-def save_run(files: RunFiles, settings: TrainSettings, parts, state: RunState, world_size: int) -> None:
-    save_checkpoint(files.checkpoint, {
+def save(files: RunFiles, settings: TrainSettings, parts: Parts, state: RunState, world_size: int) -> None:
+    """Write the checkpoint of `parts` at `state` (rank 0 only)."""
+    save_state({
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
         "settings": settings.as_dict(),
         "world_size": world_size,
         "output": str(files.output.resolve()),
@@ -87,8 +113,39 @@ def save_run(files: RunFiles, settings: TrainSettings, parts, state: RunState, w
         "metrics_bytes": state.metrics_bytes,
         "elapsed_seconds": state.elapsed_seconds,
         "torch_rng": torch.get_rng_state(),
-        **parts.checkpoint_state(),
-    })
+        "model": parts.network.state_dict(),
+        "optimizer": parts.optimizer.state_dict(),
+        "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
+        "lookahead": parts.lookahead.state_dict() if parts.lookahead is not None else None,
+        "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+    }, files.checkpoint)
+
+
+def restore(checkpoint: dict[str, Any], parts: Parts, fresh: RunState) -> RunState:
+    """Load a checked checkpoint into `parts` (built for the same settings and length) and
+    return the run's position."""
+    try:
+        parts.network.load_state_dict(checkpoint["model"])
+        parts.optimizer.load_state_dict(checkpoint["optimizer"])
+        for part, key in ((parts.scheduler, "scheduler"), (parts.lookahead, "lookahead"), (parts.scaler, "scaler")):
+            if part is not None and checkpoint.get(key) is not None:
+                part.load_state_dict(checkpoint[key])
+    except (RuntimeError, ValueError, KeyError, TypeError) as error:
+        detail = " ".join(str(error).split())[:120]
+        raise CheckpointError(f"the checkpoint does not fit {parts.info.describe()} ({detail}); "
+                              "it is damaged or from another run") from None
+    torch.set_rng_state(checkpoint["torch_rng"])
+    return RunState(
+        step=checkpoint["step"],
+        total_steps=fresh.total_steps,
+        dataset=fresh.dataset,
+        running_loss=float(checkpoint.get("running_loss", 0.0)),
+        epoch_loss=float(checkpoint.get("epoch_loss", 0.0)),
+        final_loss=float(checkpoint.get("final_loss", float("nan"))),
+        test_accuracy=checkpoint.get("test_accuracy"),
+        metrics_bytes=int(checkpoint.get("metrics_bytes", 0)),
+        elapsed_seconds=float(checkpoint.get("elapsed_seconds", 0.0)),
+    )
 
 
 def read_for_resume(files: RunFiles, settings: TrainSettings, data: Split, steps_per_epoch: int,
@@ -131,20 +188,45 @@ def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> T
     return dataclasses.replace(settings, seed=seed, steps=steps)
 
 
-def restore_run(checkpoint: dict[str, Any], parts, fresh: RunState) -> RunState:
-    parts.load_checkpoint_state(checkpoint)
-    torch.set_rng_state(checkpoint["torch_rng"])
-    return RunState(
-        step=checkpoint["step"],
-        total_steps=fresh.total_steps,
-        dataset=fresh.dataset,
-        running_loss=float(checkpoint.get("running_loss", 0.0)),
-        epoch_loss=float(checkpoint.get("epoch_loss", 0.0)),
-        final_loss=float(checkpoint.get("final_loss", float("nan"))),
-        test_accuracy=checkpoint.get("test_accuracy"),
-        metrics_bytes=int(checkpoint.get("metrics_bytes", 0)),
-        elapsed_seconds=float(checkpoint.get("elapsed_seconds", 0.0)),
-    )
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    state = load_state(path, "training checkpoint")
+    if not is_checkpoint(state):
+        raise CheckpointError(f"{path} is not a cifarctl training checkpoint")
+    if state.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} is a version {state.get('version')} checkpoint; "
+                              f"this cifarctl reads version {CHECKPOINT_VERSION} (start the run again)")
+    for key, kind in REQUIRED_KEYS.items():
+        if not isinstance(state.get(key), kind) or isinstance(state.get(key), bool):
+            raise CheckpointError(f"{path} is damaged: its {key!r} entry is missing or of the wrong type")
+    if not 0 <= state["step"] <= state["total_steps"]:
+        raise CheckpointError(f"{path} is damaged: step {state['step']} of {state['total_steps']}")
+    problem = _field_problem(state)
+    if problem:
+        raise CheckpointError(f"{path} is damaged: {problem}; start the run again without --resume")
+    return state
+
+
+def _number(value: Any, low: float = 0.0, high: float = math.inf, nan_ok: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return (nan_ok and math.isnan(value)) or low <= value <= high
+
+
+def _field_problem(state: dict[str, Any]) -> str | None:
+    """The first entry of a checkpoint whose type or range is wrong, or None."""
+    checks = {
+        "metrics_bytes": isinstance(state.get("metrics_bytes", 0), int) and _number(state.get("metrics_bytes", 0)),
+        "running_loss": _number(state.get("running_loss", 0.0), -math.inf),
+        "epoch_loss": _number(state.get("epoch_loss", 0.0), -math.inf),
+        "final_loss": _number(state.get("final_loss", 0.0), -math.inf, nan_ok=True),
+        "test_accuracy": state.get("test_accuracy") is None or _number(state["test_accuracy"], 0.0, 1.0),
+        "elapsed_seconds": _number(state.get("elapsed_seconds", 0.0)),
+        "dataset": isinstance(state["dataset"].get("images"), int) and isinstance(state["dataset"].get("fingerprint"), str),
+        "torch_rng": state["torch_rng"].dtype == torch.uint8 and state["torch_rng"].shape == torch.get_rng_state().shape,
+        "lookahead": state.get("lookahead") is None or isinstance(state["lookahead"], dict),
+    }
+    wrong = [name for name, sound in checks.items() if not sound]
+    return f"its {wrong[0]!r} entry has the wrong type or range" if wrong else None
 
 
 def _checked(files: RunFiles, settings: TrainSettings, data: Split, steps_per_epoch: int, world_size: int,

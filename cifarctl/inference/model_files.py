@@ -17,17 +17,16 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.checkpoints import is_checkpoint, load_state, save_state
+from cifarctl.torch_files import is_checkpoint, load_state, save_state
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.models import (
     ModelInfo,
     build_model,
     expected_shapes,
-    family_module,
+    hook,
     registry,
 )
-from cifarctl.recipes import recipe_for
 from cifarctl.recipes.precision import inference_layout, resolve_precision
 
 MODEL_FORMAT = "cifarctl-model"
@@ -79,7 +78,7 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     network = build_model(info)
     network.load_state_dict(state_dict)
     mean, std = info.family.normalization
-    precision = resolve_precision(recipe_for(info.family).precision, torch.device(device))
+    precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
     return TrainedModel(network, info, mean, std, tta, path, precision)
 
@@ -126,7 +125,7 @@ def _state_dict(value: Any, path: Path) -> dict[str, torch.Tensor]:
 def _recognise(state_dict: dict[str, torch.Tensor], path: Path) -> ModelInfo:
     """A bare state_dict: ask each family that can recognise one (the tutorial's Net can)."""
     for family in registry.FAMILIES.values():
-        matches = getattr(family_module(family), "matches", None) if family.plain_state_dict else None
+        matches = hook(family, "matches")
         options = matches(state_dict) if matches else None
         if options is not None:
             return _info(family.name, options, path)

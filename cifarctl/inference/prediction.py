@@ -13,10 +13,10 @@ import torch
 
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError
-from cifarctl.evaluation import predict_probabilities
+from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.events import Events
-from cifarctl.images import ImageDecoder, ImageFailure
-from cifarctl.model_files import TrainedModel
+from cifarctl.inference.images import ImageDecoder, ImageFailure
+from cifarctl.inference.model_files import TrainedModel
 
 
 @dataclass

@@ -24,7 +24,7 @@ from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError
 from cifarctl.events import Events
 from cifarctl.files import atomic_write
-from cifarctl.model_files import TrainedModel
+from cifarctl.inference.model_files import TrainedModel
 
 FORMATS = {"torchscript": ".pt", "exported-program": ".pt2", "onnx": ".onnx"}
 INPUT_KINDS = ("uint8", "float")

@@ -1,0 +1,37 @@
+"""Outputs never land inside a dataset: the rules every command's output check adds to the file rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cifarctl.data.store import BATCHES_FOLDER, dataset_paths
+from cifarctl.errors import UsageError
+from cifarctl.files import check_output_path
+
+
+def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
+    """Fail fast, before any long work, when `path` cannot be written as a file (see
+    `cifarctl.files.check_output_path`) or lies inside any CIFAR-10 dataset folder (and the
+    dataset of `data_dir` when one is given)."""
+    check_outside_any_dataset(path, option)
+    if data_dir is not None:
+        check_output_outside_dataset(path, data_dir, option)
+    check_output_path(path, option, inputs)
+
+
+def check_outside_any_dataset(path: Path, option: str) -> None:
+    """Refuse an output inside a folder that holds CIFAR-10's batch files, whatever data dir it is."""
+    for folder in Path(path).resolve().parents:
+        if folder.name == BATCHES_FOLDER and (folder / "batches.meta").exists():
+            raise UsageError(f"{option} {path} is inside the dataset folder {folder}; "
+                             "choose a path outside the dataset")
+
+
+def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:
+    """Refuse an output that would overwrite part of the dataset in `data_dir`."""
+    target = Path(path).resolve()
+    for protected in dataset_paths(data_dir):
+        protected = protected.resolve()
+        if target == protected or protected in target.parents:
+            raise UsageError(f"{option} {path} is inside the dataset ({protected}); "
+                             "choose a path outside the data dir's dataset")

@@ -1,0 +1,94 @@
+"""Pick images to look at and lay them out as one captioned grid, like the tutorial's make_grid."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from cifarctl.data.memory import Split
+
+GRID_PADDING = 2
+MIN_FONT_SIZE = 10
+
+
+def sample(split: Split, count: int, seed: int, classes: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """`count` random images (and labels) of the split, only of `classes` when given."""
+    indices = torch.arange(len(split))
+    if classes:
+        indices = indices[torch.isin(split.labels, torch.tensor(classes))]
+    generator = torch.Generator().manual_seed(seed)
+    chosen = indices[torch.randperm(len(indices), generator=generator)[:count]]
+    return split.images[chosen], split.labels[chosen]
+
+
+def upscale(images: torch.Tensor, factor: int) -> torch.Tensor:
+    """Nearest-neighbour enlargement, so 32x32 pixels stay crisp squares."""
+    return images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
+
+
+def save_grid(images, path: Path, captions: list[str] | None = None, scale: int = 4, per_row: int = 8) -> None:
+    """Write `images` ((N, 3, H, W) uint8, a tensor or an array) as one PNG grid, like the
+    tutorial's make_grid, each enlarged `scale` times with crisp pixels and its caption under
+    it: the tutorial prints the labels beside its grid; a file must carry them.
+
+    Preview, predict and evaluate's mistakes all write their grids here."""
+    from PIL import Image, ImageDraw
+
+    from cifarctl.files import atomic_write
+
+    pixels = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+    tiles = [np.ascontiguousarray(tile.transpose(1, 2, 0)) for tile in pixels]
+    tile_h, tile_w = pixels.shape[2] * scale, pixels.shape[3] * scale
+    padding = GRID_PADDING * scale
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    font = _fitting_font(draw, captions or [], caption_font_size(scale), tile_w)
+    band = round(font.size * 1.5) if captions and hasattr(font, "size") else (16 if captions else 0)
+    columns, rows = max(1, min(len(tiles), per_row)), max(1, -(-len(tiles) // per_row))
+    canvas = Image.new("RGB", (columns * (tile_w + padding) + padding, rows * (tile_h + band + padding) + padding),
+                       "white")
+    draw = ImageDraw.Draw(canvas)
+    for index, tile in enumerate(tiles):
+        row, column = divmod(index, per_row)
+        x, y = padding + column * (tile_w + padding), padding + row * (tile_h + band + padding)
+        canvas.paste(Image.fromarray(tile, "RGB").resize((tile_w, tile_h), Image.Resampling.NEAREST), (x, y))
+        if captions:
+            text = _cut_to_width(draw, captions[index], font, tile_w + padding)
+            draw.text((x + tile_w / 2, y + tile_h + band / 2), text, fill="black", font=font, anchor="mm")
+    with atomic_write(Path(path)) as handle:
+        canvas.save(handle, format="PNG")
+
+
+def caption_font_size(scale: int) -> int:
+    """Legible at every --scale: about a third of the image's side, never tiny."""
+    return max(MIN_FONT_SIZE, round(32 * scale / 4.5))
+
+
+def _fitting_font(draw, captions: list[str], size: int, width: int):
+    """The largest font up to `size` (down to MIN_FONT_SIZE) in which every caption fits `width`."""
+    font = _caption_font(size)
+    while size > MIN_FONT_SIZE and any(draw.textlength(text, font=font) > width for text in captions):
+        size -= 1
+        font = _caption_font(size)
+    return font
+
+
+def _cut_to_width(draw, text: str, font, width: int) -> str:
+    while text and draw.textlength(text, font=font) > width:
+        text = text[:-1]
+    return text
+
+
+def _caption_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):  # an older Pillow or one without FreeType: fixed bitmap font
+        return ImageFont.load_default()
+
+
+def as_hwc(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) uint8 tensor -> (N, H, W, 3) numpy for drawing in a terminal."""
+    return images.permute(0, 2, 3, 1).contiguous().numpy()

@@ -1,0 +1,14 @@
+"""Training a model: one run from its settings to a saved model file.
+
+    loop.py         train(): the tutorial's loop, top to bottom, with the step in view
+    parts.py        the torch objects a recipe asks for, built complete for a run's length
+    checkpoint.py   the run's position, saved and restored in both directions
+    settings.py     what a run is (family, options, recipe, seed, length), as plain data
+    run_files.py    the names of the files a run writes (torch-free)
+    time_budget.py  fitting a run's length to --time-budget
+    metrics.py      the metrics log (JSON lines) and its readers
+    tensorboard.py  the optional TensorBoard sink
+    distributed.py  torchrun: ranks, collectives, one writer
+
+Nothing here is imported by `cifarctl --help`; importing the package imports nothing.
+"""

@@ -1,0 +1,103 @@
+"""Fitting a run's length to a time budget, from the speed measured as it runs.
+
+The recipe's schedule holds the learning rate flat for its first `flat_steps` steps; those
+steps are timed and the run's length fitted from them, so a run that keeps that speed is
+exactly the run `--steps N` gives. The budget counts from process start (imports, data,
+model) to the saved model file. At every epoch's end the projection is checked again; if
+the machine slowed down or sped up (another process took or left the CPU) so much that the
+run would end more than REFIT_TOLERANCE away from the budget, the remaining length is
+re-fitted (and the run then says it is no longer repeated exactly by `--steps`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+
+from cifarctl.errors import UsageError
+
+WARMUP_STEPS_NOT_TIMED = 2  # the first steps pay one-off costs (allocations, kernel choice)
+SAVE_RESERVE_S = 0.5  # writing the model file after the last step
+TARGET = 0.985  # aim a little under the budget: the last epoch's save and exit are not timed
+REFIT_TOLERANCE = 0.02  # re-fit at an epoch's end when the projected end is further off than this
+CONSTANT_RATE_FIT_STEP = 10
+
+
+def budget_fit_step(recipe) -> int:
+    """After how many steps the length is fitted: the flat start of the schedule, or for a
+    constant learning rate (nothing depends on the length) a few steps in."""
+    if recipe.schedule == "constant":
+        return CONSTANT_RATE_FIT_STEP
+    if recipe.flat_steps < 2:
+        raise UsageError(f"--time-budget needs a recipe whose schedule starts flat; the {recipe.name} recipe's "
+                         f"{recipe.schedule} schedule depends on its length from the first step (use --epochs)")
+    return recipe.flat_steps
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux), so a budget covers start-up and imports too."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started_ticks = int(stat.read().rsplit(")", 1)[1].split()[19])
+            return max(0.0, float(uptime.read().split()[0]) - started_ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def fitted_steps(budget_s: float, elapsed_s: float, steps_done: int, seconds_per_step: float,
+                 steps_per_epoch: int, seconds_per_epoch_start: float, minimum: int) -> int:
+    """How many steps in all fit in TARGET x `budget_s`, given `elapsed_s` spent on `steps_done`."""
+    left = TARGET * budget_s - elapsed_s - SAVE_RESERVE_S
+    per_step = seconds_per_step + seconds_per_epoch_start / steps_per_epoch
+    more = math.floor(max(0.0, left) / per_step) if per_step > 0 else 0
+    return max(minimum, steps_done + more)
+
+
+@dataclass
+class BudgetClock:
+    """Times a budgeted run and says when (and to what) to fit its length."""
+
+    budget_s: float
+    started: float  # perf_counter() at process start
+    fit_at: int  # the step at which the first fit is made (the end of the flat start)
+    steps_per_epoch: int
+    timed_from: tuple[int, float] | None = None  # (step, time) where the flat-start timing began
+    epoch_from: tuple[int, float] | None = None  # (step, time) at the last epoch boundary
+    epoch_start_s: float = 0.0  # what preparing an epoch's inputs costs
+    fitted: bool = False  # the first fit is made
+    refitted: bool = False  # a later one changed the length
+
+    def first_fit(self, step: int, steps_this_run: int, now: float) -> tuple[int, float] | None:
+        """At the flat start's end: the run's total steps and the measured seconds per step."""
+        start_timing_at = min(WARMUP_STEPS_NOT_TIMED, self.fit_at - 1)
+        if steps_this_run == start_timing_at:
+            self.timed_from = (step, now)
+        if step != self.fit_at or self.timed_from is None:
+            return None
+        per_step = (now - self.timed_from[1]) / max(1, step - self.timed_from[0])
+        total = fitted_steps(self.budget_s, now - self.started, step, per_step, self.steps_per_epoch,
+                             self.epoch_start_s, minimum=self.fit_at)
+        self.epoch_from = (step, now)
+        self.fitted = True
+        return total, per_step
+
+    def at_epoch_end(self, step: int, total_steps: int, now: float) -> int | None:
+        """A new total when the run, at the speed of its last stretch, would miss the budget by
+        more than REFIT_TOLERANCE; otherwise None."""
+        if self.epoch_from is None or step >= total_steps:
+            return None
+        done_since = step - self.epoch_from[0]
+        if done_since <= 0:
+            return None
+        per_step = (now - self.epoch_from[1]) / done_since  # includes epoch starts and checkpoint saves
+        self.epoch_from = (step, now)
+        projected = now - self.started + (total_steps - step) * per_step + SAVE_RESERVE_S
+        if abs(projected - TARGET * self.budget_s) <= REFIT_TOLERANCE * self.budget_s:
+            return None
+        left = TARGET * self.budget_s - (now - self.started) - SAVE_RESERVE_S
+        total = step + math.floor(max(0.0, left) / per_step)
+        if total == total_steps:
+            return None
+        self.refitted = True
+        return total

@@ -1,0 +1,91 @@
+"""Fitting a run to --time-budget: the first fit, re-fits when the machine's speed changes, and
+that a budgeted run is repeated exactly by its step count."""
+
+import json
+
+import pytest
+import torch
+
+from cifarctl.errors import UsageError
+from cifarctl.training.time_budget import SAVE_RESERVE_S, TARGET, BudgetClock, budget_fit_step, fitted_steps
+
+
+def test_fitted_steps_fill_the_budget_less_a_margin():
+    # 10 s used for 8 steps, 0.5 s per step and 1 s per epoch start of 100 steps
+    left = TARGET * 100 - 10 - SAVE_RESERVE_S
+    assert fitted_steps(100, 10, 8, 0.5, 100, 1.0, minimum=8) == 8 + int(left / 0.51)
+    assert fitted_steps(5, 10, 8, 0.5, 100, 1.0, minimum=8) == 8  # over budget already: stop after the measured steps
+
+
+class SimulatedRun:
+    """A run on a machine whose speed we choose, step by step, with BudgetClock deciding its length."""
+
+    def __init__(self, budget: float, steps_per_epoch: int, start_up: float = 2.0) -> None:
+        self.now = start_up
+        self.clock = BudgetClock(budget, started=0.0, fit_at=8, steps_per_epoch=steps_per_epoch)
+        self.total = 10**9
+        self.step = 0
+        self.refits = 0
+
+    def run(self, seconds_per_step) -> float:
+        while self.step < self.total:
+            self.now += seconds_per_step(self.step)
+            self.step += 1
+            if not self.clock.fitted:
+                fitted = self.clock.first_fit(self.step, self.step, self.now)
+                if fitted is not None:
+                    self.total = fitted[0]
+            if self.step % self.clock.steps_per_epoch == 0:
+                refit = self.clock.at_epoch_end(self.step, self.total, self.now)
+                if refit is not None:
+                    self.total, self.refits = refit, self.refits + 1
+        return self.now + SAVE_RESERVE_S
+
+
+def test_a_steady_machine_is_fitted_once_and_ends_within_the_budget():
+    run = SimulatedRun(budget=100, steps_per_epoch=50)
+    end = run.run(lambda step: 0.1)
+    assert run.refits == 0
+    assert 0.97 * 100 <= end <= 100
+
+
+@pytest.mark.parametrize("factor", [2.0, 0.5])
+def test_a_machine_that_slows_down_or_speeds_up_is_refitted_and_keeps_the_budget(factor):
+    # Another process takes (or leaves) the CPU after 200 steps: steps take `factor` times as long.
+    run = SimulatedRun(budget=100, steps_per_epoch=50)
+    end = run.run(lambda step: 0.1 if step < 200 else 0.1 * factor)
+    assert run.refits >= 1
+    assert 0.97 * 100 <= end <= 1.03 * 100
+
+
+def test_a_machine_that_stalls_ends_the_run_at_once_rather_than_overrun():
+    run = SimulatedRun(budget=100, steps_per_epoch=50)
+    end = run.run(lambda step: 0.1 if step < 300 else 2.0)
+    assert end <= 1.03 * 100 + 50 * 2.0  # at most the epoch in which it noticed
+
+
+def test_a_budget_needs_a_schedule_that_starts_flat():
+    from cifarctl.models import registry
+
+    assert budget_fit_step(registry.get("fast").recipe) >= 2
+    with pytest.raises(UsageError, match="--time-budget"):
+        budget_fit_step(registry.get("resnet18").recipe)
+
+
+def test_a_budget_run_is_repeated_exactly_by_its_step_count(cli, data_dir, tmp_path, monkeypatch):
+    import cifarctl.training.time_budget as time_budget
+
+    monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
+    monkeypatch.setattr(time_budget, "REFIT_TOLERANCE", float("inf"))  # a tiny run's speed is noisy
+    args = ["train", "--model", "fast", "--width", "8", "--batch-size", "16", "--seed", "2", "--json"]
+    budgeted = cli(*args, "--time-budget", "6s", "-o", "budget.pth")
+    assert budgeted.exit_code == 0, budgeted.stderr
+    steps = json.loads(budgeted.stdout)["total_steps"]
+    assert f"--steps {steps} repeats this run exactly" in budgeted.stderr
+    repeated = cli(*args, "--steps", str(steps), "-o", "steps.pth")
+    assert repeated.exit_code == 0, repeated.stderr
+    first = torch.load(tmp_path / "budget.pth", weights_only=True)["state_dict"]
+    second = torch.load(tmp_path / "steps.pth", weights_only=True)["state_dict"]
+    assert all(torch.equal(first[name], second[name]) for name in first)
+
+
