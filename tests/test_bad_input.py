@@ -145,3 +145,35 @@ def test_a_damaged_checkpoint_is_one_line_naming_what_is_wrong(cli, data_dir, tm
 def test_durations_outside_their_documented_form_are_refused(cli, text):
     result = cli("train", "--model", "fast", "--time-budget", text)
     assert result.exit_code == 2 and "--time-budget" in result.stderr
+
+
+# --- results that cannot be written ---------------------------------------------------------
+
+
+def _stdout_cases(model: str, image: str) -> list[list[str]]:
+    return [["evaluate", "--model", model, "--json"],
+            ["evaluate", "--model", model],
+            ["predict", "--model", model, image],
+            ["predict", "--model", model, image, "--json"]]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_results_lost_on_a_full_stdout_are_an_error_not_exit_0(data_dir, tmp_path, case):
+    """`cifarctl evaluate --json > /dev/full`: the results were lost, so exit 1 with one line;
+    a reader that left (`| head`) stays quiet."""
+    from helpers import save_tutorial_model
+    from PIL import Image
+
+    import subprocess
+
+    model = save_tutorial_model(tmp_path)
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "red.png")
+    args = ["cifarctl", "--data-dir", str(data_dir), *_stdout_cases(str(model), "red.png")[case]]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(args, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("error:") == 1 and "cannot write the results to stdout: No space left" in done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+    shell = " ".join(f"'{arg}'" for arg in args) + " | head -c 1 >/dev/null; echo status=${PIPESTATUS[0]}"
+    piped = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "status=0" in piped.stdout and "error" not in piped.stderr, piped.stderr

@@ -99,6 +99,16 @@ def space_needed(settings, files) -> int:
     return weights + checkpoint + max(0, checkpoint - replaced) + (8 << 20)
 
 
+def with_checkpoint_kept(error, files):
+    """A write that failed during training names its file; say too that the last checkpoint is safe."""
+    from cifarctl.files import WriteError
+
+    if files.checkpoint.is_file() and str(files.checkpoint) not in str(error):
+        return WriteError(f"{error}; the last checkpoint ({files.checkpoint}) was kept: "
+                          "rerun the same command with --resume once there is room", error.errno)
+    return error
+
+
 def said_for_signal(error, stop):
     """The loop's "interrupted ...; checkpoint saved" line, worded and coded for the signal that stopped it."""
     from cifarctl.errors import Interrupted
@@ -161,7 +171,7 @@ def train(
     from cifarctl.errors import CifarctlError, Interrupted, UsageError
     from cifarctl.events import Events
     from cifarctl.data.guards import check_output_file
-    from cifarctl.files import check_free_space, check_outputs_distinct
+    from cifarctl.files import WriteError, check_free_space, check_outputs_distinct
     from cifarctl.interrupts import StopRequest
     from cifarctl.training.settings import TrainSettings
     from cifarctl.training.loop import train as run_training
@@ -226,6 +236,8 @@ def train(
                                       metrics_sink=metrics_sink)
             except Interrupted as error:
                 raise said_for_signal(error, stop) from None
+            except WriteError as error:
+                raise with_checkpoint_kept(error, files) from None
         finished = True
     except CifarctlError as error:
         if is_main:

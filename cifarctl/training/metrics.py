@@ -71,16 +71,23 @@ class MetricsLog:
             return 0
         if self.sink is not None:
             self.sink.flush()
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        return self._handle.tell()
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            return self._handle.tell()
+        except OSError as error:
+            raise write_error(self.path, error) from None
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        if self.sink is not None:
-            self.sink.close()
+        handle, self._handle = self._handle, None
+        try:
+            if handle is not None:
+                handle.close()  # a full disk may show only here, when the last bytes go out
+        except OSError as error:
+            raise write_error(self.path, error) from None
+        finally:
+            if self.sink is not None:
+                self.sink.close()
 
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
