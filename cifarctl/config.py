@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cifarctl.errors import ConfigError
+from cifarctl.errors import CifarctlError, ConfigError
+from cifarctl.files import read_regular_file
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,6 +34,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MAX_WORKERS = 256  # import processes; more is never useful and each costs memory
 MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take as a signed 64-bit seed
 MAX_VERBOSE = 10
+MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
 
 
 @dataclass(frozen=True)
@@ -148,8 +150,12 @@ def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
+        document = tomllib.loads(read_regular_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
+    except CifarctlError as error:
+        raise ConfigError(f"{error} (check --config or $CIFARCTL_CONFIG)") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests tables or arrays far too deep; it holds only "
+                          "a few plain settings") from None
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check --config or $CIFARCTL_CONFIG") from None
     except IsADirectoryError:

@@ -64,6 +64,8 @@ BAD_INPUT = [
     (["benchmark-gpu", "--repeats", "0"], 2, "--repeats"),
     (["benchmark-gpu", "--steps", "0"], 2, "--steps"),
     (["--config", "missing.toml", "train"], 2, "does not exist"),
+    (["--config", "/dev/zero", "train"], 2, "is a character device, not a regular file"),
+    (["--config", ".", "train"], 2, "is a directory"),
 ]
 if not torch.cuda.is_available():
     BAD_INPUT += [

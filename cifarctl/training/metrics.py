@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cifarctl.errors import CifarctlError
-from cifarctl.files import check_input_file, write_error
+from cifarctl.files import read_regular_file, write_error
+from cifarctl.json_documents import load_json
 
 
 def clean_number(value: Any) -> Any:
@@ -90,6 +91,8 @@ class MetricsLog:
                 self.sink.close()
 
 
+MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps
+
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
 OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy")
 
@@ -120,9 +123,8 @@ def _whole_lines(path: Path, size: int) -> int:
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of a metrics log, and warnings about lines that could not be read
     (a run killed mid-write leaves its last line cut)."""
-    check_input_file(Path(path), "metrics log")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_file(Path(path), "metrics log", MAX_LOG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise CifarctlError(f"metrics log {path} does not exist; 'cifarctl train' writes one beside the model") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -132,7 +134,7 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except ValueError:
             warnings.append(f"{path}: line {number} is cut or not JSON; skipped")
             continue
