@@ -180,7 +180,10 @@ def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Pat
             is_folder = source.is_dir()
         except OSError:
             continue
-        origin = resolved(source, "input")
+        try:
+            origin = resolved(source, "input")
+        except UsageError:
+            continue  # a loop of links cannot be read, so nothing of it can be overwritten
         if target == origin or _same_file(path, source):
             raise UsageError(f"{option} {path} is the file this command reads ({source}); write to another path")
         if is_folder and origin in target.parents:
@@ -188,15 +191,18 @@ def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Pat
                              "write it outside that folder")
 
 
-def check_outputs_distinct(outputs: Iterable[tuple[Path | None, str]]) -> None:
-    """Two outputs of one command never name the same file (or one inside the other's folder)."""
+def check_outputs_distinct(outputs: Iterable[tuple[Path | None, str]], folders: Iterable[str] = ()) -> None:
+    """Two outputs of one command never name the same file, nor one a path inside the other
+    file (an output folder, named by its option in `folders`, may hold the others)."""
+    folders = set(folders)
     seen: list[tuple[Path, str, Path]] = []
     for path, option in outputs:
         if path is None:
             continue
         target = resolved(Path(path), option)
         for other, other_option, other_target in seen:
-            if target == other_target or other_target in target.parents or target in other_target.parents:
+            if (target == other_target or (other_option not in folders and other_target in target.parents)
+                    or (option not in folders and target in other_target.parents)):
                 raise UsageError(f"{option} {path} and {other_option} {other} name the same place; "
                                  "give each output its own path")
         seen.append((Path(path), option, target))

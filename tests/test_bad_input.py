@@ -1,6 +1,8 @@
 """The CLI's error contract: bad input to any command gets one line and the right exit code."""
 
 
+import os
+
 import pytest
 import torch
 
@@ -179,3 +181,52 @@ def test_results_lost_on_a_full_stdout_are_an_error_not_exit_0(data_dir, tmp_pat
     shell = " ".join(f"'{arg}'" for arg in args) + " | head -c 1 >/dev/null; echo status=${PIPESTATUS[0]}"
     piped = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert "status=0" in piped.stdout and "error" not in piped.stderr, piped.stderr
+
+
+
+# --- outputs over inputs ----------------------------------------------------------------------
+
+def _photos(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "photos" / "more").mkdir(parents=True)
+    for name in ("photos/a.png", "photos/more/b.png", "in.png", "model.png"):
+        Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / name)
+    os.link(tmp_path / "in.png", tmp_path / "hardlink.png")
+    (tmp_path / "model.png").write_bytes((tmp_path / "cifar_net.pth").read_bytes())
+
+
+# (command line, a fragment of the refusal): every output option against every input, and two outputs
+OUTPUT_OVER_INPUT = [
+    (["predict", "in.png", "--save", "in.png"], "is the file this command reads"),
+    (["predict", "in.png", "--save", "./photos/../in.png"], "is the file this command reads"),
+    (["predict", "in.png", "--save", "hardlink.png"], "is the file this command reads"),
+    (["predict", "photos", "--save", "photos/more/b.png"], "inside the folder this command reads"),
+    (["predict", "photos", "--save", "photos/new.png"], "inside the folder this command reads"),
+    (["predict", "--model", "model.png", "in.png", "--save", "model.png"], "is the file this command reads"),
+    (["evaluate", "--model", "model.png", "--save-confusion", "model.png"], "is the file this command reads"),
+    (["evaluate", "--save-confusion", "x.png", "--save-mistakes", "./x.png"], "name the same place"),
+    (["plot", "cifar_net.pth", "-o", "cifar_net.metrics.jsonl.png", "--label", "a"], None),
+    (["train", "-o", "t.pth", "--tensorboard", "t.pth"], "name the same place"),
+    (["train", "-o", "t2", "--tensorboard", "t2/events"], "name the same place"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), OUTPUT_OVER_INPUT, ids=[" ".join(a) for a, _ in OUTPUT_OVER_INPUT])
+def test_an_output_is_never_one_of_the_commands_inputs(cli, data_dir, tmp_path, args, fragment):
+    from helpers import save_tutorial_model
+
+    save_tutorial_model(tmp_path)
+    _photos(tmp_path)
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "cifar_net.metrics.jsonl").write_text(
+        '{"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.0}\n')
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    result = cli("--data-dir", str(data_dir), *args)
+    if fragment is None:  # a new file beside the inputs is fine
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and fragment in result.stderr, result.stderr
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before

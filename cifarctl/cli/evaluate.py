@@ -37,8 +37,11 @@ def evaluate(
     device: DeviceOption = None,
 ) -> None:
     """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
-    check_png_output(save_confusion, "--save-confusion")
-    check_png_output(save_mistakes, "--save-mistakes")
+    from cifarctl.files import check_outputs_distinct
+
+    check_png_output(save_confusion, "--save-confusion", inputs=(model,))
+    check_png_output(save_mistakes, "--save-mistakes", inputs=(model,))
+    check_outputs_distinct([(save_confusion, "--save-confusion"), (save_mistakes, "--save-mistakes")])
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES

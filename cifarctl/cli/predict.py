@@ -50,11 +50,11 @@ def predict(
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.data.guards import check_output_file
 
+    paths = _input_paths(inputs or [])
     if save is not None:
-        check_output_file(save, "--save")
+        check_output_file(save, "--save", inputs=(model, *paths))
         if save.suffix.lower() != ".png":
             raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
-    paths = _input_paths(inputs or [])
     if not paths:
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 

@@ -203,7 +203,8 @@ def train(
     check_output_file(files.metrics, "--output (its metrics log)", data_dir=config.data_dir)
     if tensorboard is not None:
         check_outputs_distinct([(output, "--output"), (files.checkpoint, "--output (its checkpoint)"),
-                                (files.metrics, "--output (its metrics log)"), (tensorboard, "--tensorboard")])
+                                (files.metrics, "--output (its metrics log)"), (tensorboard, "--tensorboard")],
+                               folders=["--tensorboard"])
     cluster = cluster_from_environment()
     is_main = cluster is None or cluster.is_main
     # The run owns its model, checkpoint and metrics log until it ends: a second run on the

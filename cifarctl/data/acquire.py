@@ -21,7 +21,14 @@ from cifarctl.data.fetch import FetchOptions, fetch_archive
 from cifarctl.data.store import batches_folder, install, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
-from cifarctl.files import atomic_replace_dir, exclusive_lock, md5_of, temporary_dir_beside, write_error
+from cifarctl.files import (
+    atomic_replace_dir,
+    check_output_apart_from_inputs,
+    exclusive_lock,
+    md5_of,
+    temporary_dir_beside,
+    write_error,
+)
 
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
@@ -98,6 +105,8 @@ def import_dataset(
     data_dir, origin = Path(data_dir), Path(origin)
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
+    if origin.is_dir() and not _batches_folder_in(origin):
+        check_output_apart_from_inputs(batches_folder(data_dir), "--data-dir (its dataset folder)", (origin,))
     with _dataset_lock(data_dir, events):
         if not force and (report := _present_or_none(data_dir, f"download --from {origin}")) is not None:
             return report
