@@ -12,6 +12,7 @@ working directory when it exists. It holds the same keys as the dataclass:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import sys
@@ -109,6 +110,16 @@ def _parse_path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _parse_data_dir(value: Any) -> Path:
+    path = _parse_path(value)
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError(f"{str(path)!r} is a loop of symbolic links; point it at a real folder") from None
+    return path
+
+
 def _parse_str_device(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
@@ -120,7 +131,7 @@ def _parse_any_bool(value: Any) -> bool:
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
-    "data_dir": _parse_path,
+    "data_dir": _parse_data_dir,
     "device": _parse_str_device,
     "seed": _parse_seed,
     "workers": _parse_int(0, MAX_WORKERS),

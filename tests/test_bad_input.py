@@ -230,3 +230,20 @@ def test_an_output_is_never_one_of_the_commands_inputs(cli, data_dir, tmp_path, 
     assert result.stderr.count("error:") == 1 and fragment in result.stderr, result.stderr
     after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
     assert after == before
+
+
+
+@pytest.mark.parametrize("args", [["train", "--steps", "1"], ["export"], ["download"], ["preview"], ["evaluate"],
+                                  ["predict", "x.png"], ["train", "-o", "loop/m.pth", "--steps", "1"],
+                                  ["preview", "--save", "loop/x.png"], ["download", "--from", "loop"]],
+                         ids=lambda args: " ".join(args))
+def test_a_loop_of_symbolic_links_is_one_clear_line(cli, tmp_path, args):
+    from helpers import save_tutorial_model
+
+    save_tutorial_model(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    data_dir = [] if "loop" in " ".join(args) else ["--data-dir", "loop"]
+    result = cli(*data_dir, *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and "is a loop of symbolic links" in result.stderr, result.stderr
+    assert "internal error" not in result.stderr and "File exists" not in result.stderr

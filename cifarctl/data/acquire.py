@@ -26,6 +26,7 @@ from cifarctl.files import (
     check_output_apart_from_inputs,
     exclusive_lock,
     md5_of,
+    resolved,
     temporary_dir_beside,
     write_error,
 )
@@ -103,6 +104,7 @@ def import_dataset(
     started = time.monotonic()
     source = official_source()
     data_dir, origin = Path(data_dir), Path(origin)
+    resolved(origin, "--from")  # a loop of links is said as such, not as a missing file
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
     if origin.is_dir() and not _batches_folder_in(origin):
