@@ -17,6 +17,7 @@ import numpy as np
 from cifarctl.data.catalog import CLASS_NAMES, NUM_CLASSES, class_index
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
+from cifarctl.interrupts import prepare_worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SPLIT_FOLDERS = ("train", "test")
@@ -85,10 +86,17 @@ def decode_images(files: list[Path], workers: int, events: Events, description: 
                 decoded.append(array)
                 events.task_advanced(sum(len(a) for a in decoded))
         else:
-            with ProcessPoolExecutor(max_workers=processes) as pool:
+            pool = ProcessPoolExecutor(max_workers=processes, initializer=prepare_worker)
+            try:
                 for array in pool.map(_decode_chunk, chunks):
                     decoded.append(array)
                     events.task_advanced(sum(len(a) for a in decoded))
+            except BaseException:
+                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and do not
+                # wait for the rest; the workers die with this process (see prepare_worker).
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         events.task_finished()
     return np.concatenate(decoded) if decoded else np.zeros((0, 3, 32, 32), np.uint8)

@@ -9,7 +9,6 @@ No torch here: worker processes only need Pillow and numpy.
 from __future__ import annotations
 
 import os
-import signal
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cifarctl.errors import CifarctlError
+from cifarctl.interrupts import prepare_worker
 
 SIDE = 32  # CIFAR-10's images are 32x32
 # Pillow first shrinks by a whole factor with a box filter, then resamples the last step
@@ -172,7 +172,7 @@ class ImageDecoder:
             # Several chunks per process keep them all busy to the end and the progress bar moving.
             size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
             chunks = [files[start : start + size] for start in range(0, len(files), size)]
-            self._pool = ProcessPoolExecutor(max_workers=processes, initializer=_leave_ctrl_c_to_the_parent)
+            self._pool = ProcessPoolExecutor(max_workers=processes, initializer=prepare_worker)
             self._results = self._pool.map(decode_chunk, chunks, [resize] * len(chunks))  # submits them all now
 
     def __iter__(self) -> Iterator[DecodedChunk]:
@@ -204,7 +204,3 @@ class ImageDecoder:
             # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
             pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _leave_ctrl_c_to_the_parent() -> None:
-    """Ctrl-C reaches every process of the terminal; the parent alone decides what stops."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
