@@ -241,3 +241,28 @@ def test_kill_9_during_import_then_rerun_finishes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "4,000 training" in done.stdout or "already in" in done.stdout
     assert not [p for p in data.iterdir() if ".tmp-" in p.name], "stale temporaries were not cleaned"
+
+
+def test_every_file_under_a_class_folder_is_imported_or_named_as_skipped(cli, tmp_path):
+    """Nested folders are part of their class; what is not an image is counted and named, never dropped silently."""
+    from PIL import Image
+
+    root = write_image_folder(tmp_path / "pngs")
+    nested = root / "train" / "cat" / "more" / "deeper"
+    nested.mkdir(parents=True)
+    for index in range(3):
+        Image.new("RGB", (32, 32), (index, 0, 0)).save(nested / f"extra{index}.jpg")
+    (root / "train" / "cat" / "notes.txt").write_text("shot on a phone")
+    (root / "test" / "dog" / "clip.gif").write_bytes(b"GIF89a")
+    (root / "train" / "cat" / "Thumbs.db").write_bytes(b"litter")
+    (root / "train" / "cat" / ".DS_Store").write_bytes(b"litter")
+    (root / "train" / "dog" / "link").symlink_to(nested)
+    result = cli("--workers", "1", "download", "--from", str(root), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["counts"] == {"train": 63, "test": 30}
+    skipped = {Path(entry["path"]).name: entry["reason"] for entry in document["skipped"]}
+    assert set(skipped) == {"notes.txt", "clip.gif", "link"}, skipped
+    assert result.stderr.count("warning: skipped ") == 3
+    plain = cli("--workers", "1", "download", "--from", str(root), "--force")
+    assert "3 files skipped, named above" in plain.stdout

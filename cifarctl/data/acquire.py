@@ -47,10 +47,12 @@ class AcquireReport:
     counts: dict[str, int]
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files of the source left out, and why
 
     def as_json(self) -> dict:
         return {"action": self.action, "source": self.source, "path": str(self.path),
-                "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes}
+                "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes,
+                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped]}
 
 
 def present_dataset(data_dir: Path, thorough: bool = False) -> AcquireReport | None:
@@ -113,6 +115,7 @@ def import_dataset(
         if not force and (report := _present_or_none(data_dir, f"download --from {origin}")) is not None:
             return report
         notes: list[str] = []
+        skipped: list[tuple[Path, str]] = []
         if origin.is_file():
             expected = archive_md5 or source.archive_md5
             actual = md5_of(origin)
@@ -124,14 +127,14 @@ def import_dataset(
         elif (batches := _batches_folder_in(origin)) is not None:
             counts, notes = _install_from_batches(batches, data_dir, source, events)
         elif image_folder.is_image_folder(origin):
-            counts = _install_from_image_folder(origin, data_dir, workers, events)
+            counts = _install_from_image_folder(origin, data_dir, workers, events, skipped)
             notes.append("stored in the official batch format, but not byte-identical to the official release, "
                          "so torchvision's CIFAR10 class (which checks the official MD5s) will not load it")
         else:
             raise UsageError(f"--from {origin}: expected cifar-10-python.tar.gz, a cifar-10-batches-py folder, "
                              "or an image folder with train/<class>/ and test/<class>/")
     return AcquireReport("imported", str(origin), batches_folder(data_dir), counts,
-                         time.monotonic() - started, notes)
+                         time.monotonic() - started, notes, skipped)
 
 
 def ensure_dataset(data_dir: Path, allow_download: bool, events: Events = Events()) -> None:
@@ -201,10 +204,11 @@ def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
     return counts, notes
 
 
-def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events: Events) -> dict[str, int]:
+def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events: Events,
+                               skipped: list[tuple[Path, str]]) -> dict[str, int]:
     splits = {}
     for split in image_folder.SPLIT_FOLDERS:
-        files, labels = image_folder.list_split(root, split)
+        files, labels = image_folder.list_split(root, split, skipped)
         images = image_folder.decode_images(files, workers, events, f"decoding {split} images")
         order = np.random.default_rng(0).permutation(len(labels))  # mixed classes, as in the official batches
         splits[split] = (images[order], labels[order])
