@@ -109,16 +109,33 @@ def load_image(path: Path, resize: str = "crop") -> np.ndarray:
 
 
 def _as_rgb(image):
-    """RGB, with transparency shown on white as a viewer would, and 16-bit grey scaled down."""
-    if image.mode.startswith("I;16"):
-        pixels = np.asarray(image, dtype=np.uint16) // 257
-        return Image.fromarray(pixels.astype(np.uint8), "L").convert("RGB")
+    """RGB, with transparency shown on white as a viewer would, and high-bit-depth grey scaled
+    by its real range (Pillow's own conversion clips 0..65535 to 0..255: almost white)."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):
+        return Image.fromarray(_grey_as_8_bits(image), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
     return image.convert("RGB")
+
+
+def _grey_as_8_bits(image) -> np.ndarray:
+    """One grey channel of integers or floats as 0..255.
+
+    16-bit modes and 32-bit integers (TIFF and PNG store 16-bit data in them) are read as
+    0..65535; floating point as 0..1, the convention of every tool that writes it. Values
+    outside those ranges have no meaning cifarctl could guess: the image is refused.
+    """
+    pixels = np.asarray(image)
+    if pixels.dtype.kind == "f":
+        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
+            raise ValueError("floating-point pixels outside 0..1; save it as an 8- or 16-bit image")
+        return np.round(pixels * 255).astype(np.uint8)
+    if pixels.dtype.kind not in "iu" or (pixels.size and (pixels.min() < 0 or pixels.max() > 65535)):
+        raise ValueError(f"{image.mode} pixels outside 0..65535; save it as an 8- or 16-bit image")
+    return (pixels.astype(np.uint32) // 257).astype(np.uint8)
 
 
 def _centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
