@@ -9,13 +9,15 @@ from __future__ import annotations
 import shutil
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cifarctl.data import image_folder
-from cifarctl.data.batches_format import REQUIRED_FILES, write_batches
+from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES, REQUIRED_FILES, write_batches
+from cifarctl.data.catalog import META_FILE
 from cifarctl.data.catalog import OfficialSource, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
 from cifarctl.data.store import batches_folder, install, lock_path, verified_dataset, verified_manifest
@@ -243,23 +245,48 @@ def _checked_md5s(folder: Path, source: OfficialSource, check_official: bool) ->
     return md5s
 
 
+MAX_ARCHIVE_MEMBERS = 1000  # the official archive has 9 (a folder, 7 batch files, a readme)
+# The members installed, with their size limits: the batch files, and the official readme
+# (kept so the folder is the official release's, as torchvision leaves it).
+MAX_MEMBER_BYTES = {name: MAX_BATCH_BYTES for name in REQUIRED_FILES} | {META_FILE: MAX_META_BYTES,
+                                                                          "readme.html": MAX_META_BYTES}
+
+
 def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable_fix: str) -> None:
-    """Extract only regular files and folders under `base_folder`; refuse anything else."""
+    """Extract the dataset's files from `archive` into `destination/base_folder`, and nothing else.
+
+    Every member must lie under `base_folder` and be a regular file or folder (anything
+    else is refused); only the batch files the dataset needs are written, each at most its
+    size limit, from an archive of at most MAX_ARCHIVE_MEMBERS members. Whatever else a
+    repackaged archive holds never reaches the disk.
+    """
+    target = destination / base_folder
+    target.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+            wanted: dict[str, tarfile.TarInfo] = {}
+            for count, member in enumerate(tar, start=1):
+                if count > MAX_ARCHIVE_MEMBERS:
+                    raise DatasetCorruptError(f"{archive} holds more than {MAX_ARCHIVE_MEMBERS:,} members; "
+                                              "CIFAR-10's archive holds 9: refusing to extract it")
                 name = member.name
                 parts = Path(name).parts
                 if name.startswith("/") or ".." in parts or not parts or parts[0] != base_folder:
                     raise DatasetCorruptError(f"{archive} contains {name!r}, outside {base_folder}/; refusing to extract")
                 if not (member.isfile() or member.isdir()):
                     raise DatasetCorruptError(f"{archive} contains a link or device ({name!r}); refusing to extract")
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(destination, members=members, filter="data")
-            else:  # pragma: no cover - Python without the extraction filters
-                tar.extractall(destination, members=members)
-    except (tarfile.TarError, EOFError, OSError) as error:
+                if member.isfile() and len(parts) == 2 and parts[1] in MAX_MEMBER_BYTES:
+                    if parts[1] in wanted:
+                        raise DatasetCorruptError(f"{archive} holds {name!r} twice; refusing to extract")
+                    if member.size > MAX_MEMBER_BYTES[parts[1]]:
+                        raise DatasetCorruptError(f"{archive} holds a {member.size:,}-byte {name!r}, far larger than "
+                                                  "a CIFAR-10 batch file: refusing to extract it")
+                    wanted[parts[1]] = member
+            for file_name, member in wanted.items():
+                source = tar.extractfile(member)
+                with source, open(target / file_name, "xb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         if isinstance(error, OSError) and error.errno is not None:
             raise write_error(destination, error) from None
         raise DatasetCorruptError(f"{archive} is not a readable .tar.gz archive ({error}); "
