@@ -287,3 +287,23 @@ def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path,
     assert result.stderr.startswith("error: training net needs about ") and "free some space" in result.stderr
     assert "[1," not in result.stderr  # refused before the first step
     assert not (tmp_path / "cifar_net.ckpt").exists() and not (tmp_path / "cifar_net.metrics.jsonl").exists()
+
+
+def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoint(cli, data_dir, tmp_path, monkeypatch):
+    """The model file cannot be written at the end: the error names it and says the run's checkpoint is safe."""
+    import errno
+
+    from cifarctl.files import WriteError, write_error
+
+    def full(path, *args, **kwargs):
+        raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr("cifarctl.training.loop.save_trained_model", full)
+        result = cli("train", "--steps", "10", "--seed", "0")
+    assert result.exit_code == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: cannot write cifar_net.pth: No space left on device")
+    assert "the last checkpoint (cifar_net.ckpt) was kept" in line and "--resume" in line
+    resumed = cli("train", "--steps", "10", "--seed", "0", "--resume")
+    assert resumed.exit_code == 0 and (tmp_path / "cifar_net.pth").is_file()

@@ -99,6 +99,13 @@ def space_needed(settings, files) -> int:
     return weights + checkpoint + max(0, checkpoint - replaced) + (8 << 20)
 
 
+def _modified(path: Path) -> Optional[int]:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def with_checkpoint_kept(error, files):
     """A write that failed during training names its file; say too that the last checkpoint is safe."""
     from cifarctl.files import WriteError
@@ -229,6 +236,7 @@ def train(
         on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
         data = load_split(config.data_dir, "train")
         test_data = load_split(config.data_dir, "test") if eval_every else None
+        checkpoint_before = _modified(files.checkpoint)
         with StopRequest() as stop:
             try:
                 result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
@@ -238,6 +246,8 @@ def train(
             except Interrupted as error:
                 raise said_for_signal(error, stop) from None
             except WriteError as error:
+                if _modified(files.checkpoint) in (checkpoint_before, None):
+                    raise  # no checkpoint of this run to speak of
                 raise with_checkpoint_kept(error, files) from None
         finished = True
     except CifarctlError as error:
