@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from cifarctl.errors import CifarctlError, ConfigError
-from cifarctl.files import read_regular_file
+from cifarctl.files import read_regular_file, remember_input
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -178,6 +178,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start} cannot be decoded); "
                           "save it as UTF-8") from None
+    remember_input(path)  # no command may write over it
     return _validated(document, source=str(path))
 
 

@@ -166,6 +166,19 @@ def check_output_path(path: Path, option: str, inputs: tuple[Path, ...] = ()) ->
         raise write_error(path, error) from None
 
 
+# Files this command has read on its own account (the config file): inputs of every output check.
+_READ_FILES: list[Path] = []
+
+
+def remember_input(path: Path) -> None:
+    _READ_FILES.append(Path(path))
+
+
+def forget_inputs() -> None:
+    """At the start of a command (in-process runs share this module)."""
+    _READ_FILES.clear()
+
+
 def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Path]) -> None:
     """An output is never one of the command's inputs, nor inside a folder the command reads.
 
@@ -174,7 +187,7 @@ def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Pat
     both refused before anything is read or written.
     """
     target = resolved(path, option)
-    for source in inputs:
+    for source in (*inputs, *_READ_FILES):
         source = Path(source)
         try:
             is_folder = source.is_dir()

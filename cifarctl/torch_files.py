@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import reprlib
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import torch
 
 from cifarctl.errors import CheckpointError
-from cifarctl.files import atomic_write, check_input_file
+from cifarctl.files import atomic_write, check_input_file, resolved
 
 CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
 CHECKPOINT_VERSION = 3  # 3: Lookahead instead of an exponential moving average, drop-last epochs
@@ -32,7 +33,7 @@ def version_problem(found: Any, current: int, path: Path, what: str) -> str | No
         return None
     if isinstance(found, int) and not isinstance(found, bool) and found > current:
         return f"{path} is a version {found} {what}, written by a newer cifarctl (this one reads up to version {current}); {UPGRADE}"
-    return f"{path} is a {what} without a valid version ({found!r}); it is damaged or was not written by cifarctl"
+    return f"{path} is a {what} without a valid version ({reprlib.repr(found)}); it is damaged or was not written by cifarctl"
 
 
 def save_state(obj: Any, path: Path) -> None:
@@ -47,6 +48,7 @@ def save_state(obj: Any, path: Path) -> None:
 def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> Any:
     """torch.load with weights_only=True, and one clear error for every way it can fail."""
     path = Path(path)
+    resolved(path, what)  # a loop of links is said as such, not as a missing file
     if not path.exists():
         raise CheckpointError(f"{what} {path} does not exist{missing_hint}")
     if path.is_dir():

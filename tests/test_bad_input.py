@@ -208,6 +208,8 @@ OUTPUT_OVER_INPUT = [
     (["evaluate", "--save-confusion", "x.png", "--save-mistakes", "./x.png"], "name the same place"),
     (["plot", "cifar_net.pth", "-o", "cifar_net.metrics.jsonl.png", "--label", "a"], None),
     (["train", "-o", "t.pth", "--tensorboard", "t.pth"], "name the same place"),
+    (["train", "-o", "cifarctl.toml"], "is the file this command reads"),  # the config file is an input too
+    (["--config", "in.png", "predict", "photos", "--save", "in.png"], "is the file this command reads"),
     (["train", "-o", "t2", "--tensorboard", "t2/events"], "name the same place"),
 ]
 
@@ -219,6 +221,9 @@ def test_an_output_is_never_one_of_the_commands_inputs(cli, data_dir, tmp_path, 
     save_tutorial_model(tmp_path)
     _photos(tmp_path)
     (tmp_path / "tb").mkdir()
+    (tmp_path / "cifarctl.toml").write_text("seed = 1\n")
+    if "--config" in args:
+        (tmp_path / "in.png").write_text("seed = 2\n")
     (tmp_path / "cifar_net.metrics.jsonl").write_text(
         '{"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.0}\n')
     before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
@@ -234,6 +239,7 @@ def test_an_output_is_never_one_of_the_commands_inputs(cli, data_dir, tmp_path, 
 
 
 @pytest.mark.parametrize("args", [["train", "--steps", "1"], ["export"], ["download"], ["preview"], ["evaluate"],
+                                  ["evaluate", "--model", "loop"], ["export", "--model", "loop"],
                                   ["predict", "x.png"], ["train", "-o", "loop/m.pth", "--steps", "1"],
                                   ["preview", "--save", "loop/x.png"], ["download", "--from", "loop"]],
                          ids=lambda args: " ".join(args))

@@ -345,3 +345,10 @@ def test_special_files_are_skipped_not_waited_for(cli, data_dir, tmp_path):
     assert result.exit_code == 1
     failures = {Path(item["path"]).name for item in json.loads(result.stdout)["failures"]}
     assert {"fifo.png", "named.png"} <= failures
+
+
+def test_names_from_stdin_are_bounded_by_the_longest_path(cli, model, monkeypatch):
+    """`predict - < /dev/zero`: a 'name' with no end is refused, not read into memory whole."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("\0" * 100_000))
+    result = cli("predict", "-")
+    assert result.exit_code == 2 and "longer than 4096 characters" in result.stderr

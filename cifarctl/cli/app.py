@@ -113,8 +113,10 @@ def run(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["--help"]
     from cifarctl.cli.ui import WRITE_FAILURES
+    from cifarctl.files import forget_inputs
 
     WRITE_FAILURES.clear()
+    forget_inputs()
     try:
         result = app(args=argv, prog_name="cifarctl", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -138,8 +140,8 @@ def run(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt) as error:
         _error_ui(argv).error(str(error) or "interrupted")
         return EXIT_INTERRUPTED
-    except typer.Exit as error:
-        return error.exit_code
+    except typer.Exit as error:  # --version, --help
+        return _results_written(argv) if error.exit_code == 0 else error.exit_code
     except OSError as error:  # disk full, permission denied, ... outside a core check
         if debug:
             traceback.print_exc()

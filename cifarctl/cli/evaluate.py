@@ -39,6 +39,7 @@ def evaluate(
     """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
     from cifarctl.files import check_outputs_distinct
 
+    config = command_config(ctx, data_dir=data_dir, device=device)  # first: the config file is an input too
     check_png_output(save_confusion, "--save-confusion", inputs=(model,))
     check_png_output(save_mistakes, "--save-mistakes", inputs=(model,))
     check_outputs_distinct([(save_confusion, "--save-confusion"), (save_mistakes, "--save-mistakes")])
@@ -51,7 +52,6 @@ def evaluate(
     from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
-    config = command_config(ctx, data_dir=data_dir, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
     ui.debug_config(config)
     torch_device = resolve_device(config.device)

@@ -246,6 +246,7 @@ def _checked_md5s(folder: Path, source: OfficialSource, check_official: bool) ->
 
 
 MAX_ARCHIVE_MEMBERS = 1000  # the official archive has 9 (a folder, 7 batch files, a readme)
+MAX_ARCHIVE_BYTES = 8 << 30  # of all members together, as their headers declare (the official: 178 MB)
 # The members installed, with their size limits: the batch files, and the official readme
 # (kept so the folder is the official release's, as torchvision leaves it).
 MAX_MEMBER_BYTES = {name: MAX_BATCH_BYTES for name in REQUIRED_FILES} | {META_FILE: MAX_META_BYTES,
@@ -265,10 +266,13 @@ def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable
     try:
         with tarfile.open(archive, "r:*") as tar:
             wanted: dict[str, tarfile.TarInfo] = {}
+            declared = 0
             for count, member in enumerate(tar, start=1):
-                if count > MAX_ARCHIVE_MEMBERS:
-                    raise DatasetCorruptError(f"{archive} holds more than {MAX_ARCHIVE_MEMBERS:,} members; "
-                                              "CIFAR-10's archive holds 9: refusing to extract it")
+                declared += member.size
+                if count > MAX_ARCHIVE_MEMBERS or declared > MAX_ARCHIVE_BYTES:
+                    raise DatasetCorruptError(f"{archive} holds more than {MAX_ARCHIVE_MEMBERS:,} members or "
+                                              f"{MAX_ARCHIVE_BYTES >> 30} GB; CIFAR-10's archive holds 9 members "
+                                              "and 178 MB: refusing to extract it")
                 name = member.name
                 parts = Path(name).parts
                 if name.startswith("/") or ".." in parts or not parts or parts[0] != base_folder:

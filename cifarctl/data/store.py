@@ -39,6 +39,7 @@ MANIFEST = "manifest.json"
 SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
 MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
+MANIFEST_VERSION = 1  # manifests written before the field was added are version 1 too
 OFFICIAL_SOURCE = "existing folder (the official release)"
 UNOFFICIAL_SOURCE = "existing folder, not the official release (its contents were validated)"
 
@@ -74,7 +75,8 @@ class Manifest:
         return all(_unchanged(folder / name, self.files[name]) for name in REQUIRED_FILES)
 
     def as_json(self) -> dict[str, Any]:
-        return {"source": self.source, "files": self.files, "counts": self.counts, "cache": self.cache}
+        return {"version": MANIFEST_VERSION, "source": self.source, "files": self.files, "counts": self.counts,
+                "cache": self.cache}
 
 
 def file_record(path: Path, md5: str | None = None) -> dict[str, Any]:
@@ -104,6 +106,8 @@ def read_manifest(folder: Path) -> Manifest | None:
 
 def manifest_from_json(document: Any) -> Manifest | None:
     if not isinstance(document, dict) or not isinstance(document.get("source"), str):
+        return None
+    if document.get("version", 1) != MANIFEST_VERSION:  # a newer cifarctl's: verify again, as without one
         return None
     files, counts, cache = document.get("files"), document.get("counts"), document.get("cache", {})
     if not isinstance(files, dict) or not all(_is_record(files.get(name)) for name in REQUIRED_FILES):

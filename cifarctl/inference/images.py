@@ -69,6 +69,8 @@ def list_inputs(inputs: Iterable[Path]) -> Listing:
             files.append(path)
         elif path.exists():
             failures.append(ImageFailure(path, "not a regular file (a FIFO, device or socket would hang or never end)"))
+        elif os.path.lexists(path):
+            failures.append(ImageFailure(path, "a symbolic link to nothing, or a loop of links"))
         else:
             failures.append(ImageFailure(path, "no such file or folder"))
     return Listing(files, failures)

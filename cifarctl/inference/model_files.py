@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,7 +110,8 @@ def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torc
 def _info(name: Any, options: Any, path: Path) -> ModelInfo:
     if not isinstance(name, str) or name not in registry.FAMILIES:
         known = ", ".join(registry.names())
-        raise CheckpointError(f"{path} holds a model family {name!r} that this cifarctl does not know (it knows {known})")
+        raise CheckpointError(f"{path} holds a model family {reprlib.repr(name)} that this cifarctl does not know "
+                              f"(it knows {known})")
     if not isinstance(options, dict):
         raise CheckpointError(f"{path} has no valid model options; it is damaged")
     try:
