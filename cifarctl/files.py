@@ -199,9 +199,9 @@ def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Pat
             continue  # a loop of links cannot be read, so nothing of it can be overwritten
         if target == origin or _same_file(path, source):
             raise UsageError(f"{option} {path} is the file this command reads ({source}); write to another path")
-        if is_folder and origin in target.parents:
-            raise UsageError(f"{option} {path} is inside the folder this command reads ({source}); "
-                             "write it outside that folder")
+        if is_folder and origin in target.parents and os.path.lexists(path):
+            raise UsageError(f"{option} {path} is one of the files inside the folder this command reads "
+                             f"({source}); write to a new name or outside that folder")
 
 
 def check_outputs_distinct(outputs: Iterable[tuple[Path | None, str]], folders: Iterable[str] = ()) -> None:
@@ -354,8 +354,13 @@ def exclusive_lock(lock_path: Path, on_wait: callable = None, busy: str | None =
     while True:
         try:
             _check_parent(lock_path)
-            handle = open(lock_path, "a+b")
+            # Never through a link: a planted `.x.lock -> /etc/passwd` must not be truncated.
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                                 | getattr(os, "O_CLOEXEC", 0), 0o644)
+            handle = open(descriptor, "r+b")
         except (WriteError, OSError) as error:
+            if isinstance(error, OSError) and error.errno == errno.ELOOP:
+                raise CifarctlError(f"the lock file {lock_path} is a symbolic link; remove it") from None
             if error.errno not in READ_ONLY_ERRNOS + (errno.ENOSPC, errno.EDQUOT):
                 raise
             yield  # a read-only data dir: nobody can change it, so there is nothing to wait for
@@ -416,9 +421,11 @@ def release_inherited_locks() -> None:
     A child that kept them would hold the parent's locks after the parent died, and every
     later command on the same data dir would wait for it forever.
     """
+    null = os.open(os.devnull, os.O_RDWR)
     for descriptor in list(_HELD_LOCKS):
         try:
-            os.close(descriptor)
+            os.dup2(null, descriptor)  # not close: the number stays taken, so no later file reuses it
         except OSError:
             pass
+    os.close(null)
     _HELD_LOCKS.clear()

@@ -102,7 +102,8 @@ class StopRequest:
         if threading.current_thread() is threading.main_thread():
             self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._on_sigint)
             for signum in STOP_SIGNALS:
-                if signum != signal.SIGINT:
+                # `nohup cifarctl train` ignores SIGHUP on purpose: keep it that way
+                if signum != signal.SIGINT and signal.getsignal(signum) is not signal.SIG_IGN:
                     self._previous[signum] = signal.signal(signum, self._on_sigterm)
         return self
 

@@ -201,8 +201,8 @@ OUTPUT_OVER_INPUT = [
     (["predict", "in.png", "--save", "in.png"], "is the file this command reads"),
     (["predict", "in.png", "--save", "./photos/../in.png"], "is the file this command reads"),
     (["predict", "in.png", "--save", "hardlink.png"], "is the file this command reads"),
-    (["predict", "photos", "--save", "photos/more/b.png"], "inside the folder this command reads"),
-    (["predict", "photos", "--save", "photos/new.png"], "inside the folder this command reads"),
+    (["predict", "photos", "--save", "photos/more/b.png"], "one of the files inside the folder this command reads"),
+    (["predict", "photos", "--save", "photos/new.png"], None),  # a new name overwrites nothing
     (["predict", "--model", "model.png", "in.png", "--save", "model.png"], "is the file this command reads"),
     (["evaluate", "--model", "model.png", "--save-confusion", "model.png"], "is the file this command reads"),
     (["evaluate", "--save-confusion", "x.png", "--save-mistakes", "./x.png"], "name the same place"),

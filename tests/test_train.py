@@ -307,3 +307,21 @@ def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoin
     assert "the last checkpoint (cifar_net.ckpt) was kept" in line and "--resume" in line
     resumed = cli("train", "--steps", "10", "--seed", "0", "--resume")
     assert resumed.exit_code == 0 and (tmp_path / "cifar_net.pth").is_file()
+
+
+def test_nohup_keeps_training_through_a_hangup(data_dir, tmp_path):
+    """`nohup cifarctl train`: SIGHUP is ignored on purpose and must stay ignored."""
+    import sys
+
+    command = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+               "from cifarctl.cli.app import main; sys.argv[0] = 'cifarctl'; main()",
+               "--data-dir", str(data_dir), "train", "--steps", "300", "--log-every", "5", "--seed", "4"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stderr:
+        if line.startswith("[1,"):
+            break
+    process.send_signal(signal.SIGHUP)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert (tmp_path / "cifar_net.pth").is_file()
