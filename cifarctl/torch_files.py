@@ -60,7 +60,7 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
     try:
         # Mapped, not read: storages are checked against the tensors that use them before
         # anything is copied into memory.
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=is_zip)
+        state = _load(path, is_zip)
     except pickle.UnpicklingError as error:
         if "GLOBAL" in str(error) or "Unsupported global" in str(error):
             raise CheckpointError(f"{what} {path} contains code or objects other than tensors; "
@@ -73,6 +73,17 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
     tensors = list(_tensors_in(state))
     _check_storages(tensors, path, what)
     return _materialised(state) if is_zip else state
+
+
+def _load(path: Path, is_zip: bool) -> Any:
+    if is_zip:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except pickle.UnpicklingError:
+            raise
+        except (RuntimeError, OSError, ValueError):
+            pass  # a filesystem that cannot map files: read it (no record expands, see _check_records)
+    return torch.load(path, map_location="cpu", weights_only=True)
 
 
 MAX_RECORDS = 100_000  # a checkpoint of the largest family holds a few hundred tensors
