@@ -110,7 +110,7 @@ def with_checkpoint_kept(error, files):
     """A write that failed during training names its file; say too that the last checkpoint is safe."""
     from cifarctl.files import WriteError
 
-    if files.checkpoint.is_file() and str(files.checkpoint) not in str(error):
+    if files.checkpoint.is_file():  # atomic writes: a checkpoint that failed left the one before it
         return WriteError(f"{error}; the last checkpoint ({files.checkpoint}) was kept: "
                           "rerun the same command with --resume once there is room", error.errno)
     return error
