@@ -12,6 +12,7 @@ working directory when it exists. It holds the same keys as the dataclass:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import os
 import re
 import sys
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from cifarctl.errors import ConfigError
+from cifarctl.errors import CifarctlError, ConfigError
+from cifarctl.files import read_regular_file, remember_input
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -33,6 +35,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MAX_WORKERS = 256  # import processes; more is never useful and each costs memory
 MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take as a signed 64-bit seed
 MAX_VERBOSE = 10
+MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,16 @@ def _parse_path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _parse_data_dir(value: Any) -> Path:
+    path = _parse_path(value)
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise ValueError(f"{str(path)!r} is a loop of symbolic links; point it at a real folder") from None
+    return path
+
+
 def _parse_str_device(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
@@ -118,7 +131,7 @@ def _parse_any_bool(value: Any) -> bool:
 
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
-    "data_dir": _parse_path,
+    "data_dir": _parse_data_dir,
     "device": _parse_str_device,
     "seed": _parse_seed,
     "workers": _parse_int(0, MAX_WORKERS),
@@ -148,8 +161,12 @@ def _validated(values: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            document = tomllib.load(handle)
+        document = tomllib.loads(read_regular_file(path, "config file", MAX_CONFIG_BYTES).decode("utf-8"))
+    except CifarctlError as error:
+        raise ConfigError(f"{error} (check --config or $CIFARCTL_CONFIG)") from None
+    except RecursionError:
+        raise ConfigError(f"config file {path} nests tables or arrays far too deep; it holds only "
+                          "a few plain settings") from None
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist; check --config or $CIFARCTL_CONFIG") from None
     except IsADirectoryError:
@@ -161,6 +178,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as error:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start} cannot be decoded); "
                           "save it as UTF-8") from None
+    remember_input(path)  # no command may write over it
     return _validated(document, source=str(path))
 
 

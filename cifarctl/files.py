@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -146,9 +146,7 @@ def check_output_path(path: Path, option: str, inputs: tuple[Path, ...] = ()) ->
     rules about datasets.
     """
     path = Path(path)
-    for source in inputs:
-        if Path(source).exists() and path.exists() and path.resolve() == Path(source).resolve():
-            raise UsageError(f"{option} {path} is the file this command reads; write to another path")
+    check_output_apart_from_inputs(path, option, inputs)
     parent = path.parent
     kind = existing_kind(path)
     if kind == "directory":
@@ -168,6 +166,78 @@ def check_output_path(path: Path, option: str, inputs: tuple[Path, ...] = ()) ->
         raise write_error(path, error) from None
 
 
+# Files this command has read on its own account (the config file): inputs of every output check.
+_READ_FILES: list[Path] = []
+
+
+def remember_input(path: Path) -> None:
+    _READ_FILES.append(Path(path))
+
+
+def forget_inputs() -> None:
+    """At the start of a command (in-process runs share this module)."""
+    _READ_FILES.clear()
+
+
+def check_output_apart_from_inputs(path: Path, option: str, inputs: Iterable[Path]) -> None:
+    """An output is never one of the command's inputs, nor inside a folder the command reads.
+
+    Compared by where the paths lead (symbolic links, `..`, hard links to the same file), so
+    `predict photo.png --save ./photo.png` and `predict photos/ --save photos/grid.png` are
+    both refused before anything is read or written.
+    """
+    target = resolved(path, option)
+    for source in (*inputs, *_READ_FILES):
+        source = Path(source)
+        try:
+            is_folder = source.is_dir()
+        except OSError:
+            continue
+        try:
+            origin = resolved(source, "input")
+        except UsageError:
+            continue  # a loop of links cannot be read, so nothing of it can be overwritten
+        if target == origin or _same_file(path, source):
+            raise UsageError(f"{option} {path} is the file this command reads ({source}); write to another path")
+        if is_folder and origin in target.parents and os.path.lexists(path):
+            raise UsageError(f"{option} {path} is one of the files inside the folder this command reads "
+                             f"({source}); write to a new name or outside that folder")
+
+
+def check_outputs_distinct(outputs: Iterable[tuple[Path | None, str]], folders: Iterable[str] = ()) -> None:
+    """Two outputs of one command never name the same file, nor one a path inside the other
+    file (an output folder, named by its option in `folders`, may hold the others)."""
+    folders = set(folders)
+    seen: list[tuple[Path, str, Path]] = []
+    for path, option in outputs:
+        if path is None:
+            continue
+        target = resolved(Path(path), option)
+        for other, other_option, other_target in seen:
+            if (target == other_target or (other_option not in folders and other_target in target.parents)
+                    or (option not in folders and target in other_target.parents)):
+                raise UsageError(f"{option} {path} and {other_option} {other} name the same place; "
+                                 "give each output its own path")
+        seen.append((Path(path), option, target))
+
+
+def _same_file(first: Path, second: Path) -> bool:
+    try:
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def resolved(path: Path, what: str) -> Path:
+    """`path` with every symbolic link and `..` followed; a loop of links is one clear error."""
+    try:
+        return Path(path).resolve()
+    except (RuntimeError, OSError) as error:  # Python < 3.13 raises RuntimeError("Symlink loop ...")
+        if isinstance(error, OSError) and error.errno != errno.ELOOP:
+            raise
+        raise UsageError(f"{what} {path} is a loop of symbolic links; point it at a real file or folder") from None
+
+
 def check_input_file(path: Path, what: str) -> None:
     """What a command reads must be a regular file: a FIFO would hang it, a device never end."""
     path = Path(path)
@@ -176,6 +246,55 @@ def check_input_file(path: Path, what: str) -> None:
     if not path.is_file():
         kind = existing_kind(path.resolve()) or "special file"
         raise CifarctlError(f"{what} {path} is a {kind}, not a regular file; give the path of a file")
+
+
+def read_regular_file(path: Path, what: str, limit: int) -> bytes:
+    """The bytes of `path`, which must be a regular file of at most `limit` bytes.
+
+    Every file cifarctl reads goes through here: a FIFO would hang the command, a device
+    (`/dev/zero`) never end, and a file far larger than its kind ever is would fill memory.
+    The file is opened without blocking and checked on the open descriptor, so what is read
+    is what was checked.
+    """
+    path = Path(path)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise CifarctlError(f"{what} {path} is a loop of symbolic links; give the path of a file") from None
+        if error.errno == errno.EISDIR:
+            raise CifarctlError(f"{what} {path} is a directory, not a file") from None
+        raise
+    with open(descriptor, "rb", closefd=True) as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in NON_REGULAR_KINDS if test(mode)), "special file")
+            raise CifarctlError(f"{what} {path} is a {kind}, not a regular file; give the path of a file")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise CifarctlError(f"{what} {path} is larger than {_size(limit)}, far more than such a file holds; "
+                            "check that it is the right file")
+    return data
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if count >= scale:
+            return f"{count / scale:.3g} {unit}"
+    return f"{count} bytes"
+
+
+def check_free_space(folder: Path, needed: int, what: str) -> None:
+    """Refuse to start work whose files will not fit: found after hours of training, it costs the run."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return  # cannot tell (an unusual filesystem): the writes themselves will say
+    if free < needed:
+        raise WriteError(f"{what} needs about {_size(needed)} free in {folder}, which has {_size(free)}; "
+                         "free some space or choose another location", errno.ENOSPC)
 
 
 def md5_of(path: Path) -> str:
@@ -208,30 +327,105 @@ def _check_parent(path: Path) -> None:
         raise CifarctlError(f"cannot write {path}: {parent} is not a directory")
 
 
+# Descriptors of the locks this process holds: a forked child (an image decoder) closes its
+# copies at once, so a lock never outlives the process that took it.
+_HELD_LOCKS: set[int] = set()
+
+
+class LockBusy(CifarctlError):
+    """Another process holds the lock and the caller asked not to wait."""
+
+
 @contextlib.contextmanager
-def exclusive_lock(lock_path: Path, on_wait: callable = None) -> Iterator[None]:
-    """Hold an exclusive advisory lock on `lock_path` (waits for another holder to finish)."""
+def exclusive_lock(lock_path: Path, on_wait: callable = None, busy: str | None = None,
+                   remove: bool = False) -> Iterator[None]:
+    """Hold an exclusive advisory lock on `lock_path` for the life of the block.
+
+    Another holder is waited for, or, given `busy` (the sentence to say, with `{holder}`),
+    refused at once with `LockBusy`. The lock goes with the process (kill -9 included); the
+    holder's pid is written into the file so the user is told who holds it. With `remove`,
+    the lock file is deleted when the block ends (a lock beside the user's own files).
+    """
     try:
         import fcntl
     except ImportError:  # pragma: no cover - Windows: no advisory locks, go ahead
         yield
         return
-    try:
-        _check_parent(lock_path)
-        handle = open(lock_path, "a+b")
-    except (WriteError, OSError) as error:
-        if error.errno not in READ_ONLY_ERRNOS:
-            raise
-        yield  # a read-only data dir: nobody can change it, so there is nothing to wait for
-        return
-    with handle:
+    while True:
+        try:
+            _check_parent(lock_path)
+            # Never through a link: a planted `.x.lock -> /etc/passwd` must not be truncated.
+            descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+                                 | getattr(os, "O_CLOEXEC", 0), 0o644)
+            handle = open(descriptor, "r+b")
+        except (WriteError, OSError) as error:
+            if isinstance(error, OSError) and error.errno == errno.ELOOP:
+                raise CifarctlError(f"the lock file {lock_path} is a symbolic link; remove it") from None
+            if error.errno not in READ_ONLY_ERRNOS + (errno.ENOSPC, errno.EDQUOT):
+                raise
+            yield  # a read-only data dir: nobody can change it, so there is nothing to wait for
+            return
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            holder = _lock_holder(handle)
+            if busy is not None:
+                handle.close()
+                raise LockBusy(busy.format(holder=holder)) from None
             if on_wait is not None:
                 on_wait()
             fcntl.flock(handle, fcntl.LOCK_EX)
+        if not remove or _still_at(handle, lock_path):
+            break
+        handle.close()  # the holder before us removed this file as we opened it: lock the new one
+    with handle:
+        _HELD_LOCKS.add(handle.fileno())
         try:
+            _record_holder(handle)
             yield
         finally:
+            _HELD_LOCKS.discard(handle.fileno())
+            if remove:
+                Path(lock_path).unlink(missing_ok=True)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _still_at(handle: BinaryIO, path: Path) -> bool:
+    try:
+        return os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except OSError:
+        return False
+
+
+def _record_holder(handle: BinaryIO) -> None:
+    try:
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n".encode())
+        handle.flush()
+    except OSError:
+        pass  # the pid is only for the message; the lock itself is what counts
+
+
+def _lock_holder(handle: BinaryIO) -> str:
+    try:
+        handle.seek(0)
+        text = handle.read(32).decode("ascii", "replace").strip()
+    except OSError:
+        text = ""
+    return f"process {text}" if text.isdigit() else "another process"
+
+
+def release_inherited_locks() -> None:
+    """In a forked child: close the copies of the parent's lock descriptors.
+
+    A child that kept them would hold the parent's locks after the parent died, and every
+    later command on the same data dir would wait for it forever.
+    """
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in list(_HELD_LOCKS):
+        try:
+            os.dup2(null, descriptor)  # not close: the number stays taken, so no later file reuses it
+        except OSError:
+            pass
+    os.close(null)
+    _HELD_LOCKS.clear()

@@ -1,6 +1,8 @@
 """The CLI's error contract: bad input to any command gets one line and the right exit code."""
 
 
+import os
+
 import pytest
 import torch
 
@@ -64,6 +66,8 @@ BAD_INPUT = [
     (["benchmark-gpu", "--repeats", "0"], 2, "--repeats"),
     (["benchmark-gpu", "--steps", "0"], 2, "--steps"),
     (["--config", "missing.toml", "train"], 2, "does not exist"),
+    (["--config", "/dev/zero", "train"], 2, "is a character device, not a regular file"),
+    (["--config", ".", "train"], 2, "is a directory"),
 ]
 if not torch.cuda.is_available():
     BAD_INPUT += [
@@ -145,3 +149,107 @@ def test_a_damaged_checkpoint_is_one_line_naming_what_is_wrong(cli, data_dir, tm
 def test_durations_outside_their_documented_form_are_refused(cli, text):
     result = cli("train", "--model", "fast", "--time-budget", text)
     assert result.exit_code == 2 and "--time-budget" in result.stderr
+
+
+# --- results that cannot be written ---------------------------------------------------------
+
+
+def _stdout_cases(model: str, image: str) -> list[list[str]]:
+    return [["evaluate", "--model", model, "--json"],
+            ["evaluate", "--model", model],
+            ["predict", "--model", model, image],
+            ["predict", "--model", model, image, "--json"]]
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_results_lost_on_a_full_stdout_are_an_error_not_exit_0(data_dir, tmp_path, case):
+    """`cifarctl evaluate --json > /dev/full`: the results were lost, so exit 1 with one line;
+    a reader that left (`| head`) stays quiet."""
+    from helpers import save_tutorial_model
+    from PIL import Image
+
+    import subprocess
+
+    model = save_tutorial_model(tmp_path)
+    Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "red.png")
+    args = ["cifarctl", "--data-dir", str(data_dir), *_stdout_cases(str(model), "red.png")[case]]
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(args, cwd=tmp_path, stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.count("error:") == 1 and "cannot write the results to stdout: No space left" in done.stderr
+    assert "Exception ignored" not in done.stderr and "Traceback" not in done.stderr
+    shell = " ".join(f"'{arg}'" for arg in args) + " | head -c 1 >/dev/null; echo status=${PIPESTATUS[0]}"
+    piped = subprocess.run(["bash", "-c", shell], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert "status=0" in piped.stdout and "error" not in piped.stderr, piped.stderr
+
+
+
+# --- outputs over inputs ----------------------------------------------------------------------
+
+def _photos(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "photos" / "more").mkdir(parents=True)
+    for name in ("photos/a.png", "photos/more/b.png", "in.png", "model.png"):
+        Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / name)
+    os.link(tmp_path / "in.png", tmp_path / "hardlink.png")
+    (tmp_path / "model.png").write_bytes((tmp_path / "cifar_net.pth").read_bytes())
+
+
+# (command line, a fragment of the refusal): every output option against every input, and two outputs
+OUTPUT_OVER_INPUT = [
+    (["predict", "in.png", "--save", "in.png"], "is the file this command reads"),
+    (["predict", "in.png", "--save", "./photos/../in.png"], "is the file this command reads"),
+    (["predict", "in.png", "--save", "hardlink.png"], "is the file this command reads"),
+    (["predict", "photos", "--save", "photos/more/b.png"], "one of the files inside the folder this command reads"),
+    (["predict", "photos", "--save", "photos/new.png"], None),  # a new name overwrites nothing
+    (["predict", "--model", "model.png", "in.png", "--save", "model.png"], "is the file this command reads"),
+    (["evaluate", "--model", "model.png", "--save-confusion", "model.png"], "is the file this command reads"),
+    (["evaluate", "--save-confusion", "x.png", "--save-mistakes", "./x.png"], "name the same place"),
+    (["plot", "cifar_net.pth", "-o", "cifar_net.metrics.jsonl.png", "--label", "a"], None),
+    (["train", "-o", "t.pth", "--tensorboard", "t.pth"], "name the same place"),
+    (["train", "-o", "cifarctl.toml"], "is the file this command reads"),  # the config file is an input too
+    (["--config", "in.png", "predict", "photos", "--save", "in.png"], "is the file this command reads"),
+    (["train", "-o", "t2", "--tensorboard", "t2/events"], "name the same place"),
+]
+
+
+@pytest.mark.parametrize(("args", "fragment"), OUTPUT_OVER_INPUT, ids=[" ".join(a) for a, _ in OUTPUT_OVER_INPUT])
+def test_an_output_is_never_one_of_the_commands_inputs(cli, data_dir, tmp_path, args, fragment):
+    from helpers import save_tutorial_model
+
+    save_tutorial_model(tmp_path)
+    _photos(tmp_path)
+    (tmp_path / "tb").mkdir()
+    (tmp_path / "cifarctl.toml").write_text("seed = 1\n")
+    if "--config" in args:
+        (tmp_path / "in.png").write_text("seed = 2\n")
+    (tmp_path / "cifar_net.metrics.jsonl").write_text(
+        '{"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.0}\n')
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    result = cli("--data-dir", str(data_dir), *args)
+    if fragment is None:  # a new file beside the inputs is fine
+        assert result.exit_code == 0, result.stderr
+        return
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and fragment in result.stderr, result.stderr
+    after = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before
+
+
+
+@pytest.mark.parametrize("args", [["train", "--steps", "1"], ["export"], ["download"], ["preview"], ["evaluate"],
+                                  ["evaluate", "--model", "loop"], ["export", "--model", "loop"],
+                                  ["predict", "x.png"], ["train", "-o", "loop/m.pth", "--steps", "1"],
+                                  ["preview", "--save", "loop/x.png"], ["download", "--from", "loop"]],
+                         ids=lambda args: " ".join(args))
+def test_a_loop_of_symbolic_links_is_one_clear_line(cli, tmp_path, args):
+    from helpers import save_tutorial_model
+
+    save_tutorial_model(tmp_path)
+    (tmp_path / "loop").symlink_to("loop")
+    data_dir = [] if "loop" in " ".join(args) else ["--data-dir", "loop"]
+    result = cli(*data_dir, *args)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.count("error:") == 1 and "is a loop of symbolic links" in result.stderr, result.stderr
+    assert "internal error" not in result.stderr and "File exists" not in result.stderr

@@ -112,3 +112,19 @@ def test_each_value_remembers_where_it_came_from(tmp_path: Path):
     assert config.source_of("data_dir") == "default"
     assert config.with_flags(seed=4).source_of("seed") == "option"
     assert "seed = 2 ($CIFARCTL_SEED)" in config.described()
+
+
+def test_a_fifo_as_config_file_is_refused_without_waiting(cli, tmp_path: Path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.toml")
+    result = cli("--config", str(tmp_path / "fifo.toml"), "train")
+    assert result.exit_code == 2 and "is a FIFO (named pipe), not a regular file" in result.stderr
+
+
+@pytest.mark.parametrize("content", ["x = " + "[" * 100_000, "x = " + "{a = " * 50_000])
+def test_a_hostile_config_file_is_one_clear_error(cli, tmp_path: Path, content: str):
+    (tmp_path / "hostile.toml").write_text(content)
+    result = cli("--config", str(tmp_path / "hostile.toml"), "train")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: config file") and "internal error" not in result.stderr

@@ -115,3 +115,44 @@ def test_a_text_file_is_not_called_code(cli, data_dir, tmp_path):
     (tmp_path / "notes.pth").write_text("garbage\n")
     result = cli("evaluate", "--model", "notes.pth")
     assert result.exit_code == 1 and "not a PyTorch file" in result.stderr
+
+
+def _compressed_copy(source, target):
+    """The same torch file with its records deflated: what a hand-made 'zip bomb' model looks like."""
+    import zipfile
+
+    with zipfile.ZipFile(source) as original, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as packed:
+        for record in original.infolist():
+            packed.writestr(record.filename, original.read(record.filename))
+
+
+def _hostile_files(tmp_path, tutorial_model):
+    state = torch.load(tutorial_model, weights_only=True)
+    viewed = dict(state)
+    viewed["fc3.bias"] = torch.zeros(2_000_000)[:10]  # 10 numbers shown, 8 MB carried
+    torch.save(viewed, tmp_path / "view.pth")
+    _compressed_copy(tutorial_model, tmp_path / "deflated.pth")
+    return {"view.pth": "bytes of storage for", "deflated.pth": "holds compressed data"}
+
+
+@pytest.mark.parametrize("name", ["view.pth", "deflated.pth"])
+def test_model_files_that_would_expand_in_memory_are_refused_before_loading(cli, data_dir, tmp_path, tutorial_model,
+                                                                           name):
+    fragment = _hostile_files(tmp_path, tutorial_model)[name]
+    for command in (["evaluate"], ["export", "-o", str(tmp_path / "x.pt2")], ["predict", str(tmp_path / "x.png")]):
+        result = cli(*command[:1], "--model", str(tmp_path / name), *command[1:])
+        assert result.exit_code == 1, result.stderr
+        assert "refusing to load it" in result.stderr and fragment in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(("version", "fragment"), [(4, "written by a newer cifarctl"), ("3", "without a valid version")])
+def test_a_checkpoint_of_another_version_is_named_with_what_to_do(cli, data_dir, tmp_path, version, fragment):
+    assert cli("train", "--steps", "5", "--seed", "0").exit_code == 0
+    state = torch.load(tmp_path / "cifar_net.ckpt", weights_only=True)
+    state["version"] = version
+    torch.save(state, tmp_path / "cifar_net.ckpt")
+    for args in (["evaluate", "--model", "cifar_net.ckpt"], ["train", "--steps", "10", "--seed", "0", "--resume"]):
+        result = cli(*args)
+        assert result.exit_code == 1, result.stderr
+        assert fragment in result.stderr, result.stderr
+    assert "pip install -U cifarctl" in cli("evaluate", "--model", "cifar_net.ckpt").stderr or version != 4

@@ -241,3 +241,58 @@ def test_kill_9_during_import_then_rerun_finishes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "4,000 training" in done.stdout or "already in" in done.stdout
     assert not [p for p in data.iterdir() if ".tmp-" in p.name], "stale temporaries were not cleaned"
+
+
+def test_every_file_under_a_class_folder_is_imported_or_named_as_skipped(cli, tmp_path):
+    """Nested folders are part of their class; what is not an image is counted and named, never dropped silently."""
+    from PIL import Image
+
+    root = write_image_folder(tmp_path / "pngs")
+    nested = root / "train" / "cat" / "more" / "deeper"
+    nested.mkdir(parents=True)
+    for index in range(3):
+        Image.new("RGB", (32, 32), (index, 0, 0)).save(nested / f"extra{index}.jpg")
+    (root / "train" / "cat" / "notes.txt").write_text("shot on a phone")
+    (root / "test" / "dog" / "clip.gif").write_bytes(b"GIF89a")
+    (root / "train" / "cat" / "Thumbs.db").write_bytes(b"litter")
+    (root / "train" / "cat" / ".DS_Store").write_bytes(b"litter")
+    (root / "train" / "dog" / "link").symlink_to(nested)
+    result = cli("--workers", "1", "download", "--from", str(root), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["counts"] == {"train": 63, "test": 30}
+    skipped = {Path(entry["path"]).name: entry["reason"] for entry in document["skipped"]}
+    assert set(skipped) == {"notes.txt", "clip.gif", "link"}, skipped
+    assert result.stderr.count("warning: skipped ") == 3
+    plain = cli("--workers", "1", "download", "--from", str(root), "--force")
+    assert "3 files skipped, named above" in plain.stdout
+
+
+def test_a_repackaged_archive_installs_only_the_files_the_dataset_needs(cli, fake_batches, tmp_path):
+    """`download --from bomb.tar.gz --md5 ...`: an extra member never reaches the disk."""
+    archive = tmp_path / "bomb.tar.gz"
+    members = [_file(f"cifar-10-batches-py/{path.name}", path.read_bytes())
+               for path in sorted(fake_batches.iterdir()) if path.is_file()]
+    members.append(_file("cifar-10-batches-py/extra.bin", b"\0" * 5_000_000))
+    members.append(_file("cifar-10-batches-py/sub/more.bin", b"\0" * 1000))
+    result = cli("download", "--from", str(archive), "--md5", _tar(archive, members))
+    assert result.exit_code == 0, result.stderr
+    installed = tmp_path / "data" / "cifar-10-batches-py"
+    assert not (installed / "extra.bin").exists() and not (installed / "sub").exists()
+    from cifarctl.data.batches_format import REQUIRED_FILES
+
+    assert sorted(path.name for path in installed.iterdir() if not path.name.startswith(".")) == sorted(
+        REQUIRED_FILES + ("readme.html",))
+
+
+@pytest.mark.parametrize(("members", "fragment"), [
+    ([_file(f"cifar-10-batches-py/x{index}") for index in range(1001)], "more than 1,000 members or 8 GB"),
+    ([_file("cifar-10-batches-py/batches.meta", b"\0" * (2 << 20))], "far larger than a CIFAR-10 batch file"),
+    ([_file("cifar-10-batches-py/test_batch"), _file("cifar-10-batches-py/test_batch")], "twice"),
+])
+def test_archives_beyond_the_size_and_count_limits_are_refused(cli, tmp_path, members, fragment):
+    archive = tmp_path / "big.tar.gz"
+    md5 = _tar(archive, members)
+    result = cli("download", "--from", str(archive), "--md5", md5)
+    assert result.exit_code == 1 and fragment in result.stderr, result.stderr
+    assert not (tmp_path / "data" / "cifar-10-batches-py").exists()

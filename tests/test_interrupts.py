@@ -97,3 +97,76 @@ def test_ctrl_c_in_a_command_is_said_not_swallowed(cli, monkeypatch, command, in
     monkeypatch.setattr(interrupted_at, ctrl_c)
     result = cli(command)
     assert (result.exit_code, result.stderr) == (130, "error: interrupted\n")
+
+
+@pytest.mark.parametrize(("signum", "code", "line"), [(signal.SIGTERM, 143, "error: terminated\n"),
+                                                      (signal.SIGHUP, 129, "error: hung up\n")])
+def test_sigterm_and_sighup_stop_any_command_in_one_line(tmp_path, signum, code, line):
+    """`kill` or a closed terminal during a download that hangs: one line, 128 + the signal, nothing left behind."""
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(1)  # accepts the connection, never answers
+    url = f"http://127.0.0.1:{silent.getsockname()[1]}/cifar-10-python.tar.gz"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(["cifarctl", "--data-dir", str(tmp_path / "data"), "download", "--url", url,
+                                "--timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=environment, cwd=tmp_path)
+    time.sleep(2.0)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=30)
+    silent.close()
+    assert process.returncode == code, stderr
+    assert stderr.endswith(line) and stderr.count("error:") == 1 and "Traceback" not in stderr, stderr
+    assert not [path for path in (tmp_path / "data").rglob("*") if ".tmp-" in path.name]
+
+
+# A parent that holds a lock, as `download` holds the data dir's, while its decoder workers work.
+LOCK_HOLDER = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+from cifarctl.files import exclusive_lock
+from cifarctl.interrupts import prepare_worker
+
+def work(seconds):
+    import os
+    print(os.getpid(), flush=True)
+    time.sleep(seconds)
+
+with exclusive_lock(__import__("pathlib").Path(sys.argv[1])):
+    pool = ProcessPoolExecutor(max_workers=2, initializer=prepare_worker)
+    futures = [pool.submit(work, 120) for _ in range(2)]
+    time.sleep(120)
+"""
+
+
+def test_workers_die_with_their_parent_and_leave_no_lock_behind(tmp_path):
+    """kill -9 of a command while its decoders run: the decoders die too, and the next
+    command on the same data dir gets the lock at once."""
+    import time
+
+    from cifarctl.files import exclusive_lock
+
+    lock = tmp_path / ".cifarctl.lock"
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    parent = subprocess.Popen([sys.executable, "-c", LOCK_HOLDER, str(lock)], env=environment,
+                              stdout=subprocess.PIPE, text=True)
+    workers = [int(parent.stdout.readline()) for _ in range(2)]
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+    with exclusive_lock(lock, busy="still held by {holder}"):
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

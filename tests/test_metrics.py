@@ -1,5 +1,6 @@
 """The metrics log beside the model: its lines after a normal run, Ctrl-C + --resume, and kill -9 + --resume."""
 
+import io
 import json
 import os
 import signal
@@ -150,3 +151,20 @@ def test_pandas_reads_the_log(cli, data_dir, tmp_path):
     frame = pandas.read_json(tmp_path / "cifar_net.metrics.jsonl", lines=True)
     assert list(frame["kind"]) == ["step"] * 3 + ["epoch"]
     assert frame.loc[frame["kind"] == "step", "loss"].notna().all()
+
+
+def test_a_full_disk_at_the_logs_last_write_names_the_log(tmp_path):
+    """The last bytes may only fail when the log is closed: the error still names the file."""
+    import errno
+
+    from cifarctl.files import WriteError
+    from cifarctl.training.metrics import MetricsLog
+
+    class FullAtClose(io.StringIO):
+        def close(self):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    log = MetricsLog(tmp_path / "run.metrics.jsonl")
+    log._handle = FullAtClose()
+    with pytest.raises(WriteError, match=r"cannot write .*run\.metrics\.jsonl: No space left on device; free some"):
+        log.close()

@@ -165,3 +165,13 @@ def test_special_files_and_bad_records_are_refused_or_skipped(cli, tmp_path):
     result = cli("plot", "bad.metrics.jsonl", "-o", "bad.png")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("skipped") == 3 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("hostile", ["[" * 100_000, "{\"a\":" * 50_000 + "1" + "}" * 50_000, "[" * 40 + "]" * 40])
+def test_a_hostile_line_nested_without_end_is_skipped_not_a_crash(cli, tmp_path, hostile):
+    log = write_log(tmp_path / "run.metrics.jsonl")
+    log.write_text(log.read_text() + hostile + "\n")
+    result = cli("plot", str(log))
+    assert result.exit_code == 0, result.stderr
+    assert "line 19" in result.stderr and "skipped" in result.stderr
+    assert "internal error" not in result.stderr and "Recursion" not in result.stderr

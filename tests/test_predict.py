@@ -258,6 +258,45 @@ def test_transparency_is_shown_on_white_and_grey_becomes_rgb(tmp_path):
     assert (load_image(tmp_path / "grey.png") == 77).all()
 
 
+def _high_bit_depth(path, mode, value, dtype):
+    """A 40x40 grey picture of `mode`, left half 0, right half `value`."""
+    pixels = np.zeros((40, 40), dtype)
+    pixels[:, 20:] = value
+    image = Image.fromarray(pixels)
+    assert image.mode == mode
+    image.save(path)
+
+
+# (suffix, Pillow mode, numpy type, right half's value, its expected 8-bit grey; None: refused by name)
+HIGH_BIT_DEPTH = [
+    (".tif", "I", np.int32, 32896, 128),  # 32-bit integers holding 16-bit data: mid-grey, not white
+    (".tif", "I", np.int32, 65535, 255),
+    (".png", "I;16", np.uint16, 32896, 128),
+    (".tif", "F", np.float32, 0.5, 128),
+    (".tif", "I", np.int32, 2**31 - 1, None),
+    (".tif", "I", np.int32, -5, None),
+    (".tif", "F", np.float32, 300.0, None),
+]
+
+
+@pytest.mark.parametrize(("suffix", "mode", "dtype", "value", "grey"), HIGH_BIT_DEPTH,
+                         ids=[f"{mode}-{value}" for _, mode, _, value, _ in HIGH_BIT_DEPTH])
+def test_high_bit_depth_images_are_scaled_by_their_real_range_or_refused(cli, model, tmp_path, suffix, mode, dtype,
+                                                                          value, grey):
+    from cifarctl.inference.images import load_image
+
+    path = tmp_path / f"deep{suffix}"
+    _high_bit_depth(path, mode, value, dtype)
+    if grey is None:
+        with pytest.raises(ValueError, match="save it as an 8- or 16-bit image"):
+            load_image(path, "stretch")
+        result = cli("predict", str(path))
+        assert result.exit_code == 1 and f"skipped {path}" in result.stderr and "8- or 16-bit" in result.stderr
+        return
+    image = load_image(path, "stretch")
+    assert image[:, :, :12].max() == 0 and abs(int(image[0, 5, 25]) - grey) <= 1, image[0, 5]
+
+
 def test_a_photo_is_shown_upright_as_its_exif_says(tmp_path):
     from cifarctl.inference.images import load_image
 
@@ -306,3 +345,10 @@ def test_special_files_are_skipped_not_waited_for(cli, data_dir, tmp_path):
     assert result.exit_code == 1
     failures = {Path(item["path"]).name for item in json.loads(result.stdout)["failures"]}
     assert {"fifo.png", "named.png"} <= failures
+
+
+def test_names_from_stdin_are_bounded_by_the_longest_path(cli, model, monkeypatch):
+    """`predict - < /dev/zero`: a 'name' with no end is refused, not read into memory whole."""
+    monkeypatch.setattr("sys.stdin", io.StringIO("\0" * 100_000))
+    result = cli("predict", "-")
+    assert result.exit_code == 2 and "longer than 4096 characters" in result.stderr

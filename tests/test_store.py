@@ -186,6 +186,8 @@ BAD_MANIFESTS = {
     "a negative count": _reshaped_manifest(lambda d: d["counts"].update(train=-5)),
     "counts missing": _reshaped_manifest(lambda d: d.pop("counts")),
     "cache a string": _reshaped_manifest(lambda d: d.update(cache="x")),
+    "nested 100,000 deep": _raw_manifest(b"[" * 100_000 + b"]" * 100_000),
+    "from a newer cifarctl": _reshaped_manifest(lambda d: d.update(version=2)),
 }
 
 

@@ -228,3 +228,100 @@ def test_disk_full_while_saving_a_model_keeps_the_old_one(cli, data_dir, tmp_pat
     assert done.returncode == 1 and "File too large" in done.stderr, done.stderr
     assert (tmp_path / "cifar_net.pth").read_bytes() == good
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+
+
+def _start_training(data_dir, tmp_path, *args):
+    """A long training run, returned once it has logged its first loss line."""
+    command = ["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "300", "--log-every", "5", "--seed", "4",
+               *args]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.monotonic() + 60
+    for line in process.stderr:
+        if line.startswith("[1,") or time.monotonic() > deadline:
+            break
+    return process
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGHUP, 129, "hung up"), (signal.SIGTERM, 143, "terminated")])
+def test_sighup_and_sigterm_save_a_checkpoint_like_ctrl_c(data_dir, tmp_path, signum, code, word):
+    """A closed terminal or `kill` loses no work: the checkpoint is saved, one line says why, 128 + signal."""
+    process = _start_training(data_dir, tmp_path)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == code, stderr
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {word} at epoch 1") and "--resume" in errors[0], stderr
+    state = torch.load(tmp_path / "cifar_net.ckpt", weights_only=True)
+    assert 0 < state["step"] < state["total_steps"]
+
+
+def test_a_second_run_on_the_same_files_is_refused_at_once_while_the_first_runs(cli, data_dir, tmp_path):
+    """Two runs writing one model, checkpoint and log: the second is refused, the first is not disturbed."""
+    first = _start_training(data_dir, tmp_path, "-o", "m.pth")
+    try:
+        for output in ("m.pth", "./m.pth", "m"):  # `m` has the same checkpoint and log as `m.pth`
+            started = time.monotonic()
+            second = cli("train", "--epochs", "1", "--seed", "5", "-o", output)
+            assert second.exit_code == 1, second.stderr
+            assert "another training run (process " in second.stderr and "choose another --output" in second.stderr
+            assert time.monotonic() - started < 30
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert first.returncode == 130
+    state = torch.load(tmp_path / "m.ckpt", weights_only=True)
+    assert state["settings"]["seed"] == 4
+    assert not list(tmp_path.glob(".*.lock"))  # the lock goes with the run
+    assert cli("train", "--epochs", "1", "--seed", "5", "-o", "other.pth").exit_code == 0
+
+
+def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path, monkeypatch):
+    import shutil
+
+    real = shutil.disk_usage
+    monkeypatch.setattr("cifarctl.files.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
+    result = cli("train", "--epochs", "1", "--seed", "0")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith("error: training net needs about ") and "free some space" in result.stderr
+    assert "[1," not in result.stderr  # refused before the first step
+    assert not (tmp_path / "cifar_net.ckpt").exists() and not (tmp_path / "cifar_net.metrics.jsonl").exists()
+
+
+def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoint(cli, data_dir, tmp_path, monkeypatch):
+    """The model file cannot be written at the end: the error names it and says the run's checkpoint is safe."""
+    import errno
+
+    from cifarctl.files import WriteError, write_error
+
+    def full(path, *args, **kwargs):
+        raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    with monkeypatch.context() as patched:
+        patched.setattr("cifarctl.training.loop.save_trained_model", full)
+        result = cli("train", "--steps", "10", "--seed", "0")
+    assert result.exit_code == 1, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: cannot write cifar_net.pth: No space left on device")
+    assert "the last checkpoint (cifar_net.ckpt) was kept" in line and "--resume" in line
+    resumed = cli("train", "--steps", "10", "--seed", "0", "--resume")
+    assert resumed.exit_code == 0 and (tmp_path / "cifar_net.pth").is_file()
+
+
+def test_nohup_keeps_training_through_a_hangup(data_dir, tmp_path):
+    """`nohup cifarctl train`: SIGHUP is ignored on purpose and must stay ignored."""
+    import sys
+
+    command = [sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGHUP, signal.SIG_IGN); "
+               "from cifarctl.cli.app import main; sys.argv[0] = 'cifarctl'; main()",
+               "--data-dir", str(data_dir), "train", "--steps", "300", "--log-every", "5", "--seed", "4"]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    for line in process.stderr:
+        if line.startswith("[1,"):
+            break
+    process.send_signal(signal.SIGHUP)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 0, stderr
+    assert (tmp_path / "cifar_net.pth").is_file()

@@ -1,6 +1,8 @@
 """Terminal output: plain when asked, and never a crash over a closed stdout or stderr."""
 
 import json
+import errno
+import io
 import os
 import subprocess
 import sys
@@ -100,3 +102,26 @@ def test_json_never_carries_nan_or_infinity(capsys):
 
     UI(color=False).print_json({"loss": float("nan"), "nested": [float("inf"), 1.5], "ok": 2})
     assert json.loads(capsys.readouterr().out) == {"loss": None, "nested": [None, 1.5], "ok": 2}
+
+
+@pytest.mark.parametrize(("error", "counted"), [
+    (OSError(errno.EIO, "Input/output error"), True),
+    (OSError(errno.ENOSPC, "No space left on device"), True),
+    (BrokenPipeError(errno.EPIPE, "Broken pipe"), False),
+])
+def test_a_failed_write_to_stdout_is_kept_for_the_exit_code(error, counted):
+    from cifarctl.cli.ui import WRITE_FAILURES, PipeSafe
+
+    class Failing(io.StringIO):
+        def write(self, text):
+            raise error
+
+        def fileno(self):
+            raise io.UnsupportedOperation
+
+    WRITE_FAILURES.clear()
+    stream = PipeSafe(Failing(), "stdout")
+    stream.write("result\n")
+    assert stream.gone
+    assert [failure for _, failure in WRITE_FAILURES] == ([error] if counted else [])
+    WRITE_FAILURES.clear()

@@ -7,6 +7,7 @@ Commands live in one module each and import torch only inside their bodies, so
 from __future__ import annotations
 
 import functools
+import io
 import os
 import sys
 import traceback
@@ -21,6 +22,7 @@ from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predic
 from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
 from cifarctl.config import MAX_WORKERS
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
+from cifarctl.interrupts import Stopped, stop_on_termination_signals
 
 if TYPE_CHECKING:
     from cifarctl.cli.ui import UI
@@ -110,9 +112,18 @@ def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["--help"]
+    from cifarctl.cli.ui import WRITE_FAILURES
+    from cifarctl.files import forget_inputs
+
+    WRITE_FAILURES.clear()
+    forget_inputs()
     try:
         result = app(args=argv, prog_name="cifarctl", standalone_mode=False)
-        return result if isinstance(result, int) else 0
+        code = result if isinstance(result, int) else 0
+        return _results_written(argv) if code == 0 else code
+    except Stopped as error:  # SIGTERM or SIGHUP outside training (which saves and says so itself)
+        _error_ui(argv).error(str(error))
+        return error.exit_code
     except typer.TyperException as error:  # click-style errors: bad option, missing value
         message = _usage_message(error)
         if not message:  # `cifarctl` alone: the help was printed, nothing more to say
@@ -129,8 +140,8 @@ def run(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt) as error:
         _error_ui(argv).error(str(error) or "interrupted")
         return EXIT_INTERRUPTED
-    except typer.Exit as error:
-        return error.exit_code
+    except typer.Exit as error:  # --version, --help
+        return _results_written(argv) if error.exit_code == 0 else error.exit_code
     except OSError as error:  # disk full, permission denied, ... outside a core check
         if debug:
             traceback.print_exc()
@@ -145,6 +156,38 @@ def run(argv: list[str] | None = None) -> int:
             "(rerun with CIFARCTL_DEBUG=1 for the traceback, and please report it)"
         )
         return 1
+
+
+def _results_written(argv: list[str]) -> int:
+    """0, or 1 with one line when the results could not be written to stdout (a full disk,
+    an I/O error); a reader that went away (`| head`) is no failure."""
+    from cifarctl.cli.ui import WRITE_FAILURES
+
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        pass
+    except OSError as error:
+        WRITE_FAILURES.append(("stdout", error))
+    except (AttributeError, ValueError):  # no stdout at all, or closed under us
+        pass
+    if not WRITE_FAILURES:
+        return 0
+    _, error = WRITE_FAILURES[0]
+    _silence_stdout()
+    _error_ui(argv).error(f"cannot write the results to stdout: {os.strerror(error.errno) if error.errno else error}; "
+                          "the output is incomplete (free some space, or write it elsewhere)")
+    return 1
+
+
+def _silence_stdout() -> None:
+    """Point a failed stdout at /dev/null, so Python's own flush at exit adds no second message."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
 
 
 def _usage_message(error: typer.TyperException) -> str:
@@ -184,4 +227,5 @@ def _reserve_standard_descriptors() -> None:
 
 def main() -> None:
     _reserve_standard_descriptors()
+    stop_on_termination_signals()
     sys.exit(run())

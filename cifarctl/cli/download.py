@@ -10,6 +10,8 @@ import typer
 from cifarctl.cli.options import DataDirOption, JsonOption, command_config
 from cifarctl.cli.ui import UI
 
+SKIPPED_NAMED = 20  # more than this are counted on stderr and all listed by --json
+
 MD5_HELP = "Expected MD5 of the archive (for a mirror that repackaged it)."
 
 
@@ -56,6 +58,10 @@ def download(
     ui.debug(describe_dataset(config.data_dir))
     for note in report.notes:
         ui.warning(note)
+    for path, reason in report.skipped[:SKIPPED_NAMED]:
+        ui.warning(f"skipped {path}: {reason}")
+    if len(report.skipped) > SKIPPED_NAMED:
+        ui.warning(f"... and {len(report.skipped) - SKIPPED_NAMED:,} more skipped (all are listed by --json)")
     if json_output:
         ui.print_json(report.as_json())
         return
@@ -64,4 +70,5 @@ def download(
         again = "import it again" if origin is not None else "fetch it again"
         ui.print(f"CIFAR-10 is already in {report.path} and verified ({counts}); use --force to {again}.")
     else:
-        ui.print(f"CIFAR-10 is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s).")
+        left_out = f"; {len(report.skipped):,} files skipped, named above" if report.skipped else ""
+        ui.print(f"CIFAR-10 is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")

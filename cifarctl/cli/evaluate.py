@@ -37,8 +37,12 @@ def evaluate(
     device: DeviceOption = None,
 ) -> None:
     """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
-    check_png_output(save_confusion, "--save-confusion")
-    check_png_output(save_mistakes, "--save-mistakes")
+    from cifarctl.files import check_outputs_distinct
+
+    config = command_config(ctx, data_dir=data_dir, device=device)  # first: the config file is an input too
+    check_png_output(save_confusion, "--save-confusion", inputs=(model,))
+    check_png_output(save_mistakes, "--save-mistakes", inputs=(model,))
+    check_outputs_distinct([(save_confusion, "--save-confusion"), (save_mistakes, "--save-mistakes")])
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
@@ -48,7 +52,6 @@ def evaluate(
     from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
-    config = command_config(ctx, data_dir=data_dir, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
     ui.debug_config(config)
     torch_device = resolve_device(config.device)

@@ -38,7 +38,7 @@ def plot(
     if len(labels) != len(logs):
         raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
     target = output or default_output(logs)
-    check_png_output(target, "--output")
+    check_png_output(target, "--output", inputs=tuple(logs) + tuple(runs or ()))
 
     from cifarctl.pictures.training_plots import RunCurves, plot_training
 

@@ -7,11 +7,12 @@ from pathlib import Path
 import typer
 
 
-def check_png_output(path: Path | None, option: str, data_dir: Path | None = None) -> None:
+def check_png_output(path: Path | None, option: str, data_dir: Path | None = None,
+                     inputs: tuple[Path, ...] = ()) -> None:
     if path is None:
         return
     from cifarctl.data.guards import check_output_file
 
-    check_output_file(path, option, data_dir=data_dir)
+    check_output_file(path, option, data_dir=data_dir, inputs=inputs)
     if path.suffix.lower() != ".png":
         raise typer.BadParameter(f"{path} does not end in .png; the picture is written as a PNG", param_hint=f"'{option}'")

@@ -50,18 +50,18 @@ def predict(
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.data.guards import check_output_file
 
+    config = command_config(ctx, device=device)  # first: the config file is an input too
+    paths = _input_paths(inputs or [])
     if save is not None:
-        check_output_file(save, "--save")
+        check_output_file(save, "--save", inputs=(model, *paths))
         if save.suffix.lower() != ".png":
             raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
-    paths = _input_paths(inputs or [])
     if not paths:
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 
     from cifarctl.events import Events
     from cifarctl.inference.images import ImageDecoder, list_inputs
 
-    config = command_config(ctx, device=device)
     ui = UI(config.color, config.quiet, config.verbose)
     listing = list_inputs(paths)
     table = not json_output and ui.out.is_terminal
@@ -101,14 +101,31 @@ def predict(
                             f"(named above); {read} image{'s were' if read != 1 else ' was'} classified")
 
 
+MAX_NAME_BYTES = 4096  # PATH_MAX: no file name on stdin is longer
+
+
 def _input_paths(arguments: list[str]) -> list[Path]:
     paths: list[Path] = []
     for argument in arguments:
         if argument == "-":
-            paths.extend(Path(line.strip()) for line in sys.stdin if line.strip())
+            paths.extend(_names_from_stdin())
         else:
             paths.append(Path(argument))
     return paths
+
+
+def _names_from_stdin() -> list[Path]:
+    """One name a line; a "line" longer than any path (`predict - < /dev/zero`) is refused, not read whole."""
+    from cifarctl.errors import UsageError
+
+    names = []
+    while line := sys.stdin.readline(MAX_NAME_BYTES + 1):
+        if len(line) > MAX_NAME_BYTES:
+            raise UsageError(f"stdin holds a line longer than {MAX_NAME_BYTES} characters, which is no file name; "
+                             "give one file name a line")
+        if line.strip():
+            names.append(Path(line.strip()))
+    return names
 
 
 def _table(result: PredictionResult, with_thumbnails: bool, width: int):

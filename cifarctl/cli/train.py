@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -72,6 +73,61 @@ def _precision(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def owned_by_this_run(files):
+    """A lock beside the run's files, held while it trains; a second run on them is refused at once."""
+    from cifarctl.files import exclusive_lock, resolved
+
+    checkpoint = resolved(files.checkpoint, "--output")
+    return exclusive_lock(
+        checkpoint.with_name(f".{checkpoint.name}.lock"), remove=True,
+        busy=f"another training run ({{holder}}) is writing {files.output}, its checkpoint and its metrics log; "
+             "wait for it to finish, or choose another --output")
+
+
+def space_needed(settings, files) -> int:
+    """Bytes the run will add to its folder at the most: a checkpoint written beside the one it
+    replaces (weights, optimiser state and averaged weights: about 3x the weights), the model
+    file, and room for the metrics log."""
+    from cifarctl.models import ModelInfo, expected_shapes
+
+    weights = 4 * sum(math.prod(shape) for shape in expected_shapes(ModelInfo(settings.model, settings.options)).values())
+    checkpoint = 3 * weights + (1 << 20)
+    try:
+        replaced = files.checkpoint.stat().st_size
+    except OSError:
+        replaced = 0
+    return weights + checkpoint + max(0, checkpoint - replaced) + (8 << 20)
+
+
+def _modified(path: Path) -> Optional[int]:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def with_checkpoint_kept(error, files):
+    """A write that failed during training names its file; say too that the last checkpoint is safe."""
+    from cifarctl.files import WriteError
+
+    if files.checkpoint.is_file():  # atomic writes: a checkpoint that failed left the one before it
+        return WriteError(f"{error}; the last checkpoint ({files.checkpoint}) was kept: "
+                          "rerun the same command with --resume once there is room", error.errno)
+    return error
+
+
+def said_for_signal(error, stop):
+    """The loop's "interrupted ...; checkpoint saved" line, worded and coded for the signal that stopped it."""
+    from cifarctl.errors import Interrupted
+
+    message = str(error)
+    if stop.word != "interrupted" and message.startswith("interrupted"):
+        message = stop.word + message.removeprefix("interrupted")
+    said = Interrupted(message)
+    said.exit_code = stop.exit_code
+    return said
+
+
 def _recipe_default(field: str) -> str:
     """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
     
@@ -121,9 +177,10 @@ def train(
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
     from cifarctl.training.distributed import cluster_from_environment, device_for, join, leave, on_main
-    from cifarctl.errors import CifarctlError, UsageError
+    from cifarctl.errors import CifarctlError, Interrupted, UsageError
     from cifarctl.events import Events
     from cifarctl.data.guards import check_output_file
+    from cifarctl.files import WriteError, check_free_space, check_outputs_distinct
     from cifarctl.interrupts import StopRequest
     from cifarctl.training.settings import TrainSettings
     from cifarctl.training.loop import train as run_training
@@ -154,8 +211,18 @@ def train(
     files = run_files(output)
     check_output_file(files.checkpoint, "--output (its checkpoint)", data_dir=config.data_dir)
     check_output_file(files.metrics, "--output (its metrics log)", data_dir=config.data_dir)
+    if tensorboard is not None:
+        check_outputs_distinct([(output, "--output"), (files.checkpoint, "--output (its checkpoint)"),
+                                (files.metrics, "--output (its metrics log)"), (tensorboard, "--tensorboard")],
+                               folders=["--tensorboard"])
     cluster = cluster_from_environment()
     is_main = cluster is None or cluster.is_main
+    # The run owns its model, checkpoint and metrics log until it ends: a second run on the
+    # same files is refused at once instead of silently overwriting the first one's.
+    if is_main:
+        ctx.with_resource(owned_by_this_run(files))  # released when the command ends, however it ends
+    if is_main:
+        check_free_space(output.parent, space_needed(settings, files), f"training {settings.model}")
     metrics_sink = None
     if tensorboard is not None and is_main:
         from cifarctl.training.tensorboard import TensorBoardSink
@@ -172,11 +239,19 @@ def train(
         on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
         data = load_split(config.data_dir, "train")
         test_data = load_split(config.data_dir, "test") if eval_every else None
+        checkpoint_before = _modified(files.checkpoint)
         with StopRequest() as stop:
-            result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
-                                  cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
-                                  restart=restart, started=time.perf_counter() - process_age(),
-                                  metrics_sink=metrics_sink)
+            try:
+                result = run_training(settings, data, torch_device, files, resume, events=events, should_stop=stop,
+                                      cluster=cluster, test_data=test_data, allow_other_data=allow_other_data,
+                                      restart=restart, started=time.perf_counter() - process_age(),
+                                      metrics_sink=metrics_sink)
+            except Interrupted as error:
+                raise said_for_signal(error, stop) from None
+            except WriteError as error:
+                if _modified(files.checkpoint) in (checkpoint_before, None):
+                    raise  # no checkpoint of this run to speak of
+                raise with_checkpoint_kept(error, files) from None
         finished = True
     except CifarctlError as error:
         if is_main:

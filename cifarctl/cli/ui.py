@@ -6,6 +6,7 @@ Interactive terminals get colour and live progress bars. Anything else (a pipe, 
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import math
@@ -33,6 +34,8 @@ from rich.table import Table
 from cifarctl.events import Events
 
 PLAIN_PROGRESS_INTERVAL_S = 5.0
+# (stream name, error) for every write to stdout or stderr that failed other than by a closed pipe.
+WRITE_FAILURES: list[tuple[str, OSError]] = []
 
 
 class PipeSafe(io.TextIOBase):
@@ -42,10 +45,15 @@ class PipeSafe(io.TextIOBase):
     first write; the descriptor is pointed at /dev/null so Python's final flush is silent.
     A stream that was closed before we started (`cifarctl ... >&-`: Python then sets
     sys.stdout to None) writes nowhere from the start.
+
+    A reader that left (EPIPE) is no error. A write that failed (a full disk, EIO) is: the
+    results were lost, so the command must not exit 0. The error is kept in `WRITE_FAILURES`
+    and `cifarctl.cli.app.run` turns it into one line and exit code 1 when the command ends.
     """
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: TextIO | None, name: str = "output") -> None:
         self.stream = stream
+        self.name = name
         self.gone = stream is None
 
     def write(self, text: str) -> int:
@@ -54,7 +62,9 @@ class PipeSafe(io.TextIOBase):
                 self.stream.write(text)
             except BrokenPipeError:
                 self._silence()
-            except (OSError, ValueError):  # closed under us (EBADF, "I/O operation on closed file")
+            except OSError as error:
+                self._failed(error)
+            except ValueError:  # closed under us ("I/O operation on closed file")
                 self.gone = True
         return len(text)
 
@@ -64,8 +74,15 @@ class PipeSafe(io.TextIOBase):
                 self.stream.flush()
             except BrokenPipeError:
                 self._silence()
-            except (OSError, ValueError):
+            except OSError as error:
+                self._failed(error)
+            except ValueError:
                 self.gone = True
+
+    def _failed(self, error: OSError) -> None:
+        if self.name == "stdout" and error.errno not in (errno.EBADF, errno.EPIPE):
+            WRITE_FAILURES.append((self.name, error))  # logs on stderr that fail cost nothing
+        self._silence()
 
     def _silence(self) -> None:
         self.gone = True
@@ -106,8 +123,10 @@ class UI:
         # Without colour there are no styles at all (rich writes no bold either), and no
         # live bar: --no-color and NO_COLOR ask for output without escape sequences.
         color_system = "auto" if color and not dumb else None
-        self.out = Console(file=PipeSafe(sys.stdout), color_system=color_system, highlight=False, soft_wrap=True)
-        self.err = Console(file=PipeSafe(sys.stderr), color_system=color_system, highlight=False, soft_wrap=True)
+        self.out = Console(file=PipeSafe(sys.stdout, "stdout"), color_system=color_system, highlight=False,
+                           soft_wrap=True)
+        self.err = Console(file=PipeSafe(sys.stderr, "stderr"), color_system=color_system, highlight=False,
+                           soft_wrap=True)
         self.quiet = quiet
         self.verbose = verbose
         self.live = color_system is not None and self.err.is_terminal and not _is_ci(os.environ)

@@ -9,19 +9,29 @@ from __future__ import annotations
 import shutil
 import tarfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cifarctl.data import image_folder
-from cifarctl.data.batches_format import REQUIRED_FILES, write_batches
+from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES, REQUIRED_FILES, write_batches
+from cifarctl.data.catalog import META_FILE
 from cifarctl.data.catalog import OfficialSource, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
 from cifarctl.data.store import batches_folder, install, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
-from cifarctl.files import atomic_replace_dir, exclusive_lock, md5_of, temporary_dir_beside, write_error
+from cifarctl.files import (
+    atomic_replace_dir,
+    check_output_apart_from_inputs,
+    exclusive_lock,
+    md5_of,
+    resolved,
+    temporary_dir_beside,
+    write_error,
+)
 
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
@@ -39,10 +49,12 @@ class AcquireReport:
     counts: dict[str, int]
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)  # files of the source left out, and why
 
     def as_json(self) -> dict:
         return {"action": self.action, "source": self.source, "path": str(self.path),
-                "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes}
+                "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes,
+                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped]}
 
 
 def present_dataset(data_dir: Path, thorough: bool = False) -> AcquireReport | None:
@@ -96,12 +108,16 @@ def import_dataset(
     started = time.monotonic()
     source = official_source()
     data_dir, origin = Path(data_dir), Path(origin)
+    resolved(origin, "--from")  # a loop of links is said as such, not as a missing file
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
+    if origin.is_dir() and not _batches_folder_in(origin):
+        check_output_apart_from_inputs(batches_folder(data_dir), "--data-dir (its dataset folder)", (origin,))
     with _dataset_lock(data_dir, events):
         if not force and (report := _present_or_none(data_dir, f"download --from {origin}")) is not None:
             return report
         notes: list[str] = []
+        skipped: list[tuple[Path, str]] = []
         if origin.is_file():
             expected = archive_md5 or source.archive_md5
             actual = md5_of(origin)
@@ -113,14 +129,14 @@ def import_dataset(
         elif (batches := _batches_folder_in(origin)) is not None:
             counts, notes = _install_from_batches(batches, data_dir, source, events)
         elif image_folder.is_image_folder(origin):
-            counts = _install_from_image_folder(origin, data_dir, workers, events)
+            counts = _install_from_image_folder(origin, data_dir, workers, events, skipped)
             notes.append("stored in the official batch format, but not byte-identical to the official release, "
                          "so torchvision's CIFAR10 class (which checks the official MD5s) will not load it")
         else:
             raise UsageError(f"--from {origin}: expected cifar-10-python.tar.gz, a cifar-10-batches-py folder, "
                              "or an image folder with train/<class>/ and test/<class>/")
     return AcquireReport("imported", str(origin), batches_folder(data_dir), counts,
-                         time.monotonic() - started, notes)
+                         time.monotonic() - started, notes, skipped)
 
 
 def ensure_dataset(data_dir: Path, allow_download: bool, events: Events = Events()) -> None:
@@ -190,10 +206,11 @@ def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
     return counts, notes
 
 
-def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events: Events) -> dict[str, int]:
+def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events: Events,
+                               skipped: list[tuple[Path, str]]) -> dict[str, int]:
     splits = {}
     for split in image_folder.SPLIT_FOLDERS:
-        files, labels = image_folder.list_split(root, split)
+        files, labels = image_folder.list_split(root, split, skipped)
         images = image_folder.decode_images(files, workers, events, f"decoding {split} images")
         order = np.random.default_rng(0).permutation(len(labels))  # mixed classes, as in the official batches
         splits[split] = (images[order], labels[order])
@@ -228,23 +245,52 @@ def _checked_md5s(folder: Path, source: OfficialSource, check_official: bool) ->
     return md5s
 
 
+MAX_ARCHIVE_MEMBERS = 1000  # the official archive has 9 (a folder, 7 batch files, a readme)
+MAX_ARCHIVE_BYTES = 8 << 30  # of all members together, as their headers declare (the official: 178 MB)
+# The members installed, with their size limits: the batch files, and the official readme
+# (kept so the folder is the official release's, as torchvision leaves it).
+MAX_MEMBER_BYTES = {name: MAX_BATCH_BYTES for name in REQUIRED_FILES} | {META_FILE: MAX_META_BYTES,
+                                                                          "readme.html": MAX_META_BYTES}
+
+
 def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable_fix: str) -> None:
-    """Extract only regular files and folders under `base_folder`; refuse anything else."""
+    """Extract the dataset's files from `archive` into `destination/base_folder`, and nothing else.
+
+    Every member must lie under `base_folder` and be a regular file or folder (anything
+    else is refused); only the batch files the dataset needs are written, each at most its
+    size limit, from an archive of at most MAX_ARCHIVE_MEMBERS members. Whatever else a
+    repackaged archive holds never reaches the disk.
+    """
+    target = destination / base_folder
+    target.mkdir(parents=True, exist_ok=True)
     try:
         with tarfile.open(archive, "r:*") as tar:
-            members = tar.getmembers()
-            for member in members:
+            wanted: dict[str, tarfile.TarInfo] = {}
+            declared = 0
+            for count, member in enumerate(tar, start=1):
+                declared += member.size
+                if count > MAX_ARCHIVE_MEMBERS or declared > MAX_ARCHIVE_BYTES:
+                    raise DatasetCorruptError(f"{archive} holds more than {MAX_ARCHIVE_MEMBERS:,} members or "
+                                              f"{MAX_ARCHIVE_BYTES >> 30} GB; CIFAR-10's archive holds 9 members "
+                                              "and 178 MB: refusing to extract it")
                 name = member.name
                 parts = Path(name).parts
                 if name.startswith("/") or ".." in parts or not parts or parts[0] != base_folder:
                     raise DatasetCorruptError(f"{archive} contains {name!r}, outside {base_folder}/; refusing to extract")
                 if not (member.isfile() or member.isdir()):
                     raise DatasetCorruptError(f"{archive} contains a link or device ({name!r}); refusing to extract")
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(destination, members=members, filter="data")
-            else:  # pragma: no cover - Python without the extraction filters
-                tar.extractall(destination, members=members)
-    except (tarfile.TarError, EOFError, OSError) as error:
+                if member.isfile() and len(parts) == 2 and parts[1] in MAX_MEMBER_BYTES:
+                    if parts[1] in wanted:
+                        raise DatasetCorruptError(f"{archive} holds {name!r} twice; refusing to extract")
+                    if member.size > MAX_MEMBER_BYTES[parts[1]]:
+                        raise DatasetCorruptError(f"{archive} holds a {member.size:,}-byte {name!r}, far larger than "
+                                                  "a CIFAR-10 batch file: refusing to extract it")
+                    wanted[parts[1]] = member
+            for file_name, member in wanted.items():
+                source = tar.extractfile(member)
+                with source, open(target / file_name, "xb") as copy:
+                    shutil.copyfileobj(source, copy, 1 << 20)
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as error:
         if isinstance(error, OSError) and error.errno is not None:
             raise write_error(destination, error) from None
         raise DatasetCorruptError(f"{archive} is not a readable .tar.gz archive ({error}); "

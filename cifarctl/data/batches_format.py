@@ -9,11 +9,22 @@ import numpy as np
 
 from cifarctl.data.catalog import CLASS_NAMES, IMAGE_BYTES, META_FILE, NUM_CLASSES, TEST_FILES, TRAIN_FILES
 from cifarctl.data.safe_pickle import load_batch
-from cifarctl.errors import DatasetCorruptError
-from cifarctl.files import atomic_write
+from cifarctl.errors import CifarctlError, DatasetCorruptError
+from cifarctl.files import atomic_write, read_regular_file
 
 REQUIRED_FILES = TRAIN_FILES + TEST_FILES + (META_FILE,)
 FIX = "run 'cifarctl download --force' to fetch a fresh copy"
+# The official batches are 31 MB and the meta file 158 bytes; an image-folder import of a
+# much larger set of 32x32 images still stays well below these.
+MAX_BATCH_BYTES = 1 << 30
+MAX_META_BYTES = 1 << 20
+
+
+def _read(path: Path, shown_as: Path | None, limit: int) -> bytes:
+    try:
+        return read_regular_file(path, "data file", limit)
+    except CifarctlError as error:
+        raise DatasetCorruptError(str(error).replace(str(path), str(shown_as or path), 1)) from None
 
 
 def read_split(folder: Path, names: tuple[str, ...], shown_as: Path | None = None,
@@ -32,8 +43,11 @@ def read_split(folder: Path, names: tuple[str, ...], shown_as: Path | None = Non
 
 def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tuple[np.ndarray, np.ndarray]:
     try:
-        document = load_batch(path.read_bytes())
-    except FileNotFoundError:
+        document = load_batch(_read(path, shown_as, MAX_BATCH_BYTES))
+    except (FileNotFoundError, CifarctlError) as error:
+        if isinstance(error, CifarctlError):
+            raise
+
         raise DatasetCorruptError(f"data file {shown_as or path} is missing; {fix}") from None
     except Exception as error:  # any unpickling failure means a damaged or foreign file
         raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({_short(error)}); {fix}") from None
@@ -75,8 +89,10 @@ def _class_labels(labels: object) -> np.ndarray | None:
 def check_meta(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> None:
     path, shown = folder / META_FILE, (shown_as or folder) / META_FILE
     try:
-        meta = load_batch(path.read_bytes())
+        meta = load_batch(_read(path, shown, MAX_META_BYTES))
         names = tuple(meta["label_names"])
+    except CifarctlError:
+        raise
     except FileNotFoundError:
         raise DatasetCorruptError(f"data file {shown} is missing; {fix}") from None
     except Exception as error:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cifarctl.data.store import BATCHES_FOLDER, dataset_paths
 from cifarctl.errors import UsageError
-from cifarctl.files import check_output_path
+from cifarctl.files import check_output_path, resolved
 
 
 def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
@@ -21,7 +21,7 @@ def check_output_file(path: Path, option: str, data_dir: Path | None = None, inp
 
 def check_outside_any_dataset(path: Path, option: str) -> None:
     """Refuse an output inside a folder that holds CIFAR-10's batch files, whatever data dir it is."""
-    for folder in Path(path).resolve().parents:
+    for folder in resolved(path, option).parents:
         if folder.name == BATCHES_FOLDER and (folder / "batches.meta").exists():
             raise UsageError(f"{option} {path} is inside the dataset folder {folder}; "
                              "choose a path outside the dataset")
@@ -29,9 +29,9 @@ def check_outside_any_dataset(path: Path, option: str) -> None:
 
 def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:
     """Refuse an output that would overwrite part of the dataset in `data_dir`."""
-    target = Path(path).resolve()
+    target = resolved(path, option)
     for protected in dataset_paths(data_dir):
-        protected = protected.resolve()
+        protected = resolved(protected, "--data-dir")
         if target == protected or protected in target.parents:
             raise UsageError(f"{option} {path} is inside the dataset ({protected}); "
                              "choose a path outside the data dir's dataset")

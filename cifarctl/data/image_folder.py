@@ -17,6 +17,7 @@ import numpy as np
 from cifarctl.data.catalog import CLASS_NAMES, NUM_CLASSES, class_index
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
+from cifarctl.interrupts import prepare_worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SPLIT_FOLDERS = ("train", "test")
@@ -27,8 +28,18 @@ def is_image_folder(path: Path) -> bool:
     return all((path / split).is_dir() for split in SPLIT_FOLDERS)
 
 
-def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
-    """Every image file of one split, with its label; class folders are validated."""
+# What file managers and archivers leave in folders: never a user's image, never worth a word.
+LITTER = {"thumbs.db", "desktop.ini", "__macosx"}
+
+
+def list_split(root: Path, split: str, skipped: list[tuple[Path, str]] | None = None) -> tuple[list[Path], np.ndarray]:
+    """Every image file of one split, at any depth under its class folder, with its label.
+
+    Class folders are validated. Every other file under a class folder (not an image, a
+    link to a folder, unreadable) is appended to `skipped` with the reason, so the import
+    can say what it left out; hidden files and file-manager litter are passed over quietly.
+    """
+    skipped = [] if skipped is None else skipped
     folder = root / split
     files: list[Path] = []
     labels: list[int] = []
@@ -42,7 +53,7 @@ def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
         if label in seen:
             raise UsageError(f"{folder} has two folders for class {CLASS_NAMES[label]}")
         seen.add(label)
-        images = sorted(p for p in _visible(class_folder) if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        images = sorted(_images_under(class_folder, skipped))
         files.extend(images)
         labels.extend([label] * len(images))
     absent = [CLASS_NAMES[index] for index in range(NUM_CLASSES) if index not in seen]
@@ -56,7 +67,37 @@ def list_split(root: Path, split: str) -> tuple[list[Path], np.ndarray]:
 
 def _visible(folder: Path) -> list[Path]:
     """The entries of `folder` that are not hidden (tools leave .ipynb_checkpoints, ._* ...)."""
-    return [path for path in folder.iterdir() if not path.name.startswith(".")]
+    return [path for path in folder.iterdir() if not _ignored(path.name)]
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name.lower() in LITTER
+
+
+def _images_under(class_folder: Path, skipped: list[tuple[Path, str]]) -> list[Path]:
+    """The image files anywhere under `class_folder`; everything else goes to `skipped`."""
+    images: list[Path] = []
+
+    def unreadable(error: OSError) -> None:
+        skipped.append((Path(error.filename or class_folder), f"cannot be listed ({error.strerror or error})"))
+
+    for top, folders, names in os.walk(class_folder, onerror=unreadable):
+        for name in list(folders):
+            if _ignored(name):
+                folders.remove(name)
+            elif Path(top, name).is_symlink():
+                skipped.append((Path(top, name), "a link to a folder (not followed)"))
+        for name in names:
+            path = Path(top, name)
+            if _ignored(name):
+                continue
+            if path.suffix.lower() not in IMAGE_SUFFIXES:
+                skipped.append((path, f"not a {'/'.join(sorted(IMAGE_SUFFIXES))} image"))
+            elif not path.is_file():
+                skipped.append((path, "not a regular file"))
+            else:
+                images.append(path)
+    return images
 
 
 def usable_cpus() -> int:
@@ -85,10 +126,17 @@ def decode_images(files: list[Path], workers: int, events: Events, description: 
                 decoded.append(array)
                 events.task_advanced(sum(len(a) for a in decoded))
         else:
-            with ProcessPoolExecutor(max_workers=processes) as pool:
+            pool = ProcessPoolExecutor(max_workers=processes, initializer=prepare_worker)
+            try:
                 for array in pool.map(_decode_chunk, chunks):
                     decoded.append(array)
                     events.task_advanced(sum(len(a) for a in decoded))
+            except BaseException:
+                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and do not
+                # wait for the rest; the workers die with this process (see prepare_worker).
+                pool.shutdown(wait=False, cancel_futures=True)
+                raise
+            pool.shutdown(wait=True)
     finally:
         events.task_finished()
     return np.concatenate(decoded) if decoded else np.zeros((0, 3, 32, 32), np.uint8)

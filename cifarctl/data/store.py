@@ -28,8 +28,9 @@ import numpy as np
 
 from cifarctl.data.batches_format import FIX, REQUIRED_FILES, check_meta, read_split
 from cifarctl.data.catalog import IMAGE_SHAPE, NUM_CLASSES, TEST_FILES, TRAIN_FILES
-from cifarctl.errors import DatasetCorruptError, DatasetMissingError
-from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of
+from cifarctl.errors import CifarctlError, DatasetCorruptError, DatasetMissingError
+from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of, read_regular_file
+from cifarctl.json_documents import load_json
 
 BATCHES_FOLDER = "cifar-10-batches-py"
 ARCHIVE_NAME = "cifar-10-python.tar.gz"
@@ -37,6 +38,8 @@ STATE_FOLDER = ".cifarctl"
 MANIFEST = "manifest.json"
 SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
 MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
+MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
+MANIFEST_VERSION = 1  # manifests written before the field was added are version 1 too
 OFFICIAL_SOURCE = "existing folder (the official release)"
 UNOFFICIAL_SOURCE = "existing folder, not the official release (its contents were validated)"
 
@@ -72,7 +75,8 @@ class Manifest:
         return all(_unchanged(folder / name, self.files[name]) for name in REQUIRED_FILES)
 
     def as_json(self) -> dict[str, Any]:
-        return {"source": self.source, "files": self.files, "counts": self.counts, "cache": self.cache}
+        return {"version": MANIFEST_VERSION, "source": self.source, "files": self.files, "counts": self.counts,
+                "cache": self.cache}
 
 
 def file_record(path: Path, md5: str | None = None) -> dict[str, Any]:
@@ -93,14 +97,17 @@ def _unchanged(path: Path, record: dict[str, Any]) -> bool:
 def read_manifest(folder: Path) -> Manifest | None:
     """The recorded manifest, or None when it is missing, unreadable or not of the right shape."""
     try:
-        document = json.loads((folder / STATE_FOLDER / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # ValueError covers bad JSON and bytes that are not UTF-8
+        text = read_regular_file(folder / STATE_FOLDER / MANIFEST, "manifest", MAX_MANIFEST_BYTES).decode("utf-8")
+        document = load_json(text)
+    except (OSError, ValueError, CifarctlError):  # ValueError covers bad or deep JSON and bytes that are not UTF-8
         return None
     return manifest_from_json(document)
 
 
 def manifest_from_json(document: Any) -> Manifest | None:
     if not isinstance(document, dict) or not isinstance(document.get("source"), str):
+        return None
+    if document.get("version", 1) != MANIFEST_VERSION:  # a newer cifarctl's: verify again, as without one
         return None
     files, counts, cache = document.get("files"), document.get("counts"), document.get("cache", {})
     if not isinstance(files, dict) or not all(_is_record(files.get(name)) for name in REQUIRED_FILES):

@@ -9,7 +9,6 @@ No torch here: worker processes only need Pillow and numpy.
 from __future__ import annotations
 
 import os
-import signal
 import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +20,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from cifarctl.errors import CifarctlError
+from cifarctl.interrupts import prepare_worker
 
 SIDE = 32  # CIFAR-10's images are 32x32
 # Pillow first shrinks by a whole factor with a box filter, then resamples the last step
@@ -69,6 +69,8 @@ def list_inputs(inputs: Iterable[Path]) -> Listing:
             files.append(path)
         elif path.exists():
             failures.append(ImageFailure(path, "not a regular file (a FIFO, device or socket would hang or never end)"))
+        elif os.path.lexists(path):
+            failures.append(ImageFailure(path, "a symbolic link to nothing, or a loop of links"))
         else:
             failures.append(ImageFailure(path, "no such file or folder"))
     return Listing(files, failures)
@@ -109,16 +111,33 @@ def load_image(path: Path, resize: str = "crop") -> np.ndarray:
 
 
 def _as_rgb(image):
-    """RGB, with transparency shown on white as a viewer would, and 16-bit grey scaled down."""
-    if image.mode.startswith("I;16"):
-        pixels = np.asarray(image, dtype=np.uint16) // 257
-        return Image.fromarray(pixels.astype(np.uint8), "L").convert("RGB")
+    """RGB, with transparency shown on white as a viewer would, and high-bit-depth grey scaled
+    by its real range (Pillow's own conversion clips 0..65535 to 0..255: almost white)."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;"):
+        return Image.fromarray(_grey_as_8_bits(image), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "PA"):
         white = Image.new("RGBA", image.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
     return image.convert("RGB")
+
+
+def _grey_as_8_bits(image) -> np.ndarray:
+    """One grey channel of integers or floats as 0..255.
+
+    16-bit modes and 32-bit integers (TIFF and PNG store 16-bit data in them) are read as
+    0..65535; floating point as 0..1, the convention of every tool that writes it. Values
+    outside those ranges have no meaning cifarctl could guess: the image is refused.
+    """
+    pixels = np.asarray(image)
+    if pixels.dtype.kind == "f":
+        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
+            raise ValueError("floating-point pixels outside 0..1; save it as an 8- or 16-bit image")
+        return np.round(pixels * 255).astype(np.uint8)
+    if pixels.dtype.kind not in "iu" or (pixels.size and (pixels.min() < 0 or pixels.max() > 65535)):
+        raise ValueError(f"{image.mode} pixels outside 0..65535; save it as an 8- or 16-bit image")
+    return (pixels.astype(np.uint32) // 257).astype(np.uint8)
 
 
 def _centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -172,7 +191,7 @@ class ImageDecoder:
             # Several chunks per process keep them all busy to the end and the progress bar moving.
             size = min(MAX_CHUNK, max(32, -(-len(files) // (processes * 4))))
             chunks = [files[start : start + size] for start in range(0, len(files), size)]
-            self._pool = ProcessPoolExecutor(max_workers=processes, initializer=_leave_ctrl_c_to_the_parent)
+            self._pool = ProcessPoolExecutor(max_workers=processes, initializer=prepare_worker)
             self._results = self._pool.map(decode_chunk, chunks, [resize] * len(chunks))  # submits them all now
 
     def __iter__(self) -> Iterator[DecodedChunk]:
@@ -204,7 +223,3 @@ class ImageDecoder:
             # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
             pool.shutdown(wait=False, cancel_futures=True)
 
-
-def _leave_ctrl_c_to_the_parent() -> None:
-    """Ctrl-C reaches every process of the terminal; the parent alone decides what stops."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)

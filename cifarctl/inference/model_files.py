@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.torch_files import is_checkpoint, load_state, save_state
+from cifarctl.torch_files import CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.models import (
@@ -85,6 +86,9 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:
     if is_checkpoint(document):
+        problem = version_problem(document.get("version"), CHECKPOINT_VERSION, path, "training checkpoint")
+        if problem:
+            raise CheckpointError(problem)
         settings = document.get("settings")
         if not isinstance(settings, dict):
             raise CheckpointError(f"{path} is a training checkpoint without its settings; it is damaged")
@@ -94,9 +98,9 @@ def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torc
         weights = averaged if isinstance(averaged, dict) and averaged else document.get("model")
         return info, _state_dict(weights, path), bool(recipe.get("tta", False))
     if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
-        if document.get("version") != MODEL_VERSION:
-            raise CheckpointError(f"{path} is a version {document.get('version')} model file; "
-                                  f"this cifarctl reads version {MODEL_VERSION}")
+        problem = version_problem(document.get("version"), MODEL_VERSION, path, "model file")
+        if problem:
+            raise CheckpointError(problem)
         info = _info(document.get("family"), document.get("options"), path)
         return info, _state_dict(document.get("state_dict"), path), bool(document.get("tta", False))
     state_dict = _state_dict(document, path)
@@ -106,7 +110,8 @@ def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torc
 def _info(name: Any, options: Any, path: Path) -> ModelInfo:
     if not isinstance(name, str) or name not in registry.FAMILIES:
         known = ", ".join(registry.names())
-        raise CheckpointError(f"{path} holds a model family {name!r} that this cifarctl does not know (it knows {known})")
+        raise CheckpointError(f"{path} holds a model family {reprlib.repr(name)} that this cifarctl does not know "
+                              f"(it knows {known})")
     if not isinstance(options, dict):
         raise CheckpointError(f"{path} has no valid model options; it is damaged")
     try:

@@ -19,13 +19,12 @@ import torch
 
 from cifarctl.data.memory import Split
 from cifarctl.errors import CheckpointError, CifarctlError, UsageError
-from cifarctl.torch_files import CHECKPOINT_FORMAT, is_checkpoint, load_state, save_state
+from cifarctl.torch_files import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
 from cifarctl.training.distributed import Cluster, on_main
 from cifarctl.training.parts import Parts
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
 
-CHECKPOINT_VERSION = 3  # 3: Lookahead instead of an exponential moving average, drop-last epochs
 REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer": dict, "step": int,
                  "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
 
@@ -194,6 +193,9 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     state = load_state(path, "training checkpoint")
     if not is_checkpoint(state):
         raise CheckpointError(f"{path} is not a cifarctl training checkpoint")
+    problem = version_problem(state.get("version"), CHECKPOINT_VERSION, path, "training checkpoint")
+    if problem:
+        raise CheckpointError(problem)
     if state.get("version") != CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} is a version {state.get('version')} checkpoint; "
                               f"this cifarctl reads version {CHECKPOINT_VERSION} (start the run again)")

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from cifarctl.errors import CifarctlError
-from cifarctl.files import check_input_file, write_error
+from cifarctl.files import read_regular_file, write_error
+from cifarctl.json_documents import load_json
 
 
 def clean_number(value: Any) -> Any:
@@ -71,17 +72,26 @@ class MetricsLog:
             return 0
         if self.sink is not None:
             self.sink.flush()
-        self._handle.flush()
-        os.fsync(self._handle.fileno())
-        return self._handle.tell()
+        try:
+            self._handle.flush()
+            os.fsync(self._handle.fileno())
+            return self._handle.tell()
+        except OSError as error:
+            raise write_error(self.path, error) from None
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
-        if self.sink is not None:
-            self.sink.close()
+        handle, self._handle = self._handle, None
+        try:
+            if handle is not None:
+                handle.close()  # a full disk may show only here, when the last bytes go out
+        except OSError as error:
+            raise write_error(self.path, error) from None
+        finally:
+            if self.sink is not None:
+                self.sink.close()
 
+
+MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
 OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy")
@@ -113,9 +123,8 @@ def _whole_lines(path: Path, size: int) -> int:
 def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """The records of a metrics log, and warnings about lines that could not be read
     (a run killed mid-write leaves its last line cut)."""
-    check_input_file(Path(path), "metrics log")
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_regular_file(Path(path), "metrics log", MAX_LOG_BYTES).decode("utf-8")
     except FileNotFoundError:
         raise CifarctlError(f"metrics log {path} does not exist; 'cifarctl train' writes one beside the model") from None
     except (OSError, UnicodeDecodeError) as error:
@@ -125,7 +134,7 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = load_json(line)
         except ValueError:
             warnings.append(f"{path}: line {number} is cut or not JSON; skipped")
             continue
