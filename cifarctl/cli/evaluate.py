@@ -8,14 +8,17 @@ from typing import Annotated, Optional
 import typer
 
 from cifarctl.cli.options import (
-    DataDirOption,
-    DeviceOption,
+    DEFAULT_MODEL_FILE,
+    InferenceBatchSizeOption,
     JsonOption,
+    ModelFileOption,
     NoDownloadOption,
     SplitName,
-    command_config,
+    TtaOption,
+    check_png_outputs,
+    png_output_option,
 )
-from cifarctl.cli.png_files import check_png_output
+from cifarctl.cli.startup import start
 from cifarctl.cli.ui import UI
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
@@ -23,22 +26,18 @@ SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
-    split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
-    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average the predictions for each image and its mirror image (default: as the model's recipe says).", show_default=False)] = None,
-    show: Annotated[int, typer.Option("--show", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
+    model: ModelFileOption = DEFAULT_MODEL_FILE,
+    split: Annotated[SplitName, typer.Option("--split", metavar="train|test", help="Which images to measure on.")] = SplitName.test,
+    batch_size: InferenceBatchSizeOption = 1000,
+    tta: TtaOption = None,
+    show: Annotated[int, typer.Option("--show", metavar="N", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
     no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
-    save_confusion: Annotated[Optional[Path], typer.Option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.", show_default=False)] = None,
-    save_mistakes: Annotated[Optional[Path], typer.Option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.", show_default=False)] = None,
+    save_confusion: png_output_option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
+    save_mistakes: png_output_option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
-    data_dir: DataDirOption = None,
-    device: DeviceOption = None,
 ) -> None:
     """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
-    check_png_output(save_confusion, "--save-confusion")
-    check_png_output(save_mistakes, "--save-mistakes")
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
@@ -48,9 +47,8 @@ def evaluate(
     from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
-    config = command_config(ctx, data_dir=data_dir, device=device)
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
+    config, ui = start(ctx)
+    check_png_outputs(config.data_dir, save_confusion=save_confusion, save_mistakes=save_mistakes)
     torch_device = resolve_device(config.device)
     trained = load_trained_model(model, torch_device)
     use_tta = trained.tta if tta is None else tta

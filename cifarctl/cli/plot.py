@@ -7,23 +7,21 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import JsonOption, command_config
-from cifarctl.cli.png_files import check_png_output
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, check_png_outputs, png_output_option
+from cifarctl.cli.startup import start
 
 if TYPE_CHECKING:
     from cifarctl.pictures.training_plots import RunCurves
 
 METRICS_SUFFIX = ".metrics.jsonl"
-DEFAULT_MODEL = Path("cifar_net.pth")
 COMPARISON_NAME = "comparison.png"
 
 
 def plot(
     ctx: typer.Context,
-    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="[RUN]...", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).", show_default=False)] = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
+    output: png_output_option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).") = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", metavar="NAME", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
     smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -31,14 +29,13 @@ def plot(
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.training.metrics import read_metrics
 
-    config = command_config(ctx)
-    ui = UI(config.color, config.quiet, config.verbose)
-    logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL])]
+    config, ui = start(ctx)
+    logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL_FILE])]
     labels = label or run_labels(logs)
     if len(labels) != len(logs):
         raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
     target = output or default_output(logs)
-    check_png_output(target, "--output")
+    check_png_outputs(config.data_dir, output=target)
 
     from cifarctl.pictures.training_plots import RunCurves, plot_training
 
