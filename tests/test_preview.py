@@ -17,7 +17,12 @@ def test_preview_in_a_plain_terminal(cli, data_dir):
 
 
 def test_preview_is_repeatable_with_a_seed(cli, data_dir):
-    assert cli("preview", "--seed", "5").stdout == cli("preview", "--seed", "5").stdout
+    first, again, other = (cli("preview", "--seed", seed, "--count", "8") for seed in ("5", "5", "6"))
+    assert [first.exit_code, again.exit_code, other.exit_code] == [0, 0, 0], first.stderr
+    labels = first.stdout.splitlines()[-1].split()
+    assert len(labels) == 8  # two failures print the same nothing
+    assert first.stdout == again.stdout
+    assert other.stdout != first.stdout  # the seed chooses the images
 
 
 def test_preview_filters_classes(cli, data_dir):
