@@ -43,11 +43,15 @@ def assert_png(path: Path, min_size: tuple[int, int] = (600, 350), max_size: tup
 
 
 def test_plot_of_a_real_run_found_from_its_model_file(cli, data_dir, tmp_path):
-    assert cli("train", "--epochs", "2", "--log-every", "10", "--eval-every", "1", "--seed", "2").exit_code == 0
+    trained = cli("train", "--epochs", "2", "--log-every", "10", "--eval-every", "1", "--seed", "2", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    final_loss = json.loads(trained.stdout)["final_loss"]
     result = cli("plot", "cifar_net.pth")
     assert result.exit_code == 0, result.stderr
     assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))  # two panels: loss and accuracy
-    assert result.stdout.startswith("cifar_net: 2 epochs logged, last loss ")
+    # the same number under the same name as train's summary ("last loss" was another number)
+    assert result.stdout.startswith(f"cifar_net: 2 epochs logged, final loss {final_loss:.3f} (mean over the last epoch)")
+    assert json.loads(cli("plot", "cifar_net.pth", "--json").stdout)["runs"][0]["final_loss"] == final_loss
     assert "test accuracy" in result.stdout and "saved the plot of 1 run to cifar_net.metrics.png" in result.stderr
 
 
@@ -81,6 +85,31 @@ def test_plot_labels_output_and_loss_only_logs(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith("lr 0.1: 3 epochs logged")
     assert_png(tmp_path / "out" / "lr.png", max_size=(900, 1200))  # no accuracy: the loss panel alone
+
+
+def test_a_run_without_a_whole_epoch_names_its_loss_the_last_running_loss(cli, tmp_path):
+    write_log(tmp_path / "short.metrics.jsonl", epochs=1)
+    lines = (tmp_path / "short.metrics.jsonl").read_text().splitlines()[:-1]  # stopped before the epoch ended
+    (tmp_path / "short.metrics.jsonl").write_text("\n".join(lines) + "\n")
+    result = cli("plot", "short.metrics.jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert "last running loss 1.533 (no whole epoch logged)" in result.stdout and "final loss" not in result.stdout
+
+
+def test_a_run_with_one_logged_point_draws_a_marker(cli, tmp_path):
+    """A line through one point draws nothing: the figure was empty."""
+    point = {"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.3, "lr": 0.001, "time": 1}
+    (tmp_path / "one.metrics.jsonl").write_text(json.dumps(point) + "\n")
+    (tmp_path / "none.metrics.jsonl").write_text(json.dumps({**point, "loss": None}) + "\n" + json.dumps(point) + "\n")
+    result = cli("plot", "one.metrics.jsonl", "-o", "one.png")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "one.png") as image:
+        pixels = image.convert("RGB").load()
+        width, height = image.size
+        # the run's colour (matplotlib's C0, #1f77b4) inside the plotting area, away from the legend
+        blue = sum(1 for x in range(width // 8, width * 3 // 5) for y in range(height // 6, height * 5 // 6)
+                   if all(abs(a - b) <= 40 for a, b in zip(pixels[x, y], (0x1F, 0x77, 0xB4))))
+    assert blue >= 20, "no marker for the one logged point"
 
 
 def test_a_log_cut_by_a_crash_is_plotted_with_a_warning(cli, tmp_path):

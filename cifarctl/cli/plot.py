@@ -88,12 +88,20 @@ def _run_name(log: Path) -> str:
 
 def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
     return {"log": str(log), "label": run.label, "loss_points": len(run.step_losses), "epochs": len(run.epochs),
-            "last_loss": run.last_loss, "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
+            "final_loss": run.final_loss, "last_running_loss": run.last_running_loss,
+            "last_loss": run.last_loss,  # kept for scripts written before final_loss and last_running_loss
+            "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
 
 
 def report_line(report: dict) -> str:
+    """The same loss `train` calls final (the mean over the last epoch) when a whole epoch was
+    logged; otherwise the last running loss, named as such."""
     epochs = "1 epoch" if report["epochs"] == 1 else f"{report['epochs']} epochs"
-    line = f"{report['label']}: {epochs} logged, last loss {report['last_loss']:.3f}"
+    if report["final_loss"] is not None:
+        loss = f"final loss {report['final_loss']:.3f} (mean over the last epoch)"
+    else:
+        loss = f"last running loss {report['last_running_loss']:.3f} (no whole epoch logged)"
+    line = f"{report['label']}: {epochs} logged, {loss}"
     if report["last_test_accuracy"] is not None:
         line += f", test accuracy {100 * report['last_test_accuracy']:.1f} %"
     return line
