@@ -81,18 +81,13 @@ def evaluate(
 
 def draw_sample(ui: UI, result, data, count: int) -> None:
     """The first test images, as the tutorial shows its first batch, with both labels under each."""
-    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.cli.pictures import picture_lines
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.pictures.grids import as_hwc
 
     truth, predicted = data.labels[:count].tolist(), result.predicted[:count].tolist()
     captions = [f"true {SHORT_NAMES[t]}, predicted {SHORT_NAMES[p]}" for t, p in zip(truth, predicted)]
-    pixels = as_hwc(data.images[:count])
-    if ui.out.color_system is not None:
-        lines = colour_grid(pixels, captions, ui.out.size.width)
-    else:
-        lines = ascii_grid(pixels, captions, ui.out.size.width)
-    for line in lines:
+    for line in picture_lines(ui.out, as_hwc(data.images[:count]), captions):
         ui.print(line)
 
 

@@ -41,7 +41,7 @@ def predict(
     top: Annotated[int, typer.Option("--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
     resize: Annotated[ResizeMode, typer.Option("--resize", metavar="crop|stretch", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
     tta: TtaOption = None,
-    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with colour only).")] = True,
+    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
     save: png_output_option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
     batch_size: InferenceBatchSizeOption = 1000,
@@ -66,7 +66,9 @@ def predict(
 
     listing = list_inputs(paths)
     table = not json_output and ui.out.is_terminal
-    with_thumbnails = table and thumbnails and ui.out.color_system is not None
+    from cifarctl.cli.pictures import draws_in_colour
+
+    with_thumbnails = table and thumbnails and draws_in_colour(ui.out)
     with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
         # torch is imported here, while the workers decode
         from cifarctl.devices import resolve_device

@@ -37,7 +37,7 @@ def preview(
 ) -> None:
     """Show random images with their labels, like the tutorial's imshow(make_grid(...))."""
     class_filter = _class_list(classes)
-    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.cli.pictures import picture_lines
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
@@ -51,14 +51,8 @@ def preview(
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
     images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
     captions = [SHORT_NAMES[label] for label in labels.tolist()]
-    width = ui.out.size.width
-    pixels = as_hwc(images)
-    if ui.out.color_system is not None:
-        for line in colour_grid(pixels, captions, width):
-            ui.print(line)
-    else:
-        for line in ascii_grid(pixels, captions, width):
-            ui.print(line)
+    for line in picture_lines(ui.out, as_hwc(images), captions):
+        ui.print(line)
     ui.print(" ".join(f"{caption:5s}" for caption in captions))
     if save is not None:
         save_grid(images, save, captions, scale=scale)
