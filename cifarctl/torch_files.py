@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import math
 import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +40,11 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
     check_input_file(path, what)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} {path} is empty")
+    program = exported_program_kind(path)
+    if program is not None:
+        kind, runner = program
+        raise CheckpointError(f"{what} {path} is {kind}, a program rather than weights cifarctl can read; run it "
+                              f"with {runner}, or give the .pth that 'cifarctl train' wrote")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
@@ -50,6 +56,23 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
         raise CheckpointError(f"{what} {path} cannot be read (permission denied)") from None
     except Exception:  # torch.load fails in many ways on foreign or damaged bytes
         raise CheckpointError(f"{what} {path} is truncated or not a PyTorch file") from None
+
+
+def exported_program_kind(path: Path) -> tuple[str, str] | None:
+    """What kind of exported model `path` is and what runs it, or None for anything else
+    (torch.load on TorchScript said only that it was "truncated or not a PyTorch file")."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return ("an ONNX file", "onnxruntime") if path.suffix.lower() == ".onnx" else None
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
+        return "a TorchScript file (as 'cifarctl export --format torchscript' writes)", "torch.jit.load"
+    if any(name.endswith("/archive_format") for name in names):
+        return "an ExportedProgram file (as 'cifarctl export' writes)", "torch.export.load"
+    return None
 
 
 def is_checkpoint(state: Any) -> bool:
