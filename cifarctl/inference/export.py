@@ -148,9 +148,9 @@ def export_model(trained: TrainedModel, export_format: str, output: Path, input_
         unfinished = " (its class names file was not)" if export_format != "onnx" and len(written) == 1 else ""
         raise Interrupted(f"interrupted after writing {names}{unfinished}, before checking the export against "
                           "the PyTorch model; run the export again for a checked file") from None
-        if not difference <= tolerance:
-            raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
-                                f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
+    if difference is not None and not difference <= tolerance:
+        raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
+                            f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
     return ExportResult(output, export_format, input_kind, SHORT_NAMES, metadata_path, checked_with,
                         len(inputs) if run_exported is not None else 0, images_source, difference, tolerance)
 
