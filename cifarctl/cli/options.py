@@ -146,7 +146,6 @@ NoDownloadOption = Annotated[
     bool,
     typer.Option("--no-download", help="Fail instead of downloading when the dataset is missing."),
 ]
-SplitOption = Annotated[SplitName, typer.Option("--split", metavar="train|test", help="Which images to use.")]
 
 
 def png_output_option(*names: str, help: str):  # noqa: A002 (typer's word)
