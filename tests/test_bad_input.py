@@ -145,3 +145,46 @@ def test_a_damaged_checkpoint_is_one_line_naming_what_is_wrong(cli, data_dir, tm
 def test_durations_outside_their_documented_form_are_refused(cli, text):
     result = cli("train", "--model", "fast", "--time-budget", text)
     assert result.exit_code == 2 and "--time-budget" in result.stderr
+
+
+def _torchscript_net(path):
+    import warnings
+
+    from cifarctl.models.net import Net
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(Net().eval(), torch.zeros(1, 3, 32, 32)), path)
+
+
+def _net_state(path, change):
+    from cifarctl.models.net import Net
+
+    state = Net().state_dict()
+    change(state)
+    torch.save(state, path)
+
+
+MODEL_FILES = {
+    "TorchScript": (_torchscript_net, "is a TorchScript file"),
+    "a key missing": (lambda path: _net_state(path, lambda s: s.pop("fc2.weight")), "missing fc2.weight"),
+    "int64 weights": (lambda path: _net_state(path, lambda s: s.update({"fc1.bias": s["fc1.bias"].long()})),
+                      "stores fc1.bias as torch.int64"),
+}
+MODEL_READERS = {"evaluate": ["evaluate", "--no-download"], "predict": ["predict", "image.png"], "export": ["export"]}
+
+
+@pytest.mark.parametrize("kind", MODEL_FILES)
+@pytest.mark.parametrize("command", MODEL_READERS)
+def test_every_command_that_reads_a_model_names_what_is_wrong_with_it(cli, tmp_path, command, kind):
+    from PIL import Image
+
+    write, fragment = MODEL_FILES[kind]
+    write(tmp_path / "m.pth")
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "image.png")
+    before = sorted(tmp_path.iterdir())
+    result = cli(*MODEL_READERS[command], "--model", "m.pth")
+    assert result.exit_code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert sorted(tmp_path.iterdir()) == before
