@@ -135,3 +135,13 @@ def test_mistakes_are_the_wrong_ones_most_confident_first():
 def test_a_perfect_model_gets_a_picture_that_says_so(tmp_path):
     plot_mistakes(np.zeros((0, 32, 32, 3), dtype=np.uint8), [], tmp_path / "none.png", "no mistakes")
     assert _png_size(tmp_path / "none.png") == (600, 200)
+
+
+def test_a_model_whose_name_is_not_utf8_gets_its_pictures(cli, trained, tmp_path):
+    """The picture's title names the model file; matplotlib cannot draw a lone surrogate."""
+    name = os.fsdecode(b"net\xe9.pth")
+    (tmp_path / name).write_bytes((tmp_path / "cifar_net.pth").read_bytes())
+    result = cli("evaluate", "--model", name, "--save-confusion", "c.png")
+    assert result.exit_code == 0, result.stderr
+    assert _png_size(tmp_path / "c.png")[0] > 0
+    assert "net\\xe9.pth" in result.stdout

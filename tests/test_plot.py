@@ -197,3 +197,15 @@ def test_special_files_and_bad_records_are_refused_or_skipped(cli, tmp_path):
     result = cli("plot", "bad.metrics.jsonl", "-o", "bad.png")
     assert result.exit_code == 0, result.stderr
     assert result.stderr.count("skipped") == 3 and "Traceback" not in result.stderr
+
+
+def test_a_log_whose_name_is_not_utf8_is_plotted(cli, tmp_path):
+    """matplotlib cannot draw the name's lone surrogate: an internal error of many lines."""
+    write_log(tmp_path / os.fsdecode(b"run\xff.metrics.jsonl"))
+    result = cli("plot", os.fsdecode(b"run\xff.metrics.jsonl"), "--label", os.fsdecode(b"x\xfe"), "-o", "p.png")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("x\\xfe: 3 epochs logged")
+    assert_png(tmp_path / "p.png")
+    result = cli("plot", os.fsdecode(b"run\xff.metrics.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / os.fsdecode(b"run\xff.metrics.png")).is_file()

@@ -19,7 +19,7 @@ from cifarctl.cli.options import (
     png_output_option,
 )
 from cifarctl.cli.startup import start
-from cifarctl.cli.ui import UI
+from cifarctl.cli.ui import UI, readable
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 
@@ -57,7 +57,8 @@ def evaluate(
     data = load_split(config.data_dir, split.value)
     result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                             trained.precision)
-    pictures = save_pictures(result, data, save_confusion, save_mistakes, f"{trained.describe()} ({model})")
+    # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
+    pictures = save_pictures(result, data, save_confusion, save_mistakes, readable(f"{trained.describe()} ({model})"))
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,

@@ -9,6 +9,7 @@ import typer
 
 from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, check_png_outputs, png_output_option
 from cifarctl.cli.startup import start
+from cifarctl.cli.ui import readable
 
 if TYPE_CHECKING:
     from cifarctl.pictures.training_plots import RunCurves
@@ -31,7 +32,8 @@ def plot(
 
     config, ui = start(ctx)
     logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL_FILE])]
-    labels = label or run_labels(logs)
+    # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
+    labels = [readable(text) for text in (label or run_labels(logs))]
     if len(labels) != len(logs):
         raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
     target = output or default_output(logs)
