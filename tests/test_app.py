@@ -280,10 +280,13 @@ def test_verbose_shows_each_setting_with_its_source_and_the_data_dir(cli, data_d
 
 
 def test_options_that_did_nothing_are_gone(cli):
+    """A global option after a command that does not use it is refused, saying so."""
     for args in (["download", "--seed", "1"], ["download", "--device", "cpu"], ["preview", "--device", "cpu"],
-                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"]):
+                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"], ["train", "--workers", "2"]):
         result = cli(*args)
-        assert result.exit_code == 2 and "no such option" in result.stderr, args
+        assert result.exit_code == 2, args
+        assert f"{args[0]} does not use {args[1]} (a global option that other commands use)" in result.stderr, args
+    assert "no such option: --nope" in cli("train", "--nope").stderr
 
 
 @pytest.mark.parametrize("args", [["plot", "missing.metrics.jsonl"], ["predict"], ["export", "--model", "missing.pth"],

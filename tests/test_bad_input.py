@@ -57,7 +57,7 @@ BAD_INPUT = [
     (["evaluate", "--model", "."], 1, "is a directory"),
     (["evaluate", "--batch-size", "0"], 2, "--batch-size"),
     (["evaluate", "--split", "dev"], 2, "--split"),
-    (["evaluate", "--seed", "1"], 2, "no such option"),
+    (["evaluate", "--seed", "1"], 2, "evaluate does not use --seed"),
     (["benchmark-gpu", "--widths", "6,abc"], 2, "not a whole number"),
     (["benchmark-gpu", "--widths", "1e3"], 2, "not a whole number"),
     (["benchmark-gpu", "--batch-size", "-4"], 2, "--batch-size"),

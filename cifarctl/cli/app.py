@@ -17,7 +17,7 @@ import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predict, preview, train
-from cifarctl.cli.startup import Group, command_using
+from cifarctl.cli.startup import Group, command_using, global_option_names
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 
 if TYPE_CHECKING:
@@ -128,6 +128,9 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def _usage_message(error: typer.TyperException) -> str:
+    option, context = getattr(error, "option_name", None), getattr(error, "ctx", None)
+    if option in global_option_names() and context is not None and context.parent is not None:
+        return f"{context.info_name} does not use {option} (a global option that other commands use)"
     format_message = getattr(error, "format_message", None)
     message = (format_message() if format_message else str(error)).strip()
     return message[0].lower() + message[1:] if message else ""

@@ -67,6 +67,11 @@ def global_parameters(names: tuple[str, ...] | None = None) -> list[Any]:
             if names is None or parameter.name in names]
 
 
+def global_option_names() -> set[str]:
+    """Every spelling of every global option: --data-dir, -q, --quiet, ..."""
+    return {name for parameter in _global_parameters() for name in (*parameter.opts, *parameter.secondary_opts)}
+
+
 def _recorded(parameter: Any) -> Any:
     check = parameter.callback
 
