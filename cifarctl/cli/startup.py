@@ -111,7 +111,8 @@ class Command(typer.core.TyperCommand):
                 continue
             if parameter.param_type_name == "argument":
                 # typer would add the Python type ("IMAGES <list[str]>"); the name says it all
-                arguments.append((f"{parameter.metavar}...", record[1]) if parameter.nargs != 1 else record)
+                name = parameter.metavar or parameter.name.upper()
+                arguments.append((name + ("..." if parameter.nargs != 1 else ""), record[1]))
             else:
                 (shared if _is_global(parameter) else own).append(record)
         for title, rows in (("Arguments", arguments), ("Options", own), (GLOBAL_SECTION, shared)):
