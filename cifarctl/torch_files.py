@@ -56,6 +56,11 @@ def load_state(path: Path, what: str = "model file", missing_hint: str = "") -> 
     check_input_file(path, what)
     if path.stat().st_size == 0:
         raise CheckpointError(f"{what} {path} is empty")
+    program = exported_program_kind(path)
+    if program is not None:
+        kind, runner = program
+        raise CheckpointError(f"{what} {path} is {kind}, a program rather than weights cifarctl can read; run it "
+                              f"with {runner}, or give the .pth that 'cifarctl train' wrote")
     is_zip = _check_records(path, what)
     try:
         # Mapped, not read: storages are checked against the tensors that use them before
@@ -156,6 +161,23 @@ def _materialised(value: Any, depth: int = 0) -> Any:
     elif isinstance(value, tuple):
         return tuple(_materialised(item, depth + 1) for item in value)
     return value
+
+
+def exported_program_kind(path: Path) -> tuple[str, str] | None:
+    """What kind of exported model `path` is and what runs it, or None for anything else
+    (torch.load on TorchScript said only that it was "truncated or not a PyTorch file")."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return ("an ONNX file", "onnxruntime") if path.suffix.lower() == ".onnx" else None
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if any(name.endswith("/constants.pkl") for name in names) and any("/code/" in name for name in names):
+        return "a TorchScript file (as 'cifarctl export --format torchscript' writes)", "torch.jit.load"
+    if any(name.endswith("/archive_format") for name in names):
+        return "an ExportedProgram file (as 'cifarctl export' writes)", "torch.export.load"
+    return None
 
 
 def is_checkpoint(state: Any) -> bool:

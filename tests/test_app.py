@@ -94,18 +94,23 @@ def test_bad_environment_is_a_usage_error(cli, monkeypatch):
     assert "Traceback" not in result.stderr
 
 
-def test_common_options_work_after_the_subcommand(cli, monkeypatch, tmp_path):
-    """The config reaching a command is file < env < root flag < command flag."""
+def _spy_on_start(monkeypatch, module: str) -> dict:
+    """Record the Config a command starts with, and stop it there."""
+    import cifarctl.cli.startup as startup
+
     seen = {}
-    import cifarctl.cli.options as options
 
-    real = options.command_config
-
-    def spy(ctx, **flags):
-        seen["config"] = real(ctx, **flags)
+    def spy(ctx):
+        seen["config"] = startup.start(ctx).config
         raise SystemExit(0)
 
-    monkeypatch.setattr("cifarctl.cli.train.command_config", spy)
+    monkeypatch.setattr(f"cifarctl.cli.{module}.start", spy)
+    return seen
+
+
+def test_common_options_work_after_the_subcommand(cli, monkeypatch, tmp_path):
+    """The config reaching a command is file < env < root flag < command flag."""
+    seen = _spy_on_start(monkeypatch, "train")
     (tmp_path / "cifarctl.toml").write_text('data_dir = "file"\ndevice = "cpu"\nseed = 1\n')
     monkeypatch.setenv("CIFARCTL_SEED", "2")
     with pytest.raises(SystemExit):
@@ -116,6 +121,93 @@ def test_common_options_work_after_the_subcommand(cli, monkeypatch, tmp_path):
         cli("--data-dir", "root-flag", "train", "--data-dir", "command-flag", "--seed", "3")
     config = seen["config"]
     assert (config.data_dir, config.device, config.seed) == (Path("command-flag"), "cpu", 3)
+
+
+# Every global option, after every command that uses it, reaches the Config as it would
+# before the command: `cifarctl predict --workers 2` was "no such option".
+AFTER_THE_COMMAND = [
+    ("predict", ["--workers", "2"], "workers", 2),
+    ("download", ["--workers", "3"], "workers", 3),
+    ("predict", ["--device", "cpu"], "device", "cpu"),
+    ("plot", ["--no-color"], "color", False),
+    ("export", ["-q"], "quiet", True),
+    ("evaluate", ["-vv"], "verbose", 2),
+    ("benchmark-gpu", ["--verbose"], "verbose", 1),
+    ("preview", ["--seed", "7"], "seed", 7),
+]
+
+
+@pytest.mark.parametrize(("command", "args", "field", "value"), AFTER_THE_COMMAND,
+                         ids=[f"{c} {' '.join(a)}" for c, a, _, _ in AFTER_THE_COMMAND])
+def test_global_options_are_accepted_after_the_command(cli, monkeypatch, command, args, field, value):
+    seen = _spy_on_start(monkeypatch, command.replace("-", "_"))
+    with pytest.raises(SystemExit):
+        cli(command, *args)
+    assert getattr(seen["config"], field) == value
+    assert seen["config"].source_of(field) == "option"
+
+
+def test_config_file_option_after_the_command(cli, monkeypatch, tmp_path):
+    (tmp_path / "other.toml").write_text("seed = 11\n")
+    seen = _spy_on_start(monkeypatch, "preview")
+    with pytest.raises(SystemExit):
+        cli("preview", "--config", str(tmp_path / "other.toml"))
+    assert seen["config"].seed == 11
+
+
+@pytest.mark.parametrize("command", ["download", "preview", "train", "evaluate", "predict", "export",
+                                     "benchmark-gpu", "plot"])
+def test_each_command_help_lists_its_global_options_apart(cli, command):
+    from cifarctl.cli.app import COMMANDS
+
+    help_text = cli(command, "--help").stdout
+    own, _, shared = help_text.partition("Global options (before or after the command):")
+    uses = {"--" + name.replace("_", "-") for name in COMMANDS[command][1]}
+    for option in ("--config", "--no-color", "--quiet", "--verbose", *uses):
+        assert f" {option} " in shared, (command, option)
+        assert f" {option} " not in own, (command, option)
+
+
+def test_root_help_says_where_global_options_go(cli):
+    assert "before the command or after it" in " ".join(cli("--help").stdout.split())
+
+
+def _all_commands():
+    from cifarctl.cli.startup import Group
+    import typer.main
+
+    group = typer.main.get_command(app)
+    assert isinstance(group, Group)
+    return [group, *group.commands.values()]
+
+
+def test_every_option_names_its_value_by_what_it_is():
+    """No typer placeholders (<list[str]>, <int range>, <path>) beside N and FILE."""
+    for command in _all_commands():
+        for parameter in command.params:
+            if getattr(parameter, "is_flag", False) or getattr(parameter, "count", False):
+                continue
+            if parameter.name in ("install_completion", "show_completion", "version", "help"):
+                continue
+            assert parameter.metavar, f"{command.name} {parameter.name} has no metavar"
+            assert "<" not in parameter.metavar and "[" not in parameter.metavar, parameter.metavar
+
+
+@pytest.mark.parametrize("command", ["", "download", "preview", "train", "evaluate", "predict", "export",
+                                     "benchmark-gpu", "plot"])
+def test_help_has_no_typer_placeholders_and_plain_usage(cli, command):
+    text = cli(*command.split(), "--help").stdout
+    for placeholder in ("<list[", "<int", "<float", "<path>", "<text>", "<str>", "[[", "]...]"):
+        assert placeholder not in text, (command, placeholder)
+
+
+def test_root_help_shows_each_command_summary_whole(cli, monkeypatch):
+    """click cut summaries at the terminal's width ("Download CIFAR-10 (resumable, verified), or import it...")."""
+    monkeypatch.setenv("COLUMNS", "80")
+    text = " ".join(cli("--help").stdout.split())
+    for command in _all_commands()[1:]:
+        first_sentence = " ".join(command.help.split("\n\n")[0].split())
+        assert first_sentence in text, command.name
 
 
 def test_python_dash_m_and_the_entry_point_work():
@@ -139,15 +231,32 @@ def test_help_does_not_import_torch(args):
     assert done.stdout.strip().splitlines()[-1] == "HEAVY="
 
 
-def test_shell_completion_does_not_import_torch_and_completes_commands():
-    env = {"_CIFARCTL_COMPLETE": "complete_bash", "COMP_WORDS": "cifarctl tr", "COMP_CWORD": "1"}
-    probe = "import sys\nfrom cifarctl.cli.app import main\ntry:\n    main()\nfinally:\n    print('torch' in sys.modules, file=sys.stderr)\n"
+COMPLETIONS = [
+    ("cifarctl tr", "train"),
+    ("cifarctl train --mo", "--model"),  # 3.7 s: the --precision check imported torch
+    ("cifarctl train --precision bf16 --time-budget 5m --lr 0.1 --mo", "--model-option"),
+    ("cifarctl --device cpu train --model fast --width 8 --ep", "--epochs"),
+    ("cifarctl predict --workers 2 --resize crop --to", "--top"),
+    ("cifarctl evaluate --split test --save-confusion c.png --sa", "--save-mistakes"),
+    ("cifarctl preview --classes cat,dog --co", "--count"),
+    ("cifarctl benchmark-gpu --widths 6,32 --model net --re", "--repeats"),
+    ("cifarctl download --md5 0123456789abcdef0123456789abcdef --fr", "--from"),
+    ("cifarctl plot --smooth 3 --la", "--label"),
+    ("cifarctl export --format onnx --to", "--tolerance"),
+]
+
+
+@pytest.mark.parametrize(("words", "expected"), COMPLETIONS, ids=[w for w, _ in COMPLETIONS])
+def test_shell_completion_does_not_import_torch(words, expected):
+    env = {"_CIFARCTL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    probe = ("import sys\nfrom cifarctl.cli.app import main\ntry:\n    main()\nfinally:\n"
+             "    print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules), file=sys.stderr)\n")
     import os
 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
                           env={**os.environ, **env})
-    assert "train" in done.stdout.split()
-    assert done.stderr.strip().splitlines()[-1] == "False"
+    assert expected in done.stdout.split(), done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
 def test_completion_files_match_the_app():
@@ -171,7 +280,21 @@ def test_verbose_shows_each_setting_with_its_source_and_the_data_dir(cli, data_d
 
 
 def test_options_that_did_nothing_are_gone(cli):
+    """A global option after a command that does not use it is refused, saying so."""
     for args in (["download", "--seed", "1"], ["download", "--device", "cpu"], ["preview", "--device", "cpu"],
-                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"]):
+                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"], ["train", "--workers", "2"]):
         result = cli(*args)
-        assert result.exit_code == 2 and "no such option" in result.stderr, args
+        assert result.exit_code == 2, args
+        assert f"{args[0]} does not use {args[1]} (a global option that other commands use)" in result.stderr, args
+    assert "no such option: --nope" in cli("train", "--nope").stderr
+
+
+@pytest.mark.parametrize("args", [["plot", "missing.metrics.jsonl"], ["predict"], ["export", "--model", "missing.pth"],
+                                  ["evaluate", "--model", "missing.pth", "--no-download"],
+                                  ["download", "--from", "missing"]], ids=lambda args: args[0])
+def test_verbose_shows_the_settings_for_every_command(cli, args):
+    """export, plot and predict skipped -v's settings dump: every command now starts the same way."""
+    result = cli(*args, "-v")
+    assert result.exit_code != 0
+    assert "setting device = auto (default)" in result.stderr
+    assert "setting verbose = 1 (option)" in result.stderr

@@ -59,7 +59,7 @@ BAD_INPUT = [
     (["evaluate", "--model", "."], 1, "is a directory"),
     (["evaluate", "--batch-size", "0"], 2, "--batch-size"),
     (["evaluate", "--split", "dev"], 2, "--split"),
-    (["evaluate", "--seed", "1"], 2, "no such option"),
+    (["evaluate", "--seed", "1"], 2, "evaluate does not use --seed"),
     (["benchmark-gpu", "--widths", "6,abc"], 2, "not a whole number"),
     (["benchmark-gpu", "--widths", "1e3"], 2, "not a whole number"),
     (["benchmark-gpu", "--batch-size", "-4"], 2, "--batch-size"),
@@ -253,3 +253,46 @@ def test_a_loop_of_symbolic_links_is_one_clear_line(cli, tmp_path, args):
     assert result.exit_code == 2, result.stderr
     assert result.stderr.count("error:") == 1 and "is a loop of symbolic links" in result.stderr, result.stderr
     assert "internal error" not in result.stderr and "File exists" not in result.stderr
+
+
+def _torchscript_net(path):
+    import warnings
+
+    from cifarctl.models.net import Net
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(Net().eval(), torch.zeros(1, 3, 32, 32)), path)
+
+
+def _net_state(path, change):
+    from cifarctl.models.net import Net
+
+    state = Net().state_dict()
+    change(state)
+    torch.save(state, path)
+
+
+MODEL_FILES = {
+    "TorchScript": (_torchscript_net, "is a TorchScript file"),
+    "a key missing": (lambda path: _net_state(path, lambda s: s.pop("fc2.weight")), "missing fc2.weight"),
+    "int64 weights": (lambda path: _net_state(path, lambda s: s.update({"fc1.bias": s["fc1.bias"].long()})),
+                      "stores fc1.bias as torch.int64"),
+}
+MODEL_READERS = {"evaluate": ["evaluate", "--no-download"], "predict": ["predict", "image.png"], "export": ["export"]}
+
+
+@pytest.mark.parametrize("kind", MODEL_FILES)
+@pytest.mark.parametrize("command", MODEL_READERS)
+def test_every_command_that_reads_a_model_names_what_is_wrong_with_it(cli, tmp_path, command, kind):
+    from PIL import Image
+
+    write, fragment = MODEL_FILES[kind]
+    write(tmp_path / "m.pth")
+    Image.new("RGB", (32, 32), "red").save(tmp_path / "image.png")
+    before = sorted(tmp_path.iterdir())
+    result = cli(*MODEL_READERS[command], "--model", "m.pth")
+    assert result.exit_code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert sorted(tmp_path.iterdir()) == before

@@ -164,8 +164,14 @@ def test_a_busy_cpu_is_reported_in_json_and_in_a_warning(cli, monkeypatch):
 
 def test_json_has_warnings_and_an_unstable_flag_per_result(cli):
     result = cli("benchmark-gpu", "--widths", "2", "--device", "cpu", "--steps", "50", "--repeats", "3", "--json")
+    assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
-    assert set(document) >= {"warnings"} and all("unstable" in row for row in document["results"])
+    assert isinstance(document["warnings"], list)
+    rows = document["results"]
+    assert [(row["width"], row["device"]) for row in rows] == [(2, "cpu")]  # all([]) would pass anything
+    assert all(isinstance(row["unstable"], bool) for row in rows)
+    unstable = [f"width 2 on cpu is unstable" in warning for warning in document["warnings"]]
+    assert any(unstable) == rows[0]["unstable"]
 
 
 @pytest.mark.parametrize(("batch_size", "small"), [(4, True), (8, True), (16, False)])

@@ -27,15 +27,47 @@ def _png_size(path: Path) -> tuple[int, int]:
         return image.size
 
 
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).reshape(-1, 3).astype(int)
+
+
+def _area_of_colour(pixels: np.ndarray, colour: np.ndarray, tolerance: int = 6) -> int:
+    return int((np.abs(pixels - colour).max(axis=1) <= tolerance).sum())
+
+
 def test_save_confusion_and_mistakes_write_pngs(cli, trained, tmp_path):
+    from matplotlib import colormaps
+
+    from cifarctl.pictures.evaluation_plots import MISTAKES_PER_ROW, MISTAKES_SHOWN
+    from cifarctl.pictures.figures import DPI
+
     result = cli("evaluate", "--save-confusion", "confusion.png", "--save-mistakes", "mistakes.png")
     assert result.exit_code == 0, result.stderr
-    width, height = _png_size(tmp_path / "confusion.png")
-    assert 600 <= width <= 1200 and 500 <= height <= 1000
-    width, height = _png_size(tmp_path / "mistakes.png")
-    assert 300 <= width <= 1600 and 150 <= height <= 1400
     assert "saved the confusion picture to confusion.png" in result.stderr
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    document = json.loads(cli("evaluate", "--json").stdout)
+
+    # the heat map colours each cell by its share of the true class: the largest share's
+    # colour fills at least most of one cell, the empty cells' colour several
+    confusion = np.array(document["confusion"])
+    shares = confusion / confusion.sum(axis=1, keepdims=True)
+    pixels = _pixels(tmp_path / "confusion.png")
+    cell = (len(pixels) ** 0.5 / 14) ** 2  # ten cells across about 70% of the figure
+    for share in (shares.max(), 0.0):
+        colour = np.round(np.array(colormaps["Blues"](share)[:3]) * 255)
+        assert _area_of_colour(pixels, colour) >= cell / 2, f"no cell of share {share:.2f} in the heat map"
+
+    # the mistakes grid: one panel per mistake (up to the limit), each showing its image
+    wrong = int(confusion.sum() - np.trace(confusion))
+    shown = min(wrong, MISTAKES_SHOWN)
+    assert shown > 0
+    columns = min(MISTAKES_PER_ROW, shown)
+    rows = -(-shown // columns)
+    assert _png_size(tmp_path / "mistakes.png") == (round(2.1 * columns * DPI), round((2.35 * rows + 0.5) * DPI))
+    pixels = _pixels(tmp_path / "mistakes.png")
+    coloured = (pixels.max(axis=1) - pixels.min(axis=1) > 60).sum()  # the fake images are saturated colours
+    assert coloured >= shown * 32 * 32, "the panels do not show the images"
 
 
 def test_json_names_the_pictures_and_stays_one_document(cli, trained, tmp_path):
@@ -103,3 +135,13 @@ def test_mistakes_are_the_wrong_ones_most_confident_first():
 def test_a_perfect_model_gets_a_picture_that_says_so(tmp_path):
     plot_mistakes(np.zeros((0, 32, 32, 3), dtype=np.uint8), [], tmp_path / "none.png", "no mistakes")
     assert _png_size(tmp_path / "none.png") == (600, 200)
+
+
+def test_a_model_whose_name_is_not_utf8_gets_its_pictures(cli, trained, tmp_path):
+    """The picture's title names the model file; matplotlib cannot draw a lone surrogate."""
+    name = os.fsdecode(b"net\xe9.pth")
+    (tmp_path / name).write_bytes((tmp_path / "cifar_net.pth").read_bytes())
+    result = cli("evaluate", "--model", name, "--save-confusion", "c.png")
+    assert result.exit_code == 0, result.stderr
+    assert _png_size(tmp_path / "c.png")[0] > 0
+    assert "net\\xe9.pth" in result.stdout

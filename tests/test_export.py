@@ -157,3 +157,39 @@ def test_unknown_format_or_wrong_suffix_is_a_usage_error(cli, model):
     assert cli("export", "-m", str(model), "--format", "tflite").exit_code == 2
     result = cli("export", "-m", str(model), "--format", "exported-program", "-o", "net.pt")
     assert result.exit_code == 2 and "does not end in .pt2" in result.stderr
+
+
+@pytest.mark.parametrize(("stage", "written"), [("check", ["cifar_net.pt2", "cifar_net.pt2.json"]),
+                                               ("metadata", ["cifar_net.pt2"])])
+def test_ctrl_c_after_the_files_were_written_says_what_was_written(cli, model, monkeypatch, stage, written):
+    """It said only "interrupted", leaving the user to guess whether the files were there and sound."""
+    from cifarctl.inference import export
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    if stage == "check":
+        monkeypatch.setattr(export, "_reloaded", ctrl_c)
+    else:
+        real = export.atomic_write
+        monkeypatch.setattr(export, "atomic_write", lambda path: ctrl_c() if path.suffix == ".json" else real(path))
+    result = cli("export", "-m", str(model))
+    assert result.exit_code == 130
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: interrupted after writing "), result.stderr
+    for name in written:
+        assert str(model.parent / name) in lines[0] and (model.parent / name).is_file()
+    assert "run the export again" in lines[0]
+    assert ("was not" in lines[0]) == (stage == "metadata")
+
+
+def test_ctrl_c_before_anything_was_written_says_interrupted(cli, model, monkeypatch):
+    from cifarctl.inference import export
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(export, "_write_exported_program", ctrl_c)
+    result = cli("export", "-m", str(model))
+    assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted"
+    assert not (model.parent / "cifar_net.pt2").exists()

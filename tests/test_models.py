@@ -171,3 +171,74 @@ def test_checkpoint_of_another_kind_is_refused(cli, data_dir, tmp_path):
     torch.save({"weights": torch.zeros(2)}, tmp_path / "cifar_net.ckpt")
     result = cli("train", "--resume", "--seed", "0")
     assert result.exit_code == 1 and "not a cifarctl training checkpoint" in result.stderr
+
+
+def _tutorial_state(**changes):
+    from cifarctl.models.net import Net
+
+    torch.manual_seed(0)
+    state = Net().state_dict()
+    for name, value in changes.items():
+        if value is None:
+            del state[name.replace("__", ".")]
+        else:
+            state[name.replace("__", ".")] = value(state[name.replace("__", ".")])
+    return state
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        # "weights of a model cifarctl does not know" for a Net with one key missing
+        (lambda: _tutorial_state(fc3__bias=None), r"does not fit Net \(width 6\): missing fc3\.bias;"),
+        (lambda: {**_tutorial_state(), "fc4.weight": torch.zeros(2)}, r"unexpected fc4\.weight"),
+        (lambda: _tutorial_state(fc1__weight=lambda t: torch.zeros(120, 256)),
+         r"fc1\.weight is 120x256 where 120x400 is expected"),
+        # int64 weights were accepted: load_state_dict turned them into floats without a word
+        (lambda: _tutorial_state(conv1__weight=lambda t: t.to(torch.int64)),
+         r"stores conv1\.weight as torch\.int64, but .* keeps floating-point numbers"),
+    ],
+    ids=["missing key", "extra key", "wrong shape", "int64 weights"],
+)
+def test_a_damaged_tutorial_state_dict_says_what_is_wrong(tmp_path, make, message):
+    torch.save(make(), tmp_path / "m.pth")
+    with pytest.raises(CheckpointError, match=message):
+        load_trained_model(tmp_path / "m.pth")
+
+
+def test_a_checkpoint_with_integer_counters_still_loads(cli, data_dir, tmp_path):
+    """BatchNorm's num_batches_tracked is int64 by right: the number-kind rule must allow it."""
+    assert cli("train", "--model", "resnet18", "--steps", "1", "--batch-size", "8", "-o", "r.pth").exit_code == 0
+    trained = load_trained_model(tmp_path / "r.pth")
+    assert any(t.dtype == torch.int64 for t in trained.network.state_dict().values())
+
+
+def _torchscript(path):
+    import warnings
+
+    from cifarctl.models.net import Net
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.save(torch.jit.trace(Net().eval(), torch.zeros(1, 3, 32, 32)), path)
+
+
+def _exported_program(path):
+    from cifarctl.models.net import Net
+
+    torch.export.save(torch.export.export(Net().eval(), (torch.zeros(1, 3, 32, 32),)), path)
+
+
+@pytest.mark.parametrize(("write", "name", "kind"), [
+    (_torchscript, "net.pt", "a TorchScript file"),
+    (_exported_program, "net.pt2", "an ExportedProgram file"),
+    (lambda path: path.write_bytes(b"\x08\x07\x12\x07pytorch"), "net.onnx", "an ONNX file"),
+])
+def test_an_exported_file_given_as_a_model_says_what_it_is(cli, tmp_path, write, name, kind):
+    """A TorchScript file was "truncated or not a PyTorch file"."""
+    write(tmp_path / name)
+    result = cli("evaluate", "--model", name, "--no-download")
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"{name} is {kind}" in lines[0] and "give the .pth that 'cifarctl train' wrote" in lines[0]

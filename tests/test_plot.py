@@ -43,11 +43,15 @@ def assert_png(path: Path, min_size: tuple[int, int] = (600, 350), max_size: tup
 
 
 def test_plot_of_a_real_run_found_from_its_model_file(cli, data_dir, tmp_path):
-    assert cli("train", "--epochs", "2", "--log-every", "10", "--eval-every", "1", "--seed", "2").exit_code == 0
+    trained = cli("train", "--epochs", "2", "--log-every", "10", "--eval-every", "1", "--seed", "2", "--json")
+    assert trained.exit_code == 0, trained.stderr
+    final_loss = json.loads(trained.stdout)["final_loss"]
     result = cli("plot", "cifar_net.pth")
     assert result.exit_code == 0, result.stderr
     assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))  # two panels: loss and accuracy
-    assert result.stdout.startswith("cifar_net: 2 epochs logged, last loss ")
+    # the same number under the same name as train's summary ("last loss" was another number)
+    assert result.stdout.startswith(f"cifar_net: 2 epochs logged, final loss {final_loss:.3f} (mean over the last epoch)")
+    assert json.loads(cli("plot", "cifar_net.pth", "--json").stdout)["runs"][0]["final_loss"] == final_loss
     assert "test accuracy" in result.stdout and "saved the plot of 1 run to cifar_net.metrics.png" in result.stderr
 
 
@@ -83,6 +87,31 @@ def test_plot_labels_output_and_loss_only_logs(cli, tmp_path):
     assert_png(tmp_path / "out" / "lr.png", max_size=(900, 1200))  # no accuracy: the loss panel alone
 
 
+def test_a_run_without_a_whole_epoch_names_its_loss_the_last_running_loss(cli, tmp_path):
+    write_log(tmp_path / "short.metrics.jsonl", epochs=1)
+    lines = (tmp_path / "short.metrics.jsonl").read_text().splitlines()[:-1]  # stopped before the epoch ended
+    (tmp_path / "short.metrics.jsonl").write_text("\n".join(lines) + "\n")
+    result = cli("plot", "short.metrics.jsonl")
+    assert result.exit_code == 0, result.stderr
+    assert "last running loss 1.533 (no whole epoch logged)" in result.stdout and "final loss" not in result.stdout
+
+
+def test_a_run_with_one_logged_point_draws_a_marker(cli, tmp_path):
+    """A line through one point draws nothing: the figure was empty."""
+    point = {"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.3, "lr": 0.001, "time": 1}
+    (tmp_path / "one.metrics.jsonl").write_text(json.dumps(point) + "\n")
+    (tmp_path / "none.metrics.jsonl").write_text(json.dumps({**point, "loss": None}) + "\n" + json.dumps(point) + "\n")
+    result = cli("plot", "one.metrics.jsonl", "-o", "one.png")
+    assert result.exit_code == 0, result.stderr
+    with Image.open(tmp_path / "one.png") as image:
+        pixels = image.convert("RGB").load()
+        width, height = image.size
+        # the run's colour (matplotlib's C0, #1f77b4) inside the plotting area, away from the legend
+        blue = sum(1 for x in range(width // 8, width * 3 // 5) for y in range(height // 6, height * 5 // 6)
+                   if all(abs(a - b) <= 40 for a, b in zip(pixels[x, y], (0x1F, 0x77, 0xB4))))
+    assert blue >= 20, "no marker for the one logged point"
+
+
 def test_a_log_cut_by_a_crash_is_plotted_with_a_warning(cli, tmp_path):
     log = write_log(tmp_path / "crashed.metrics.jsonl")
     log.write_bytes(log.read_bytes()[:-40])  # kill -9 in the middle of writing the last line
@@ -113,8 +142,11 @@ def test_plot_errors_are_one_line(cli, tmp_path, setup, args, code, fragment):
         (tmp_path / "garbage.metrics.jsonl").write_text("not json\n[1, 2]\n")
     result = cli("plot", *args)
     assert result.exit_code == code, result.stderr
-    assert fragment in result.stderr and "Traceback" not in result.stderr
-    assert result.stderr.startswith("error: ") or result.stderr.count("error:") == 1
+    lines = result.stderr.splitlines()
+    assert "Traceback" not in result.stderr
+    # the error is the last line, alone; only warnings (about skipped records) may come before it
+    assert lines and lines[-1].startswith("error: ") and fragment in lines[-1], result.stderr
+    assert all(line.startswith("warning: ") for line in lines[:-1]), result.stderr
 
 
 def test_smoothing_is_a_centred_mean_that_does_not_lag():
@@ -175,3 +207,15 @@ def test_a_hostile_line_nested_without_end_is_skipped_not_a_crash(cli, tmp_path,
     assert result.exit_code == 0, result.stderr
     assert "line 19" in result.stderr and "skipped" in result.stderr
     assert "internal error" not in result.stderr and "Recursion" not in result.stderr
+
+
+def test_a_log_whose_name_is_not_utf8_is_plotted(cli, tmp_path):
+    """matplotlib cannot draw the name's lone surrogate: an internal error of many lines."""
+    write_log(tmp_path / os.fsdecode(b"run\xff.metrics.jsonl"))
+    result = cli("plot", os.fsdecode(b"run\xff.metrics.jsonl"), "--label", os.fsdecode(b"x\xfe"), "-o", "p.png")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.startswith("x\\xfe: 3 epochs logged")
+    assert_png(tmp_path / "p.png")
+    result = cli("plot", os.fsdecode(b"run\xff.metrics.jsonl"))
+    assert result.exit_code == 0, result.stderr
+    assert (tmp_path / os.fsdecode(b"run\xff.metrics.png")).is_file()

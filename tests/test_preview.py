@@ -17,7 +17,12 @@ def test_preview_in_a_plain_terminal(cli, data_dir):
 
 
 def test_preview_is_repeatable_with_a_seed(cli, data_dir):
-    assert cli("preview", "--seed", "5").stdout == cli("preview", "--seed", "5").stdout
+    first, again, other = (cli("preview", "--seed", seed, "--count", "8") for seed in ("5", "5", "6"))
+    assert [first.exit_code, again.exit_code, other.exit_code] == [0, 0, 0], first.stderr
+    labels = first.stdout.splitlines()[-1].split()
+    assert len(labels) == 8  # two failures print the same nothing
+    assert first.stdout == again.stdout
+    assert other.stdout != first.stdout  # the seed chooses the images
 
 
 def test_preview_filters_classes(cli, data_dir):
@@ -96,3 +101,42 @@ def test_preview_png_only(cli, data_dir):
 def test_preview_names_one_image_in_the_singular(cli, data_dir):
     result = cli("preview", "--count", "1", "--seed", "1", "--save", "one.png")
     assert "saved 1 image to one.png" in result.stderr
+
+
+def _preview_on_a_terminal(data_dir, term: str) -> str:
+    """stdout of `preview` on a pseudo-terminal with this TERM, as a person would see it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    primary, secondary = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TERM": term, "COLUMNS": "100"}
+    for name in ("CI", "COLORTERM", "NO_COLOR", "FORCE_COLOR"):
+        env.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "cifarctl", "--data-dir", str(data_dir), "preview", "--seed", "1",
+                                "--count", "2"], stdout=secondary, stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=60) == 0, process.stderr.read()
+    return b"".join(chunks).decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize(("term", "colour"), [("xterm-256color", True), ("xterm", False), ("linux", False)])
+def test_terminals_with_16_colours_get_ascii_pictures(data_dir, term, colour):
+    """Under TERM=xterm rich maps each pixel to one of 16 colours: the images were grey blotches."""
+    from cifarctl.cli.pictures import HALF_BLOCK
+
+    shown = _preview_on_a_terminal(data_dir, term)
+    assert (HALF_BLOCK in shown) == colour, shown[:400]
+    if not colour:
+        assert "@" in shown and "\x1b[4" not in shown  # the ramp's brightest character; no background colours

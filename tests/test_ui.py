@@ -125,3 +125,54 @@ def test_a_failed_write_to_stdout_is_kept_for_the_exit_code(error, counted):
     assert stream.gone
     assert [failure for _, failure in WRITE_FAILURES] == ([error] if counted else [])
     WRITE_FAILURES.clear()
+
+
+def _non_utf8(name: bytes) -> str:
+    return os.fsdecode(name)  # what Python makes of a name that is not UTF-8: b"\xe9" -> "\udce9"
+
+
+@pytest.mark.parametrize(("args", "stream", "shown"), [
+    (["evaluate", "--model", b"caf\xe9.pth", "--no-download"], "stderr", "model file caf\\xe9.pth does not exist"),
+    (["plot", b"run\xff.metrics.jsonl"], "stderr", "metrics log run\\xff.metrics.jsonl does not exist"),
+    (["predict", "--device", "cpu", "."], "stdout", "caf\\xe9.png\t"),
+    (["predict", "--device", "cpu", "."], "stderr", "skipped bad\\xff.png: not an image"),
+], ids=["error line", "plot error", "predict rows", "predict warning"])
+def test_names_that_are_not_utf8_print_readably(cli, tmp_path, args, stream, shown):
+    """They printed as \\udcff on stderr (and a strict stdout could not print them at all)."""
+    from helpers import save_tutorial_model
+    from PIL import Image
+
+    save_tutorial_model(tmp_path)
+    Image.new("RGB", (40, 40), "red").save(_non_utf8(b"caf\xe9.png"), format="PNG")
+    (tmp_path / _non_utf8(b"bad\xff.png")).write_bytes(b"not a picture")
+    result = cli(*(_non_utf8(arg) if isinstance(arg, bytes) else arg for arg in args))
+    text = getattr(result, stream)
+    assert shown in text, text
+    assert "\\udc" not in text and not any(0xDC80 <= ord(c) <= 0xDCFF for c in text)
+
+
+def test_json_keeps_names_that_are_not_utf8_exactly(cli, tmp_path):
+    """--json is for programs: the escaped surrogate reads back as the very file name."""
+    from helpers import save_tutorial_model
+    from PIL import Image
+
+    save_tutorial_model(tmp_path)
+    Image.new("RGB", (40, 40), "red").save(_non_utf8(b"caf\xe9.png"), format="PNG")
+    result = cli("predict", "--device", "cpu", "--json", ".")
+    assert result.exit_code == 0, result.stderr
+    path = json.loads(result.stdout)["predictions"][0]["path"]
+    assert os.fsencode(path).endswith(b"caf\xe9.png")
+
+
+def test_a_strict_stdout_still_prints_rows_with_names_that_are_not_utf8(tmp_path):
+    """With a strict encoder (a UTF-8 locale that is not C.UTF-8) the row was dropped in silence."""
+    from helpers import save_tutorial_model
+    from PIL import Image
+
+    save_tutorial_model(tmp_path)
+    Image.new("RGB", (40, 40), "red").save(tmp_path / _non_utf8(b"caf\xe9.png"), format="PNG")
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-m", "cifarctl", "predict", "--device", "cpu", "."], cwd=tmp_path,
+                          capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(b"caf\\xe9.png\t"), done.stdout

@@ -12,15 +12,13 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cifarctl import __version__
 from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predict, preview, train
-from cifarctl.cli.options import AppState, DataDirOption, DeviceOption, SeedOption
-from cifarctl.config import MAX_WORKERS
+from cifarctl.cli.startup import Group, command_using, global_option_names
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 from cifarctl.interrupts import Stopped, stop_on_termination_signals
 
@@ -29,7 +27,11 @@ if TYPE_CHECKING:
 
 app = typer.Typer(
     name="cifarctl",
-    help="PyTorch's CIFAR-10 tutorial as a toolkit: download, preview, train, evaluate, benchmark.",
+    cls=Group,
+    help="PyTorch's CIFAR-10 tutorial as a toolkit: download, preview, train, evaluate, benchmark.\n\n"
+         "The options below go before the command or after it (cifarctl predict --workers 2 IMAGE); "
+         "each command's --help lists the ones it uses. Settings come from defaults < cifarctl.toml "
+         "< CIFARCTL_* variables < options.",
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -44,39 +46,12 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def root(
-    ctx: typer.Context,
-    config_file: Annotated[
-        Optional[Path],
-        typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).", show_default=False),
-    ] = None,
-    data_dir: DataDirOption = None,
-    device: DeviceOption = None,
-    seed: SeedOption = None,
-    workers: Annotated[
-        Optional[int],
-        typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, help="Processes for decoding images on import (0 = one per core).", show_default=False),
-    ] = None,
-    no_color: Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")] = False,
-    verbose: Annotated[int, typer.Option("--verbose", "-v", count=True, help="More detail (repeatable).")] = 0,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_print_version, is_eager=True, help="Show the version and exit."),
     ] = False,
 ) -> None:
-    """Settings come from defaults < cifarctl.toml < CIFARCTL_* variables < options."""
-    ctx.obj = AppState(
-        config_file=config_file,
-        flags={
-            "data_dir": data_dir,
-            "device": device,
-            "seed": seed,
-            "workers": workers,
-            "color": False if no_color else None,
-            "quiet": quiet or None,
-            "verbose": verbose or None,
-        },
-    )
+    """The global options are added by `startup.Group`; see cli/options.py."""
 
 
 def _reports_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -96,14 +71,19 @@ def _reports_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
     return run_command
 
 
-app.command("download")(_reports_ctrl_c(download.download))
-app.command("preview")(_reports_ctrl_c(preview.preview))
-app.command("train")(_reports_ctrl_c(train.train))
-app.command("evaluate")(_reports_ctrl_c(evaluate.evaluate))
-app.command("predict")(_reports_ctrl_c(predict.predict))
-app.command("export")(_reports_ctrl_c(export.export))
-app.command("benchmark-gpu")(_reports_ctrl_c(benchmark_gpu.benchmark_gpu))
-app.command("plot")(_reports_ctrl_c(plot.plot))
+# Each command with the global options it uses besides --config, --no-color, -q and -v.
+COMMANDS = {
+    "download": (download.download, ("data_dir", "workers")),
+    "preview": (preview.preview, ("data_dir", "seed")),
+    "train": (train.train, ("data_dir", "device", "seed")),
+    "evaluate": (evaluate.evaluate, ("data_dir", "device")),
+    "predict": (predict.predict, ("device", "workers")),
+    "export": (export.export, ("data_dir",)),
+    "benchmark-gpu": (benchmark_gpu.benchmark_gpu, ("device",)),
+    "plot": (plot.plot, ()),
+}
+for name, (command, uses) in COMMANDS.items():
+    app.command(name, cls=command_using(*uses))(_reports_ctrl_c(command))
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -191,6 +171,9 @@ def _silence_stdout() -> None:
 
 
 def _usage_message(error: typer.TyperException) -> str:
+    option, context = getattr(error, "option_name", None), getattr(error, "ctx", None)
+    if option in global_option_names() and context is not None and context.parent is not None:
+        return f"{context.info_name} does not use {option} (a global option that other commands use)"
     format_message = getattr(error, "format_message", None)
     message = (format_message() if format_message else str(error)).strip()
     return message[0].lower() + message[1:] if message else ""

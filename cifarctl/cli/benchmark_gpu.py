@@ -6,8 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DeviceOption, JsonOption, command_config
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import JsonOption
+from cifarctl.cli.startup import start
 from cifarctl.models import registry
 
 MAX_WIDTH = 4096
@@ -68,7 +68,6 @@ def benchmark_gpu(
     repeats: Annotated[int, typer.Option("--repeats", metavar="N", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
     warmup: Annotated[int, typer.Option("--warmup", metavar="N", min=0, max=100_000, help="Untimed steps before timing.")] = 10,
     json_output: JsonOption = False,
-    device: DeviceOption = None,
 ) -> None:
     """Time training steps of a model (the tutorial's Net by default) at several widths on the CPU and every GPU."""
     from cifarctl.benchmark import (
@@ -82,9 +81,7 @@ def benchmark_gpu(
     )
     from cifarctl.cli.reports import benchmark_table, machine_line
 
-    config = command_config(ctx, device=device)
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
+    config, ui = start(ctx)
     devices, unavailable = accelerators(config.device)
     ui.debug(f"timing on cpu{''.join(f', {d}' for d in devices)}; CPU steps of batch size {batch_size} "
              "use the thread settings train uses")

@@ -7,8 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, JsonOption, command_config
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import JsonOption
+from cifarctl.cli.startup import start
 
 SKIPPED_NAMED = 20  # more than this are counted on stderr and all listed by --json
 
@@ -37,16 +37,13 @@ def download(
     timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
     retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
     json_output: JsonOption = False,
-    data_dir: DataDirOption = None,
 ) -> None:
     """Download CIFAR-10 (resumable, verified), or import it from a local copy with --from."""
     from cifarctl.data.acquire import download_dataset, import_dataset
     from cifarctl.data.fetch import FetchOptions
     from cifarctl.data.store import describe_dataset
 
-    config = command_config(ctx, data_dir=data_dir)
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
+    config, ui = start(ctx)
     events = ui.events()
     if origin is not None:
         if url:

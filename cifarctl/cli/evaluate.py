@@ -8,41 +8,36 @@ from typing import Annotated, Optional
 import typer
 
 from cifarctl.cli.options import (
-    DataDirOption,
-    DeviceOption,
+    DEFAULT_MODEL_FILE,
+    InferenceBatchSizeOption,
     JsonOption,
+    ModelFileOption,
     NoDownloadOption,
     SplitName,
-    command_config,
+    TtaOption,
+    check_png_outputs,
+    png_output_option,
 )
-from cifarctl.cli.png_files import check_png_output
-from cifarctl.cli.ui import UI
+from cifarctl.cli.startup import start
+from cifarctl.cli.ui import UI, readable
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 
 
 def evaluate(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
-    split: Annotated[SplitName, typer.Option("--split", help="Which images to measure on.")] = SplitName.test,
-    batch_size: Annotated[int, typer.Option("--batch-size", metavar="N", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average the predictions for each image and its mirror image (default: as the model's recipe says).", show_default=False)] = None,
-    show: Annotated[int, typer.Option("--show", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
+    model: ModelFileOption = DEFAULT_MODEL_FILE,
+    split: Annotated[SplitName, typer.Option("--split", metavar="train|test", help="Which images to measure on.")] = SplitName.test,
+    batch_size: InferenceBatchSizeOption = 1000,
+    tta: TtaOption = None,
+    show: Annotated[int, typer.Option("--show", metavar="N", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
     no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
-    save_confusion: Annotated[Optional[Path], typer.Option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.", show_default=False)] = None,
-    save_mistakes: Annotated[Optional[Path], typer.Option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.", show_default=False)] = None,
+    save_confusion: png_output_option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
+    save_mistakes: png_output_option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
-    data_dir: DataDirOption = None,
-    device: DeviceOption = None,
 ) -> None:
     """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
-    from cifarctl.files import check_outputs_distinct
-
-    config = command_config(ctx, data_dir=data_dir, device=device)  # first: the config file is an input too
-    check_png_output(save_confusion, "--save-confusion", inputs=(model,))
-    check_png_output(save_mistakes, "--save-mistakes", inputs=(model,))
-    check_outputs_distinct([(save_confusion, "--save-confusion"), (save_mistakes, "--save-mistakes")])
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
@@ -52,8 +47,8 @@ def evaluate(
     from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
+    config, ui = start(ctx)
+    check_png_outputs(config.data_dir, inputs=(model,), save_confusion=save_confusion, save_mistakes=save_mistakes)
     torch_device = resolve_device(config.device)
     trained = load_trained_model(model, torch_device)
     use_tta = trained.tta if tta is None else tta
@@ -62,7 +57,8 @@ def evaluate(
     data = load_split(config.data_dir, split.value)
     result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                             trained.precision)
-    pictures = save_pictures(result, data, save_confusion, save_mistakes, f"{trained.describe()} ({model})")
+    # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
+    pictures = save_pictures(result, data, save_confusion, save_mistakes, readable(f"{trained.describe()} ({model})"))
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
@@ -86,18 +82,13 @@ def evaluate(
 
 def draw_sample(ui: UI, result, data, count: int) -> None:
     """The first test images, as the tutorial shows its first batch, with both labels under each."""
-    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.cli.pictures import picture_lines
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.pictures.grids import as_hwc
 
     truth, predicted = data.labels[:count].tolist(), result.predicted[:count].tolist()
     captions = [f"true {SHORT_NAMES[t]}, predicted {SHORT_NAMES[p]}" for t, p in zip(truth, predicted)]
-    pixels = as_hwc(data.images[:count])
-    if ui.out.color_system is not None:
-        lines = colour_grid(pixels, captions, ui.out.size.width)
-    else:
-        lines = ascii_grid(pixels, captions, ui.out.size.width)
-    for line in lines:
+    for line in picture_lines(ui.out, as_hwc(data.images[:count]), captions):
         ui.print(line)
 
 

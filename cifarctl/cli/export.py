@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, JsonOption, command_config
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption
+from cifarctl.cli.startup import start
 
 CHECK_IMAGES = 64
 
@@ -27,13 +27,12 @@ class InputKind(str, Enum):
 
 def export(
     ctx: typer.Context,
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
-    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Where to write (default: the model's name with .pt, .pt2 or .onnx).", show_default=False)] = None,
-    input_kind: Annotated[InputKind, typer.Option("--input", help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch size.")] = InputKind.uint8,
-    tolerance: Annotated[float, typer.Option("--tolerance", min=0.0, help="Largest difference in any probability allowed between the exported file and the PyTorch model.")] = 1e-4,
+    model: ModelFileOption = DEFAULT_MODEL_FILE,
+    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", metavar="|".join(f.value for f in ExportFormat), help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Where to write (default: the model's name with .pt, .pt2 or .onnx).", show_default=False)] = None,
+    input_kind: Annotated[InputKind, typer.Option("--input", metavar="uint8|float", help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch size.")] = InputKind.uint8,
+    tolerance: Annotated[float, typer.Option("--tolerance", metavar="P", min=0.0, help="Largest difference in any probability allowed between the exported file and the PyTorch model.")] = 1e-4,
     json_output: JsonOption = False,
-    data_dir: DataDirOption = None,
 ) -> None:
     """Write a trained model as one file that runs with PyTorch or ONNX Runtime alone.
 
@@ -48,7 +47,7 @@ def export(
     if export_format is ExportFormat.onnx:
         require_onnx_packages()
     target = output if output is not None else default_output(model, export_format.value)
-    config = command_config(ctx, data_dir=data_dir)
+    config, ui = start(ctx)
     check_output_file(target, "--output", data_dir=config.data_dir, inputs=(model,))
     if export_format is not ExportFormat.onnx:
         check_output_file(target.with_name(target.name + ".json"), "--output (its class names file)",
@@ -57,7 +56,6 @@ def export(
     if target.suffix != required:
         raise typer.BadParameter(f"{target} does not end in {required}, the suffix of {export_format.value} files",
                                  param_hint="'--output'")
-    ui = UI(config.color, config.quiet, config.verbose)
 
     from cifarctl.inference.model_files import load_trained_model
 

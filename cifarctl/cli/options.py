@@ -1,19 +1,16 @@
-"""Option types shared by several commands.
-
-The common options (`--data-dir`, `--device`, `--seed`) are accepted both before the
-subcommand and after it; a value given after the subcommand wins.
+"""Every option defined once: the global ones (before or after the command) and those
+several commands share (`--model FILE`, `--tta`, the inference `--batch-size`, PNG outputs).
 """
 
 from __future__ import annotations
 
 from enum import Enum
-from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.config import Config, load_config, parse_device
+from cifarctl.config import MAX_WORKERS, parse_device
 from cifarctl.models import registry
 
 
@@ -61,6 +58,11 @@ def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[st
     return options
 
 
+# --- global options: the root callback's, also accepted after the commands that use them --
+ConfigOption = Annotated[
+    Optional[Path],
+    typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).", show_default=False),
+]
 DataDirOption = Annotated[
     Optional[Path],
     typer.Option("--data-dir", metavar="DIR", help="Where CIFAR-10 lives (default ./data).", show_default=False),
@@ -79,6 +81,37 @@ SeedOption = Annotated[
     Optional[int],
     typer.Option("--seed", min=0, metavar="N", help="Random seed (default: a fresh one, reported).", show_default=False),
 ]
+WorkersOption = Annotated[
+    Optional[int],
+    typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, show_default=False,
+                 help="Processes for decoding images (import, predict; 0 = one per core)."),
+]
+NoColorOption = Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]
+VerboseOption = Annotated[
+    int, typer.Option("--verbose", "-v", count=True, help="More detail, with each setting's source (repeatable).",
+                      show_default=False),
+]
+
+
+def global_options(
+    config_file: ConfigOption = None,
+    data_dir: DataDirOption = None,
+    device: DeviceOption = None,
+    seed: SeedOption = None,
+    workers: WorkersOption = None,
+    no_color: NoColorOption = False,
+    quiet: QuietOption = False,
+    verbose: VerboseOption = 0,
+) -> None:
+    """The options `cifarctl --help` lists, as one signature: cli/startup.py turns it into the
+    root's options and each command's "Global options"."""
+
+
+# Global options every command reads; the others only where a command says it uses them.
+EVERY_COMMAND = ("config_file", "no_color", "quiet", "verbose")
+
+# --- options several commands share ---------------------------------------------------------
 JsonOption = Annotated[
     bool,
     typer.Option("--json", help="Print one JSON document on stdout; progress goes to stderr."),
@@ -93,29 +126,43 @@ ModelOption = Annotated[
         autocompletion=_complete_model,
     ),
 ]
+ModelFileOption = Annotated[
+    Path,
+    typer.Option("--model", "-m", metavar="FILE",
+                 help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict."),
+]
+DEFAULT_MODEL_FILE = Path("cifar_net.pth")
+TtaOption = Annotated[
+    Optional[bool],
+    typer.Option("--tta/--no-tta", show_default=False,
+                 help="Average the predictions for each image and its mirror image (default: as the model's recipe says)."),
+]
+InferenceBatchSizeOption = Annotated[
+    int,
+    typer.Option("--batch-size", metavar="N", min=1, max=65_536,
+                 help="Images per forward pass (any size gives the same result)."),
+]
 NoDownloadOption = Annotated[
     bool,
     typer.Option("--no-download", help="Fail instead of downloading when the dataset is missing."),
 ]
 
 
-class AppState:
-    """What the root callback hands every command through `ctx.obj`.
-
-    The Config is built on first use, so `cifarctl train --help` works even when a config
-    file or CIFARCTL_* variable is broken.
-    """
-
-    def __init__(self, config_file: Optional[Path], flags: dict[str, Any]) -> None:
-        self.config_file = config_file
-        self.flags = flags
-
-    @cached_property
-    def config(self) -> Config:
-        return load_config(config_file=self.config_file, **self.flags)
+def png_output_option(*names: str, help: str):  # noqa: A002 (typer's word)
+    """An option naming a PNG to write; `check_png_outputs` checks it before any work starts."""
+    return Annotated[Optional[Path], typer.Option(*names, metavar="FILE.png", help=help, show_default=False)]
 
 
-def command_config(ctx: typer.Context, **flags: Any) -> Config:
-    """The app's Config with the options given after the subcommand applied on top."""
-    state: AppState = ctx.find_root().obj
-    return state.config.with_flags(**flags)
+def check_png_outputs(data_dir: Path, inputs: tuple[Path, ...] = (), **outputs: Optional[Path]) -> None:
+    """The output-file rules (never one of the command's `inputs`, never two outputs in one
+    place), then the .png suffix, for each PNG option given (keyword: its name)."""
+    from cifarctl.data.guards import check_output_file
+    from cifarctl.files import check_outputs_distinct
+
+    named = [(path, "--" + name.replace("_", "-")) for name, path in outputs.items() if path is not None]
+    for path, option in named:
+        check_output_file(path, option, data_dir=data_dir, inputs=inputs)
+        if path.suffix.lower() != ".png":
+            raise typer.BadParameter(f"{path} does not end in .png; the picture is written as a PNG",
+                                     param_hint=f"'{option}'")
+    check_outputs_distinct(named)

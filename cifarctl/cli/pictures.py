@@ -2,17 +2,32 @@
 
 A half-block cell ('▀') shows two pixels: the top one as the foreground colour, the
 bottom one as the background colour, so a 32x32 image fills 32 columns by 16 lines.
+Terminals with only 16 colours (TERM=xterm, the Linux console) get the ASCII ramp: rich
+would map every pixel to one of 16 colours, mostly greys, and the images became blotches.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from rich.console import Console
 from rich.style import Style
 from rich.text import Text
 
 HALF_BLOCK = "▀"
 ASCII_RAMP = " .:-=+*#%@"
 GAP = 2
+
+
+def draws_in_colour(console: Console) -> bool:
+    """Half-blocks need 256 colours or more to show an image."""
+    return console.color_system in ("256", "truecolor")
+
+
+def picture_lines(console: Console, images: np.ndarray, captions: list[str]) -> list[Text] | list[str]:
+    """The grid this console can show: colour half-blocks, or the ASCII ramp."""
+    if draws_in_colour(console):
+        return colour_grid(images, captions, console.size.width)
+    return ascii_grid(images, captions, console.size.width)
 
 
 def colour_grid(images: np.ndarray, captions: list[str], width: int) -> list[Text]:

@@ -7,23 +7,22 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import JsonOption, command_config
-from cifarctl.cli.png_files import check_png_output
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, check_png_outputs, png_output_option
+from cifarctl.cli.startup import start
+from cifarctl.cli.ui import readable
 
 if TYPE_CHECKING:
     from cifarctl.pictures.training_plots import RunCurves
 
 METRICS_SUFFIX = ".metrics.jsonl"
-DEFAULT_MODEL = Path("cifar_net.pth")
 COMPARISON_NAME = "comparison.png"
 
 
 def plot(
     ctx: typer.Context,
-    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="[RUN]...", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).", show_default=False)] = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
+    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
+    output: png_output_option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).") = None,
+    label: Annotated[Optional[list[str]], typer.Option("--label", metavar="NAME", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
     smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -31,14 +30,14 @@ def plot(
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.training.metrics import read_metrics
 
-    config = command_config(ctx)
-    ui = UI(config.color, config.quiet, config.verbose)
-    logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL])]
-    labels = label or run_labels(logs)
+    config, ui = start(ctx)
+    logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL_FILE])]
+    # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
+    labels = [readable(text) for text in (label or run_labels(logs))]
     if len(labels) != len(logs):
         raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
     target = output or default_output(logs)
-    check_png_output(target, "--output", inputs=tuple(logs) + tuple(runs or ()))
+    check_png_outputs(config.data_dir, inputs=tuple(logs) + tuple(runs or ()), output=target)
 
     from cifarctl.pictures.training_plots import RunCurves, plot_training
 
@@ -91,12 +90,20 @@ def _run_name(log: Path) -> str:
 
 def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
     return {"log": str(log), "label": run.label, "loss_points": len(run.step_losses), "epochs": len(run.epochs),
-            "last_loss": run.last_loss, "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
+            "final_loss": run.final_loss, "last_running_loss": run.last_running_loss,
+            "last_loss": run.last_loss,  # kept for scripts written before final_loss and last_running_loss
+            "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
 
 
 def report_line(report: dict) -> str:
+    """The same loss `train` calls final (the mean over the last epoch) when a whole epoch was
+    logged; otherwise the last running loss, named as such."""
     epochs = "1 epoch" if report["epochs"] == 1 else f"{report['epochs']} epochs"
-    line = f"{report['label']}: {epochs} logged, last loss {report['last_loss']:.3f}"
+    if report["final_loss"] is not None:
+        loss = f"final loss {report['final_loss']:.3f} (mean over the last epoch)"
+    else:
+        loss = f"last running loss {report['last_running_loss']:.3f} (no whole epoch logged)"
+    line = f"{report['label']}: {epochs} logged, {loss}"
     if report["last_test_accuracy"] is not None:
         line += f", test accuracy {100 * report['last_test_accuracy']:.1f} %"
     return line

@@ -9,8 +9,16 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DeviceOption, JsonOption, command_config
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import (
+    DEFAULT_MODEL_FILE,
+    InferenceBatchSizeOption,
+    JsonOption,
+    ModelFileOption,
+    TtaOption,
+    check_png_outputs,
+    png_output_option,
+)
+from cifarctl.cli.startup import start
 
 if TYPE_CHECKING:
     from cifarctl.inference.prediction import PredictionResult
@@ -29,16 +37,15 @@ def predict(
     inputs: Annotated[Optional[list[str]], typer.Argument(
         help="Image files (PNG, JPEG, BMP, GIF, WebP, TIFF) and folders, searched recursively; "
              "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
-    model: Annotated[Path, typer.Option("--model", "-m", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict.")] = Path("cifar_net.pth"),
-    top: Annotated[int, typer.Option("--top", "-k", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
-    resize: Annotated[ResizeMode, typer.Option("--resize", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
-    tta: Annotated[Optional[bool], typer.Option("--tta/--no-tta", help="Average the predictions for each image and its mirror image (default: as the model's recipe says).", show_default=False)] = None,
-    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with colour only).")] = True,
-    save: Annotated[Optional[Path], typer.Option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.", show_default=False)] = None,
+    model: ModelFileOption = DEFAULT_MODEL_FILE,
+    top: Annotated[int, typer.Option("--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
+    resize: Annotated[ResizeMode, typer.Option("--resize", metavar="crop|stretch", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
+    tta: TtaOption = None,
+    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
+    save: png_output_option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
     strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, max=65_536, help="Images per forward pass (any size gives the same result).")] = 1000,
+    batch_size: InferenceBatchSizeOption = 1000,
     json_output: JsonOption = False,
-    device: DeviceOption = None,
 ) -> None:
     """Classify image files: top classes with probabilities, one row per image.
 
@@ -48,24 +55,20 @@ def predict(
     Nothing is written unless --save asks.
     """
     from cifarctl.errors import CifarctlError, UsageError
-    from cifarctl.data.guards import check_output_file
-
-    config = command_config(ctx, device=device)  # first: the config file is an input too
+    config, ui = start(ctx)
     paths = _input_paths(inputs or [])
-    if save is not None:
-        check_output_file(save, "--save", inputs=(model, *paths))
-        if save.suffix.lower() != ".png":
-            raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
+    check_png_outputs(config.data_dir, inputs=(model, *paths), save=save)
     if not paths:
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 
     from cifarctl.events import Events
     from cifarctl.inference.images import ImageDecoder, list_inputs
 
-    ui = UI(config.color, config.quiet, config.verbose)
     listing = list_inputs(paths)
     table = not json_output and ui.out.is_terminal
-    with_thumbnails = table and thumbnails and ui.out.color_system is not None
+    from cifarctl.cli.pictures import draws_in_colour
+
+    with_thumbnails = table and thumbnails and draws_in_colour(ui.out)
     with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
         # torch is imported here, while the workers decode
         from cifarctl.devices import resolve_device

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DataDirOption, NoDownloadOption, SeedOption, SplitName, command_config
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import NoDownloadOption, SplitName, check_png_outputs, png_output_option
+from cifarctl.cli.startup import start
 
 
 def _class_list(value: Optional[str]) -> Optional[list[int]]:
@@ -28,45 +27,31 @@ def _class_list(value: Optional[str]) -> Optional[list[int]]:
 
 def preview(
     ctx: typer.Context,
-    split: Annotated[SplitName, typer.Option("--split", help="Which images to show.")] = SplitName.train,
+    split: Annotated[SplitName, typer.Option("--split", metavar="train|test", help="Which images to show.")] = SplitName.train,
     count: Annotated[int, typer.Option("--count", "-n", metavar="N", min=1, max=256, help="How many images.")] = 8,
     classes: Annotated[Optional[str], typer.Option("--classes", metavar="NAMES", help="Only these classes, e.g. cat,dog.", show_default=False)] = None,
-    save: Annotated[Optional[Path], typer.Option("--save", metavar="FILE.png", help="Also write the grid, with labels, as a PNG here.", show_default=False)] = None,
+    save: png_output_option("--save", help="Also write the grid, with labels, as a PNG here.") = None,
     scale: Annotated[int, typer.Option("--scale", metavar="N", min=1, max=16, help="Enlarge each pixel this many times in the PNG.")] = 4,
     no_download: NoDownloadOption = False,
-    data_dir: DataDirOption = None,
-    seed: SeedOption = None,
 ) -> None:
     """Show random images with their labels, like the tutorial's imshow(make_grid(...))."""
     class_filter = _class_list(classes)
-    from cifarctl.cli.pictures import ascii_grid, colour_grid
+    from cifarctl.cli.pictures import picture_lines
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
     from cifarctl.data.store import describe_dataset
-    from cifarctl.data.guards import check_output_file
     from cifarctl.pictures.grids import as_hwc, sample, save_grid
 
-    config = command_config(ctx, data_dir=data_dir, seed=seed)
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
-    if save is not None:
-        check_output_file(save, "--save", data_dir=config.data_dir)
-        if save.suffix.lower() != ".png":
-            raise typer.BadParameter(f"{save} does not end in .png; the grid is written as a PNG", param_hint="'--save'")
+    config, ui = start(ctx)
+    check_png_outputs(config.data_dir, save=save)
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
     ui.debug(describe_dataset(config.data_dir))
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
     images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
     captions = [SHORT_NAMES[label] for label in labels.tolist()]
-    width = ui.out.size.width
-    pixels = as_hwc(images)
-    if ui.out.color_system is not None:
-        for line in colour_grid(pixels, captions, width):
-            ui.print(line)
-    else:
-        for line in ascii_grid(pixels, captions, width):
-            ui.print(line)
+    for line in picture_lines(ui.out, as_hwc(images), captions):
+        ui.print(line)
     ui.print(" ".join(f"{caption:5s}" for caption in captions))
     if save is not None:
         save_grid(images, save, captions, scale=scale)

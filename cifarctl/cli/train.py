@@ -11,17 +11,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import (
-    DataDirOption,
-    DeviceOption,
-    JsonOption,
-    ModelOption,
-    NoDownloadOption,
-    SeedOption,
-    command_config,
-    model_options,
-)
-from cifarctl.cli.ui import UI
+from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption, model_options
+from cifarctl.cli.startup import start
 from cifarctl.models import registry
 
 MAX_LR = 1e6  # far above any useful rate, far below what overflows the optimiser's arithmetic
@@ -66,10 +57,10 @@ def _threads() -> int:
 
 
 def _precision(value: Optional[str]) -> Optional[str]:
-    from cifarctl.recipes.precision import CHOICES
+    from cifarctl.recipes import PRECISIONS
 
-    if value is not None and value not in CHOICES:
-        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(CHOICES)}")
+    if value is not None and value not in PRECISIONS:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(PRECISIONS)}")
     return value
 
 
@@ -165,9 +156,6 @@ def train(
     tensorboard: Annotated[Optional[Path], typer.Option("--tensorboard", metavar="DIR", help="Also write the logged loss, accuracy and learning rate as TensorBoard scalars here (needs the optional extra: pip install 'cifarctl[tensorboard]').", show_default=False)] = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
-    data_dir: DataDirOption = None,
-    device: DeviceOption = None,
-    seed: SeedOption = None,
 ) -> None:
     """Train a model on CIFAR-10 (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.training.run_files import run_files
@@ -185,9 +173,7 @@ def train(
     from cifarctl.training.settings import TrainSettings
     from cifarctl.training.loop import train as run_training
 
-    config = command_config(ctx, data_dir=data_dir, device=device, seed=seed)
-    ui = UI(config.color, config.quiet, config.verbose)
-    ui.debug_config(config)
+    config, ui = start(ctx)
     if resume and restart:
         raise UsageError("--resume and --restart contradict each other; choose one")
     from cifarctl.durations import parse_duration

@@ -59,7 +59,7 @@ class PipeSafe(io.TextIOBase):
     def write(self, text: str) -> int:
         if not self.gone:
             try:
-                self.stream.write(text)
+                self.stream.write(readable(text))
             except BrokenPipeError:
                 self._silence()
             except OSError as error:
@@ -109,6 +109,21 @@ class PipeSafe(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.stream, "encoding", None) or "utf-8"
+
+
+def readable(text: str) -> str:
+    """File names that are not UTF-8 arrive with each undecodable byte as a lone surrogate
+    (b"caf\\xe9" -> "caf\\udce9"); show the byte as \\xe9, as Python writes bytes, instead of
+    \\udce9 on stderr and an encoding error (silencing the stream) on a strict stdout.
+    JSON is unaffected: json.dumps has already escaped the surrogates, exactly."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        except UnicodeEncodeError:  # a surrogate that no file name decodes to
+            return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _is_ci(environ: os._Environ[str] | dict[str, str]) -> bool:

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 
 from cifarctl.data.catalog import SHORT_NAMES
-from cifarctl.errors import CifarctlError
+from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
 from cifarctl.files import atomic_write
 from cifarctl.inference.model_files import TrainedModel
@@ -121,25 +121,36 @@ def export_model(trained: TrainedModel, export_format: str, output: Path, input_
     example = inputs[:2].clone()
     described = metadata(trained, input_kind)
     metadata_path = None
-    if export_format == "torchscript":
-        _write_torchscript(wrapper, example, output, described, events)
-    elif export_format == "exported-program":
-        _write_exported_program(wrapper, example, output, described)
-    else:
-        _write_onnx(wrapper, example, output, described)
-    if export_format != "onnx":  # ONNX keeps the names in its own metadata
-        metadata_path = output.with_name(output.name + ".json")
-        with atomic_write(metadata_path) as handle:
-            handle.write((json.dumps(described, indent=2) + "\n").encode())
-    run_exported, checked_with = _reloaded(export_format, output)
-    difference = None
-    if run_exported is not None:
-        with torch.no_grad():
-            expected = wrapper(inputs)
-        difference = float((run_exported(inputs) - expected).abs().max())
-        if not difference <= tolerance:
-            raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
-                                f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
+    written: list[Path] = []
+    try:
+        if export_format == "torchscript":
+            _write_torchscript(wrapper, example, output, described, events)
+        elif export_format == "exported-program":
+            _write_exported_program(wrapper, example, output, described)
+        else:
+            _write_onnx(wrapper, example, output, described)
+        written.append(output)
+        if export_format != "onnx":  # ONNX keeps the names in its own metadata
+            metadata_path = output.with_name(output.name + ".json")
+            with atomic_write(metadata_path) as handle:
+                handle.write((json.dumps(described, indent=2) + "\n").encode())
+            written.append(metadata_path)
+        run_exported, checked_with = _reloaded(export_format, output)
+        difference = None
+        if run_exported is not None:
+            with torch.no_grad():
+                expected = wrapper(inputs)
+            difference = float((run_exported(inputs) - expected).abs().max())
+    except KeyboardInterrupt:
+        if not written:
+            raise  # nothing was written (each write is atomic): the plain "interrupted" is all there is
+        names = " and ".join(str(path) for path in written)
+        unfinished = " (its class names file was not)" if export_format != "onnx" and len(written) == 1 else ""
+        raise Interrupted(f"interrupted after writing {names}{unfinished}, before checking the export against "
+                          "the PyTorch model; run the export again for a checked file") from None
+    if difference is not None and not difference <= tolerance:
+        raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
+                            f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
     return ExportResult(output, export_format, input_kind, SHORT_NAMES, metadata_path, checked_with,
                         len(inputs) if run_exported is not None else 0, images_source, difference, tolerance)
 

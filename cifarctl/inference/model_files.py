@@ -77,6 +77,7 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     info, state_dict, tta = _read_document(document, path)
     _check_tensors(state_dict, info, path)
     network = build_model(info)
+    _check_number_kinds(state_dict, network.state_dict(), info, path)
     network.load_state_dict(state_dict)
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
@@ -143,9 +144,8 @@ def _check_tensors(state_dict: dict[str, torch.Tensor], info: ModelInfo, path: P
     expected = expected_shapes(info)
     actual = {name: tuple(tensor.shape) for name, tensor in state_dict.items()}
     if actual != expected:
-        wrong = sorted(set(expected) ^ set(actual)) or [name for name in expected if expected[name] != actual[name]]
-        raise CheckpointError(f"{path} does not fit {info.describe()} (first mismatch: {wrong[0]}); it is damaged "
-                              "or was made by another program")
+        raise CheckpointError(f"{path} does not fit {info.describe()}: {_differences(expected, actual)}; "
+                              "it is damaged or was made by another program")
     for name, tensor in state_dict.items():
         if tensor.layout != torch.strided or tensor.is_complex() or tensor.dtype == torch.bool:
             raise CheckpointError(f"{path} stores {name} as a {tensor.layout} {tensor.dtype} tensor, not plain "
@@ -153,3 +153,34 @@ def _check_tensors(state_dict: dict[str, torch.Tensor], info: ModelInfo, path: P
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             raise CheckpointError(f"{path} has non-finite weights ({name} holds NaN or infinity): the training "
                                   "run that wrote it diverged; train again with a lower --lr")
+
+
+def _differences(expected: dict[str, tuple[int, ...]], actual: dict[str, tuple[int, ...]]) -> str:
+    """"missing fc3.bias", "unexpected extra.weight", "fc1.weight is 120x400 where 120x256 is expected"."""
+    def listed(names: list[str]) -> str:
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    def shape(dims: tuple[int, ...]) -> str:
+        return "x".join(map(str, dims)) or "a scalar"
+
+    missing = [name for name in expected if name not in actual]
+    extra = [name for name in actual if name not in expected]
+    reshaped = [name for name in expected if name in actual and expected[name] != actual[name]]
+    parts = []
+    if missing:
+        parts.append(f"missing {listed(missing)}")
+    if extra:
+        parts.append(f"unexpected {listed(extra)}")
+    parts += [f"{name} is {shape(actual[name])} where {shape(expected[name])} is expected" for name in reshaped[:3]]
+    return "; ".join(parts)
+
+
+def _check_number_kinds(state_dict: dict[str, torch.Tensor], wanted: dict[str, torch.Tensor], info: ModelInfo,
+                        path: Path) -> None:
+    """Weights are fractions: load_state_dict would silently turn int64 "weights" into floats
+    (and counters such as BatchNorm's num_batches_tracked are whole numbers)."""
+    for name, tensor in state_dict.items():
+        if tensor.is_floating_point() != wanted[name].is_floating_point():
+            kind = "floating-point numbers" if wanted[name].is_floating_point() else "whole numbers"
+            raise CheckpointError(f"{path} stores {name} as {tensor.dtype}, but {info.describe()} keeps {kind} "
+                                  "there; the file is damaged or was made by another program")

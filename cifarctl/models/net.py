@@ -39,10 +39,21 @@ def build(width: int = TUTORIAL_WIDTH) -> Net:
     return Net(width)
 
 
+NET_KEYS = frozenset({"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
+                      "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"})
+
+
 def matches(state_dict: dict[str, Any]) -> dict[str, Any] | None:
-    """The options of a bare tutorial state_dict (its width), or None if it is not a Net's."""
-    weight = state_dict.get("conv1.weight")
-    if set(state_dict) != {"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",
-                           "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias"} or weight is None or weight.dim() != 4:
+    """The options of a bare state_dict that is mostly a tutorial Net's (its width), or None.
+
+    Mostly, not exactly: a Net with a key missing or extra is still recognised, so that the
+    loader can name the key instead of calling it a model cifarctl does not know.
+    """
+    keys = set(state_dict)
+    if len(keys & NET_KEYS) * 2 < len(NET_KEYS) or len(keys - NET_KEYS) * 2 > len(NET_KEYS):
         return None
-    return {"width": int(weight.shape[0])}
+    for name, axis in (("conv1.weight", 0), ("conv1.bias", 0), ("conv2.weight", 1)):
+        tensor = state_dict.get(name)
+        if tensor is not None and tensor.dim() > axis:
+            return {"width": int(tensor.shape[axis])}
+    return {"width": TUTORIAL_WIDTH}

@@ -61,6 +61,16 @@ class RunCurves:
         return _last(self.step_losses) if self.step_losses else _last(self.epoch_losses)
 
     @property
+    def last_running_loss(self) -> float | None:
+        """The last running loss logged (the tutorial's `[2, 12000] loss:` line)."""
+        return _last(self.step_losses)
+
+    @property
+    def final_loss(self) -> float | None:
+        """The mean loss over the last whole epoch: what `train` reports as its final loss."""
+        return _last(self.epoch_losses)
+
+    @property
     def last_test_accuracy(self) -> float | None:
         return _last(self.test_accuracy)
 
@@ -106,7 +116,8 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> 
         if run.step_losses:
             if window > 1:
                 axes.plot(run.step_images, run.step_losses, color=colour, alpha=RAW_ALPHA, linewidth=1)
-            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2, label=run.label)
+            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2, label=run.label,
+                      marker="o" if len(run.step_losses) == 1 else None)  # a line of one point draws nothing
         else:  # logged less often than once an epoch: the epoch means are all there is
             points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
             axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")

@@ -14,8 +14,6 @@ import torch
 
 from cifarctl.errors import UsageError
 
-CHOICES = ("auto", "fp32", "bf16", "fp16")
-
 
 def cpu_has_native_bf16() -> bool:
     return bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})

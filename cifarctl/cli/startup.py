@@ -1,0 +1,146 @@
+"""How every command starts: global options before or after its name, then one `start(ctx)`.
+
+The global options are defined once (`options.global_options`). The root takes all of them;
+each command takes the ones it uses after its name as well (`cifarctl predict --workers 2`),
+and a value given after the command wins. They reach no command function as a parameter:
+their values are recorded in the click context's `meta` (shared by the root and its
+command), and `start` builds the Config and the UI from them, so a broken config file or
+CIFARCTL_* variable fails a command but never `--help`.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import typer
+import typer.core
+
+from cifarctl.cli.options import EVERY_COMMAND, global_options
+
+if TYPE_CHECKING:
+    from cifarctl.cli.ui import UI
+    from cifarctl.config import Config
+
+GIVEN = "cifarctl.global_options"  # ctx.meta key: the global options given on the command line
+GLOBAL_SECTION = "Global options (before or after the command)"
+
+
+class Session(NamedTuple):
+    config: Config
+    ui: UI
+
+
+def start(ctx: typer.Context) -> Session:
+    """The command's Config (defaults < cifarctl.toml < CIFARCTL_* < options) and its UI;
+    with -v, every setting and where it came from."""
+    from cifarctl.cli.ui import UI
+    from cifarctl.config import load_config
+
+    given = ctx.meta.get(GIVEN, {})
+    config = load_config(
+        config_file=given.get("config_file"),
+        data_dir=given.get("data_dir"),
+        device=given.get("device"),
+        seed=given.get("seed"),
+        workers=given.get("workers"),
+        color=False if given.get("no_color") else None,
+        quiet=given.get("quiet") or None,
+        verbose=given.get("verbose") or None,
+    )
+    ui = UI(config.color, config.quiet, config.verbose)
+    ui.debug_config(config)
+    return Session(config, ui)
+
+
+@functools.cache
+def _global_parameters() -> tuple[Any, ...]:
+    probe = typer.Typer(add_completion=False)
+    probe.command()(global_options)
+    return tuple(typer.main.get_command(probe).params)
+
+
+def global_parameters(names: tuple[str, ...] | None = None) -> list[Any]:
+    """Click parameters for the global options (all, or those named), recording their values."""
+    return [_recorded(copy.copy(parameter)) for parameter in _global_parameters()
+            if names is None or parameter.name in names]
+
+
+def global_option_names() -> set[str]:
+    """Every spelling of every global option: --data-dir, -q, --quiet, ..."""
+    return {name for parameter in _global_parameters() for name in (*parameter.opts, *parameter.secondary_opts)}
+
+
+def _recorded(parameter: Any) -> Any:
+    check = parameter.callback
+
+    def record(ctx: Any, param: Any, value: Any) -> Any:
+        if check is not None:
+            value = check(ctx, param, value)
+        source = ctx.get_parameter_source(param.name)
+        if source is not None and source.name == "COMMANDLINE":
+            ctx.meta.setdefault(GIVEN, {})[param.name] = value
+        return value
+
+    parameter.callback = record
+    parameter.expose_value = False
+    parameter.is_global_option = True
+    return parameter
+
+
+def _is_global(parameter: Any) -> bool:
+    return getattr(parameter, "is_global_option", False)
+
+
+class Command(typer.core.TyperCommand):
+    """A command that also takes the global options it `uses` after its name, and whose
+    help names every value by what it is (FILE, N) and lists those global options apart."""
+
+    uses: tuple[str, ...] = ()
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.params.extend(global_parameters((*self.uses, *EVERY_COMMAND)))
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        arguments, own, shared = [], [], []
+        for parameter in self.get_params(ctx):
+            record = parameter.get_help_record(ctx)
+            if record is None:
+                continue
+            if parameter.param_type_name == "argument":
+                # typer would add the Python type ("IMAGES <list[str]>"); the name says it all
+                name = parameter.metavar or parameter.name.upper()
+                arguments.append((name + ("..." if parameter.nargs != 1 else ""), record[1]))
+            else:
+                (shared if _is_global(parameter) else own).append(record)
+        for title, rows in (("Arguments", arguments), ("Options", own), (GLOBAL_SECTION, shared)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def command_using(*names: str) -> type[Command]:
+    """The command class for a command that reads these global options besides the ones
+    every command reads (--config, --no-color, --quiet, --verbose)."""
+    return type("Command", (Command,), {"uses": names})
+
+
+class Group(typer.core.TyperGroup):
+    """The root: every global option, and each command's whole summary (click would cut it
+    at the terminal's width)."""
+
+    def __init__(self, **settings: Any) -> None:
+        super().__init__(**settings)
+        self.params[:0] = global_parameters()
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1_000)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
