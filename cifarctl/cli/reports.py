@@ -19,6 +19,10 @@ def training_summary(result, unicode: bool = False) -> Table:
         epoch, step = result.resumed_from
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
+    if settings.validation is not None:
+        held = settings.validation
+        table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
+                                    f"{held['seed']})")
     table.add_row("recipe", _recipe_line(settings, result.precision))
     table.add_row("epochs", f"{result.planned_epochs:.4g}")
     if result.processes > 1:
@@ -32,7 +36,8 @@ def training_summary(result, unicode: bool = False) -> Table:
         label = "loss since resume" if result.resumed_from is not None else "loss curve"
         table.add_row(label, _loss_curve(result.loss_history, unicode))
     if result.test_accuracy is not None:
-        table.add_row("test accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
+        split = "validation" if result.evaluated_on == "val" else result.evaluated_on
+        table.add_row(f"{split} accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("images/s", f"{result.images_per_second:,.0f}")
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")

@@ -178,6 +178,14 @@ def _check_claim(files: RunFiles, restart: bool) -> None:
                          "continue it with --resume, or start over with --restart")
 
 
+def recorded_validation(files: RunFiles) -> tuple[Path, dict[str, Any]] | None:
+    """The validation split the checkpoint of `files` records (with the checkpoint's path), if any."""
+    if not files.checkpoint.exists():
+        return None
+    validation = load_checkpoint(files.checkpoint)["settings"].get("validation")
+    return (files.checkpoint, validation) if validation is not None else None
+
+
 def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> TrainSettings:
     """This run's settings, with the seed (when not given) and the fitted length taken from the checkpoint."""
     saved = TrainSettings.from_dict(checkpoint["settings"])
