@@ -35,7 +35,9 @@ class Summary:
                 "ci95": None if self.low is None else [rounded(self.low), rounded(self.high)]}
 
 
-def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summary:
+def summarize(values: Sequence[float], confidence: float = CONFIDENCE,
+              bounds: tuple[float, float] | None = None) -> Summary:
+    """`bounds`: the range the values can take (0..1 for an accuracy); the interval is clipped to it."""
     if not values:
         raise ValueError("no values to summarize")
     n = len(values)
@@ -46,7 +48,10 @@ def summarize(values: Sequence[float], confidence: float = CONFIDENCE) -> Summar
     from scipy.stats import t
 
     half = t.ppf(0.5 + confidence / 2, n - 1) * std / math.sqrt(n)
-    return Summary(n, mean, std, mean - half, mean + half)
+    low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(bounds[0], low), min(bounds[1], high)
+    return Summary(n, mean, std, low, high)
 
 
 def welch_p_value(first: Sequence[float], second: Sequence[float]) -> float | None:

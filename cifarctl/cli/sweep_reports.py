@@ -28,11 +28,12 @@ def runs_table(result) -> Table:
     return table
 
 
-def describe(summary: Summary) -> str:
-    """"51.20 % ± 1.30 (mean ± std of 5 runs; 95 % t-interval 49.59–52.81 %)"."""
+def describe(summary: Summary, what: str = "runs") -> str:
+    """"51.20 % ± 1.30 (mean ± std of 5 runs; 95 % t-interval 49.59–52.81 %)"; the interval is
+    Student's t for the mean, clipped to 0–100 %."""
     if summary.std is None:
         return f"{100 * summary.mean:.2f} % (one run: no spread; train more seeds)"
-    return (f"{100 * summary.mean:.2f} % ± {100 * summary.std:.2f} (mean ± std of {summary.n} runs; "
+    return (f"{100 * summary.mean:.2f} % ± {100 * summary.std:.2f} (mean ± std of {summary.n} {what}; "
             f"95 % t-interval {100 * summary.low:.2f}–{100 * summary.high:.2f} %)")
 
 

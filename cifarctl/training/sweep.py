@@ -79,7 +79,7 @@ class SweepResult:
         return [run.accuracy for run in self.runs if run.value == value]
 
     def summaries(self) -> dict[float | int | None, Summary]:
-        return {value: summarize(self.accuracies(value)) for value in self.values()}
+        return {value: summarize(self.accuracies(value), bounds=(0.0, 1.0)) for value in self.values()}
 
     def comparison(self) -> list[Comparison]:
         """Every grid value against the best mean, best first (empty without a grid)."""
