@@ -84,7 +84,7 @@ class MetricsLog:
 
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
-OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy")
+OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy", "val_accuracy")
 
 
 def record_problem(record: Any) -> str | None:
