@@ -169,3 +169,10 @@ def test_bad_repeat_options(cli, data_dir, args, fragment):
     result = cli("train", "--epochs", "1", *args)
     assert result.exit_code == 2, result.stderr
     assert fragment in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_equal_means_have_one_best_and_the_other_within_the_noise():
+    runs = [RunOutcome(seed, lr, accuracy, 1.0, 1.0, Path("m.pth"), False)
+            for lr, accuracies in ((0.1, [0.5, 0.7]), (0.2, [0.7, 0.5])) for seed, accuracy in enumerate(accuracies)]
+    verdicts = [row.verdict for row in SweepResult("lr", "val", runs).comparison()]
+    assert verdicts == ["best", "within the noise"]

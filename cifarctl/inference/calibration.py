@@ -40,7 +40,8 @@ class Reliability:
         def rounded(values: list[float | None]) -> list[float | None]:
             return [None if value is None else round(value, 6) for value in values]
 
-        return {"bins": len(self.counts), "ece": round(self.expected_calibration_error, 6), "counts": self.counts,
+        return {"bins": len(self.counts), "method": "equal-width bins of the top probability",
+                "ece": round(self.expected_calibration_error, 6), "counts": self.counts,
                 "confidence": rounded(self.confidence), "accuracy": rounded(self.accuracy)}
 
 

@@ -92,10 +92,11 @@ def reliability_figure(reliability, title: str):
                  markeredgewidth=2.5, color="black", label="mean confidence in the bin")
         top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1.5, label="perfectly calibrated")
         top.set_xlim(0, 1)
-        top.set_ylim(0, 1)
+        top.set_ylim(0, 1.28)  # headroom above 100 % for the legend, so it never hides a bar
+        top.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
         top.set_ylabel("accuracy")
         top.set_title(title)
-        top.legend(loc="best")
+        top.legend(loc="upper center", ncols=2, fontsize=9)
         bottom.bar(left, reliability.counts, width=width, align="edge", color="grey", edgecolor="white", gid="counts")
         bottom.set_xlabel(f"confidence (top probability), {len(reliability.counts)} equal-width bins")
         bottom.set_ylabel("images")

@@ -52,10 +52,11 @@ class Comparison:
     summary: Summary
     gap: float  # best mean minus this mean (0 for the best)
     p_value: float | None  # Welch's t-test against the best; None with a single run on either side
+    best: bool = False  # the value the others are compared with (the first of equal means)
 
     @property
     def verdict(self) -> str:
-        if self.gap == 0:
+        if self.best:
             return "best"
         if self.p_value is None:
             return "unknown (one run: train more seeds)"
@@ -88,9 +89,10 @@ class SweepResult:
         summaries = self.summaries()
         best = max(summaries, key=lambda value: summaries[value].mean)
         rows = [Comparison(value, summary, summaries[best].mean - summary.mean,
-                           None if value == best else welch_p_value(self.accuracies(best), self.accuracies(value)))
+                           None if value == best else welch_p_value(self.accuracies(best), self.accuracies(value)),
+                           best=value == best)
                 for value, summary in summaries.items()]
-        return sorted(rows, key=lambda row: row.gap)
+        return sorted(rows, key=lambda row: (not row.best, row.gap))
 
     def as_json(self) -> dict[str, Any]:
         summaries = self.summaries()
