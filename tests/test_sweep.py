@@ -145,6 +145,7 @@ def test_resuming_a_repeated_run_continues_only_the_interrupted_seed(data_dir, t
 
     result = run_sweep(settings, planned, None, data, evaluation, cpu, resume=True)
     assert [run.resumed for run in result.runs] == [True, True, False]
+    assert result.runs[0].steps == 0 and result.runs[1].steps == 75 - 30 and result.runs[2].steps == 75
     assert first.metrics.read_bytes() == finished_log  # seed 0 was not trained again
     resumed, reference = (torch.load(path, weights_only=True) for path in (planned[1].files.output,
                                                                           straight[0].files.output))

@@ -23,9 +23,15 @@ def runs_table(result) -> Table:
     for run in result.runs:
         cells = [f"{run.value:g}"] if result.option else []
         cells += [str(run.seed), f"{100 * run.accuracy:.2f} %", f"{run.final_loss:.3f}",
-                  f"{run.seconds:.1f} s" + (" (resumed)" if run.resumed else ""), str(run.output)]
+                  _time(run), str(run.output)]
         table.add_row(*cells)
     return table
+
+
+def _time(run) -> str:
+    if run.resumed and run.steps == 0:
+        return "trained before"
+    return f"{run.seconds:.1f} s" + (" (resumed)" if run.resumed else "")
 
 
 def describe(summary: Summary, what: str = "runs") -> str:

@@ -188,14 +188,15 @@ def train(
         from cifarctl.cli.train_sweep import train_sweep
 
         all_seeds = seeds if seeds is not None else repeat_seeds(repeats or 1, config.seed)
-        planned = plan_runs(output, all_seeds, "lr" if lr and len(lr) > 1 else None, lr if lr and len(lr) > 1 else None)
+        grid = ("lr", lr) if lr is not None and len(lr) > 1 else (None, None)  # the one option with a list
+        planned = plan_runs(output, all_seeds, *grid)
         for run in planned:
             for path, what in ((run.files.output, ""), (run.files.checkpoint, " (its checkpoint)"),
                                (run.files.metrics, " (its metrics log)")):
                 check_output_file(path, f"--output{what}", data_dir=config.data_dir)
         if tensorboard is not None:
             raise UsageError("--tensorboard follows one run; drop it for --seeds, --repeats or several --lr values")
-        return train_sweep(ctx, ui, config, settings, planned, resume=resume, restart=restart, no_download=no_download,
+        return train_sweep(ui, config, settings, planned, grid[0], resume=resume, restart=restart, no_download=no_download,
                            allow_other_data=allow_other_data, val_split=val_split, val_seed=val_seed,
                            json_output=json_output)
     files = run_files(output)
@@ -218,7 +219,7 @@ def train(
     try:
         on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
         data, validation, settings = held_out(load_split(config.data_dir, "train"), settings, val_split, val_seed,
-                                              [files] if resume else [])
+                                              [files] if resume else [], cluster)
         test_data = validation if validation is not None else (
             load_split(config.data_dir, "test") if eval_every else None)
         with StopRequest() as stop:
@@ -247,7 +248,7 @@ def train(
         ui.print(training_summary(result, unicode=can_draw_unicode(ui.out)))
 
 
-def held_out(data, settings, val_split: Optional[str], val_seed: int, checkpoints_to_resume: list):
+def held_out(data, settings, val_split: Optional[str], val_seed: int, checkpoints_to_resume: list, cluster=None):
     """The training images to train on, the validation split (or None), and the settings recording it.
 
     Without --val-split, a resumed run holds out what its checkpoint recorded, so `--resume`
@@ -261,7 +262,10 @@ def held_out(data, settings, val_split: Optional[str], val_seed: int, checkpoint
     if val_split is not None:
         data, validation, record = split_off(data, validation_size(val_split, len(data)), val_seed)
     else:
-        recorded = next((found for files in checkpoints_to_resume if (found := recorded_validation(files))), None)
+        from cifarctl.training.distributed import on_main
+
+        recorded = on_main(lambda: next((found for files in checkpoints_to_resume
+                                         if (found := recorded_validation(files))), None), cluster)
         if recorded is None:
             return data, None, settings
         record = ValidationSplit.from_dict(recorded[1], str(recorded[0]))

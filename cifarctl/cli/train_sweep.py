@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-import typer
-
 from cifarctl.cli.ui import UI
 
 
-def train_sweep(ctx: typer.Context, ui: UI, config, settings, planned, *, resume: bool, restart: bool,
+def train_sweep(ui: UI, config, settings, planned, option: Optional[str], *, resume: bool, restart: bool,
                 no_download: bool, allow_other_data: bool, val_split: Optional[str], val_seed: int,
                 json_output: bool) -> None:
     from cifarctl.cli.sweep_reports import comparison_table, runs_table, summary_lines
@@ -35,11 +33,11 @@ def train_sweep(ctx: typer.Context, ui: UI, config, settings, planned, *, resume
                    "these numbers; hold one out with --val-split")
 
     def announce(index: int, run) -> None:
-        grid = f"{planned_option(planned)} {run.value:g}, " if run.value is not None else ""
+        grid = f"{option} {run.value:g}, " if option is not None else ""
         ui.info(f"run {index + 1}/{len(planned)}: {grid}seed {run.seed} -> {run.files.output}")
 
     with StopRequest() as stop:
-        result = run_sweep(settings, planned, planned_option(planned), data, evaluation, device, resume,
+        result = run_sweep(settings, planned, option, data, evaluation, device, resume,
                            events=events, should_stop=stop, allow_other_data=allow_other_data, restart=restart,
                            announce=announce)
     if json_output:
@@ -51,6 +49,3 @@ def train_sweep(ctx: typer.Context, ui: UI, config, settings, planned, *, resume
     if result.option is not None:
         ui.print(comparison_table(result))
 
-
-def planned_option(planned) -> Optional[str]:
-    return "lr" if any(run.value is not None for run in planned) else None

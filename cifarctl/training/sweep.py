@@ -35,12 +35,14 @@ class RunOutcome:
     final_loss: float
     seconds: float
     output: Path
-    resumed: bool
+    resumed: bool  # continued from its checkpoint
+    steps: int = 0  # trained by this command (0: it had finished before)
 
     def as_json(self, option: str | None) -> dict[str, Any]:
         document = {"seed": self.seed, "accuracy": round(self.accuracy, 6),
                     "final_loss": None if self.final_loss != self.final_loss else round(self.final_loss, 6),
-                    "train_seconds": round(self.seconds, 3), "output": str(self.output), "resumed": self.resumed}
+                    "train_seconds": round(self.seconds, 3), "output": str(self.output), "resumed": self.resumed,
+                    "steps": self.steps}
         return {option: self.value, **document} if option else document
 
 
@@ -130,5 +132,5 @@ def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | 
         measured = evaluate(trained.network, evaluation, device, 1000, trained.mean, trained.std, trained.tta,
                             trained.precision)
         outcomes.append(RunOutcome(run.seed, run.value, measured.accuracy, result.final_loss, result.seconds,
-                                   run.files.output, continuing))
+                                   run.files.output, continuing, result.steps))
     return SweepResult(option, evaluation.name, outcomes)
