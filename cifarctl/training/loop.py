@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from cifarctl.cpu_threads import cpu_mode_for
+from cifarctl.cpu_threads import choose_threads, cpu_mode_for
 from cifarctl.data.memory import Split, epoch_permutation
 from cifarctl.errors import Interrupted
 from cifarctl.events import Events
@@ -130,6 +130,8 @@ def train(
     if saved is None:
         checkpoint.claim_checkpoint(files, restart, cluster)
     settings = checkpoint.settings_to_resume(settings, saved) if saved else _with_seed(settings, cluster)
+    threads, threads_why = choose_threads(device.type, settings.batch_size, settings.threads)
+    settings = dataclasses.replace(settings, threads=threads)
     state = RunState.fresh(settings, steps_per_epoch, data)
 
     # What it trains with: the data on the device, and the parts built for the run's length.
@@ -139,7 +141,7 @@ def train(
     metrics = MetricsLog(files.metrics if is_main else None, metrics_sink if is_main else None)
     evaluated_on = test_data.name if test_data is not None else "test"
     progress = Progress(settings, parts, files, events, metrics, cluster, steps_per_epoch, len(labels), evaluated_on)
-    progress.first_line()
+    progress.first_line(threads_why)
     if saved is not None:
         state = checkpoint.restore(saved, parts, state)
         progress.resumed(state)
@@ -156,7 +158,7 @@ def train(
     # The tutorial's loop.
     epoch_inputs = order = None
     try:
-        with cpu_mode_for(device.type, settings.batch_size):
+        with cpu_mode_for(device.type, settings.batch_size, settings.threads):
             progress.started(state)
             clock_started = time.perf_counter()
             while state.step < state.total_steps:

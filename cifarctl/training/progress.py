@@ -41,7 +41,7 @@ class Progress:
         self.epoch_seen = 0
 
     # --- lines ------------------------------------------------------------------------------
-    def first_line(self) -> None:
+    def first_line(self, threads_why: str = "") -> None:
         """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
         settings, parts, family = self.settings, self.parts, self.parts.info.family
         held_out = settings.validation
@@ -52,6 +52,9 @@ class Progress:
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
         if parts.precision != "fp32":
             line += f", {parts.precision}"
+        if parts.device.type == "cpu":
+            line += f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}"
+            line += f" ({threads_why})" if threads_why else ""
         self.events.message(line)
         if self.cluster is not None:
             self.events.message(f"distributed: {self.world_size} processes ({dist_backend()}), {settings.batch_size} "

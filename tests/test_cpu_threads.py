@@ -1,0 +1,34 @@
+"""How many CPU threads a run takes: as asked, one for tiny batches, else measured."""
+
+from cifarctl import cpu_threads
+
+
+def test_threads_as_asked_or_one_for_tiny_batches():
+    assert cpu_threads.choose_threads("cpu", 256, requested=3) == (3, "as asked")
+    assert cpu_threads.choose_threads("cpu", 4)[0] == 1
+
+
+def test_all_cores_when_they_make_the_probe_faster(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 4)
+    threads, why = cpu_threads.choose_threads("cpu", 256, probe=lambda n: 1.0 / n)
+    assert threads == 4 and "measured" in why
+
+
+def test_one_thread_when_another_process_keeps_the_cores_busy(monkeypatch):
+    # What a busy CPU looks like: OpenMP's threads wait for a descheduled sibling, so more threads are slower.
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    threads, why = cpu_threads.choose_threads("cpu", 256, probe=lambda n: 0.01 * (3 if n > 1 else 1))
+    assert threads == 1 and "busy" in why
+
+
+def test_a_run_says_how_many_threads_it_chose_and_a_resume_keeps_them(cli, data_dir):
+    args = ["train", "--model", "fast", "--width", "8", "--batch-size", "50", "--epochs", "1", "--seed", "0"]
+    first = cli(*args, "--threads", "1", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert "1 CPU thread (as asked)" in first.stderr
+    import json
+
+    assert json.loads(first.stdout)["config"]["threads"] == 1
+    resumed = cli(*args[:-4], "--epochs", "1", "--seed", "0", "--resume", "--json")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["config"]["threads"] == 1
