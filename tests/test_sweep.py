@@ -177,3 +177,15 @@ def test_equal_means_have_one_best_and_the_other_within_the_noise():
             for lr, accuracies in ((0.1, [0.5, 0.7]), (0.2, [0.7, 0.5])) for seed, accuracy in enumerate(accuracies)]
     verdicts = [row.verdict for row in SweepResult("lr", "val", runs).comparison()]
     assert verdicts == ["best", "within the noise"]
+
+
+def test_an_unfinished_run_is_found_before_any_run_trains_again(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--seeds", "0-1", "--log-every", "1000").exit_code == 0
+    finished = (tmp_path / "cifar_net.seed0.pth").read_bytes()
+    state = torch.load(tmp_path / "cifar_net.seed1.ckpt", weights_only=True)
+    state["step"] = 10
+    torch.save(state, tmp_path / "cifar_net.seed1.ckpt")
+    result = cli("train", "--epochs", "1", "--seeds", "0-1", "--log-every", "1000")
+    assert result.exit_code == 2 and "cifar_net.seed1.ckpt holds an unfinished run" in result.stderr
+    assert "run 1/2" not in result.stderr  # nothing was trained again
+    assert (tmp_path / "cifar_net.seed0.pth").read_bytes() == finished

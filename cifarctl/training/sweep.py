@@ -22,6 +22,7 @@ from cifarctl.events import Events
 from cifarctl.inference.evaluation import evaluate
 from cifarctl.inference.model_files import load_trained_model
 from cifarctl.statistics import SIGNIFICANCE, Summary, summarize, welch_p_value
+from cifarctl.training import checkpoint
 from cifarctl.training.loop import train
 from cifarctl.training.settings import TrainSettings
 from cifarctl.training.sweep_plan import PlannedRun
@@ -121,6 +122,11 @@ def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | 
               should_stop: Callable[[], bool] = lambda: False, allow_other_data: bool = False,
               restart: bool = False, announce: Callable[[int, PlannedRun], None] = lambda index, run: None,
               ) -> SweepResult:
+    # Checked before the first run trains: an unfinished run met later would stop the sweep
+    # after the earlier runs had been trained again.
+    for run in planned:
+        if not (resume and run.files.checkpoint.exists()):
+            checkpoint.claim_checkpoint(run.files, restart, None)
     outcomes = []
     for index, run in enumerate(planned):
         announce(index, run)
