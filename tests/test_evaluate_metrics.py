@@ -50,6 +50,19 @@ def test_ece_matches_a_hand_computation():
     assert bins.as_json()["ece"] == round(HAND_ECE, 6)
 
 
+def test_ece_from_hand_made_probabilities():
+    """Four images, three classes shown (the rest 0): the top probability is the confidence."""
+    probabilities = torch.tensor([[0.95, 0.05, 0.0], [0.1, 0.9, 0.0], [0.5, 0.3, 0.2], [0.4, 0.35, 0.25]],
+                                 dtype=torch.float64)
+    labels = torch.tensor([0, 0, 0, 1])  # right, wrong, right, wrong
+    confidence, predicted = probabilities.max(dim=1)
+    bins = reliability(confidence, predicted == labels)
+    # bins: 0.95 -> 14 (right), 0.9 -> 13 (wrong: 0.9 is in (0.867, 0.933]), 0.5 -> 7 (right), 0.4 -> 5 (wrong)
+    # ECE = 1/4 (|1 - 0.95| + |0 - 0.9| + |1 - 0.5| + |0 - 0.4|) = 1/4 (0.05 + 0.9 + 0.5 + 0.4)
+    assert [index for index, count in enumerate(bins.counts) if count] == [5, 7, 13, 14]
+    assert bins.expected_calibration_error == pytest.approx(1.85 / 4)
+
+
 def test_a_confidence_on_a_bin_edge_goes_in_the_lower_bin():
     edge = torch.tensor([0.2], dtype=torch.float32)  # 3/15 exactly in float32
     assert reliability(edge, torch.tensor([1])).counts[2] == 1

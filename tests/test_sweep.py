@@ -59,6 +59,10 @@ def test_sweep_result_summaries_and_comparison():
     document = result.as_json()
     assert document["split"] == "val" and [row["lr"] for row in document["summary"]] == [0.1, 0.2, 0.3]
     assert document["summary"][0]["mean"] == pytest.approx(0.61) and document["summary"][0]["n"] == 3
+    # 0.60, 0.62, 0.61: std 0.01; the interval is 0.61 ± t(97.5 %, 2 df) 4.3027 x 0.01 / sqrt(3)
+    half = 4.302652729911275 * 0.01 / math.sqrt(3)
+    assert document["summary"][0]["std"] == pytest.approx(0.01, abs=1e-6)
+    assert document["summary"][0]["ci95"] == pytest.approx([0.61 - half, 0.61 + half], abs=1e-6)
 
 
 @pytest.mark.parametrize(("text", "seeds"), [("0-4", [0, 1, 2, 3, 4]), ("3", [3]), ("1,3,7", [1, 3, 7]),

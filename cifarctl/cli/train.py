@@ -41,7 +41,8 @@ def _rates(value: Optional[str]) -> Optional[list[float]]:
         try:
             rate = float(text)
         except ValueError:
-            raise typer.BadParameter(f"{text.strip()!r} is not a number (give one rate, or several like 0.3,0.6,1.2)") from None
+            raise typer.BadParameter(f"{text.strip()!r} is not a number "
+                                     "(give one rate, or several like 0.3,0.6,1.2)") from None
         rates.append(_positive(rate))
     if len(set(rates)) != len(rates):
         raise typer.BadParameter(f"{value!r} names a rate twice; give each once")
@@ -197,9 +198,9 @@ def train(
                 check_output_file(path, f"--output{what}", data_dir=config.data_dir)
         if tensorboard is not None:
             raise UsageError("--tensorboard follows one run; drop it for --seeds, --repeats or several --lr values")
-        return train_sweep(ui, config, settings, planned, grid[0], resume=resume, restart=restart, no_download=no_download,
-                           allow_other_data=allow_other_data, val_split=val_split, val_seed=val_seed,
-                           json_output=json_output)
+        return train_sweep(ui, config, settings, planned, grid[0], resume=resume, restart=restart,
+                           no_download=no_download, allow_other_data=allow_other_data, val_split=val_split,
+                           val_seed=val_seed, json_output=json_output)
     files = run_files(output)
     check_output_file(files.checkpoint, "--output (its checkpoint)", data_dir=config.data_dir)
     check_output_file(files.metrics, "--output (its metrics log)", data_dir=config.data_dir)
