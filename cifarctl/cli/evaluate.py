@@ -82,8 +82,8 @@ def evaluate(
     if len(measured) > 1:
         return report_several(ui, measured, json_output, count_parameters)
     (path, trained, data, result, use_tta), = measured
-    label = f"{trained.describe()} ({path})"
-    pictures = save_pictures(result, data, save_confusion, save_mistakes, label, save_reliability)
+    model_label = f"{trained.describe()} ({path})"
+    pictures = save_pictures(result, data, save_confusion, save_mistakes, model_label, save_reliability)
     if json_output:
         document = result.as_json()
         document["model"] = model_json(path, trained, count_parameters)
@@ -98,7 +98,7 @@ def evaluate(
     ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
     ui.print(f"Accuracy of the network on the {result.total:,} {words} images: {100 * result.accuracy:.1f} %"
              f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)" + (" with test-time augmentation" if use_tta else ""))
-    ui.print(accuracy_table(result, label))
+    ui.print(accuracy_table(result, model_label))
     ui.print(per_class_table(result))
     ui.print(confusion_table(result))
     ui.print(calibration_line(result))
