@@ -8,7 +8,7 @@ shifts up-left and down-right}, weighted 1/2 for the unshifted pair). Accuracy a
 does not depend on how busy the machine is; the images/s column does.
 
     python benchmarks/fast_recipe_ablation.py --data-dir DATA --epochs 4 --seeds 0,1
-    python benchmarks/fast_recipe_ablation.py --data-dir DATA --rows all,airbench-width --epochs 9.9
+    python benchmarks/fast_recipe_ablation.py --data-dir DATA --rows 'all;airbench-width' --epochs 9.9
 """
 
 from __future__ import annotations
@@ -94,12 +94,13 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--epochs", type=float, default=4)
     parser.add_argument("--seeds", default="0,1")
-    parser.add_argument("--rows", default="ablation", help="'ablation' (all ROWS), or names of ROWS / MODEL_OPTIONS")
+    parser.add_argument("--rows", default="ablation", help="'ablation' (all ROWS), or names of ROWS / MODEL_OPTIONS "
+                                                           "separated by ';'")
     parser.add_argument("--json", type=Path, help="also write every run's numbers here")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
     data, test = load_split(args.data_dir, "train"), load_split(args.data_dir, "test")
-    wanted = list(ROWS) if args.rows == "ablation" else [row.strip() for row in args.rows.split(",")]
+    wanted = list(ROWS) if args.rows == "ablation" else [row.strip() for row in args.rows.split(";")]
     print(f"machine: {machine()}; CPU flags: {cpu_flags()}; {args.epochs:g} epochs, seeds {seeds}", flush=True)
     print("| recipe | 1 view | mirror (2 views) | 6 views | images/s | s per view (10,000 images) |")
     print("|---|---|---|---|---|---|", flush=True)
@@ -107,7 +108,10 @@ def main() -> None:
     for name in wanted:
         overrides = {} if name in MODEL_OPTIONS or name == "all" else ROWS[name]
         options = MODEL_OPTIONS.get(name, {})
-        runs = [run(data, test, overrides, options, args.epochs, seed) for seed in seeds]
+        runs = []
+        for seed in seeds:
+            runs.append(run(data, test, overrides, options, args.epochs, seed))
+            print(f"{name}, seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
         everything[name] = runs
 
         def cell(key: str) -> str:

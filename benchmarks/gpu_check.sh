@@ -2,7 +2,8 @@
 # The GPU check, for a machine with a CUDA GPU (about 5 minutes; under 8 on an H100-class GPU):
 #   1. the test suite's GPU tests,
 #   2. benchmark-gpu for the tutorial's Net and for the fast model,
-#   3. the fast recipe trained to its default accuracy on the GPU, then evaluated.
+#   3. the fast recipe trained to its default accuracy on the GPU, then evaluated, at its own
+#      widths and at airbench94's (--width 64 --model-option widen=4), 3 seeds each.
 # Usage: bash benchmarks/gpu_check.sh DATA             DATA: a data dir, a cifar-10-python.tar.gz, or an
 #                                                     image folder such as CIFAR-10-dev (imported first)
 # Results go to ${OUT:-gpu-check}/ (JSON documents and logs), a summary to stdout.
@@ -29,18 +30,22 @@ python3 -m cifarctl benchmark-gpu --widths 6,32,128 --batch-size 128 --json > "$
 python3 -m cifarctl benchmark-gpu --model fast --batch-size 512 --json > "$out/benchmark-fast.json"
 python3 -m cifarctl benchmark-gpu --model fast --batch-size 512 | tail -8
 
-for seed in 0 1 2; do
-  python3 -m cifarctl --data-dir "$data" --device cuda train --model fast --seed "$seed" -o "$out/fast-$seed.pth" \
-    --restart --json > "$out/train-fast-$seed.json" 2> "$out/train-fast-$seed.log"
-  python3 -m cifarctl --data-dir "$data" --device cuda evaluate --model "$out/fast-$seed.pth" --json \
-    > "$out/evaluate-fast-$seed.json"
-  python3 - "$out" "$seed" <<'PY'
+for size in "64 2" "64 4"; do
+  set -- $size
+  for seed in 0 1 2; do
+    name="fast-w$1x$2-$seed"
+    python3 -m cifarctl --data-dir "$data" --device cuda train --model fast --width "$1" --model-option "widen=$2" \
+      --seed "$seed" -o "$out/$name.pth" --restart --json > "$out/train-$name.json" 2> "$out/train-$name.log"
+    python3 -m cifarctl --data-dir "$data" --device cuda evaluate --model "$out/$name.pth" --json \
+      > "$out/evaluate-$name.json"
+    python3 - "$out" "$name" <<'PY'
 import json, sys
-out, seed = sys.argv[1], sys.argv[2]
-train = json.load(open(f"{out}/train-fast-{seed}.json"))
-evaluation = json.load(open(f"{out}/evaluate-fast-{seed}.json"))
-print(f"fast recipe, seed {seed}: {100 * evaluation['accuracy']:.2f} % (TTA {evaluation['tta']}) after "
+out, name = sys.argv[1], sys.argv[2]
+train = json.load(open(f"{out}/train-{name}.json"))
+evaluation = json.load(open(f"{out}/evaluate-{name}.json"))
+print(f"{name}: {100 * evaluation['accuracy']:.2f} % (TTA {evaluation['tta']}) after "
       f"{train['train_seconds']:.1f} s of training ({train['epochs_run']:.2f} epochs, {train['precision']}, "
       f"{train['images_per_second']:,.0f} images/s)")
 PY
+  done
 done

@@ -89,3 +89,39 @@ def test_a_budget_run_is_repeated_exactly_by_its_step_count(cli, data_dir, tmp_p
     assert all(torch.equal(first[name], second[name]) for name in first)
 
 
+
+
+SIZES = (({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, 10.0))
+
+
+@pytest.mark.parametrize(("seconds", "expected", "timed"), [
+    (100, {"width": 64, "widen": 2}, [2]),  # 100 s / 10 s = 9.85 small epochs < 10: the wide size is not even timed
+    (400, {"width": 64, "widen": 2}, [2, 4]),  # the wide size affords 400 / 40 = 9.85 epochs < 10
+    (500, {"width": 64, "widen": 4}, [2, 4]),  # 12.3 wide epochs
+])
+def test_a_budget_picks_the_largest_size_that_affords_its_epochs(seconds, expected, timed):
+    asked = []
+
+    def seconds_per_epoch(options):
+        asked.append(options["widen"])
+        return 10.0 if options["widen"] == 2 else 40.0
+
+    from cifarctl.training.time_budget import pick_size
+
+    options, epochs = pick_size(SIZES, seconds_per_epoch, seconds)
+    assert options == expected and asked == timed
+    assert epochs == pytest.approx(TARGET * seconds / (10.0 if expected["widen"] == 2 else 40.0))
+
+
+def test_a_budget_says_which_size_it_picked_and_how_to_repeat_it(cli, data_dir, monkeypatch):
+    import cifarctl.training.time_budget as time_budget
+
+    monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
+    result = cli("train", "--model", "fast", "--batch-size", "16", "--time-budget", "3s", "--seed", "0", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "time budget 3s: FastNet (width 64, widen 2) (about" in result.stderr
+    assert "--model-option width=64 --model-option widen=2 repeats this run exactly" in result.stderr
+    assert json.loads(result.stdout)["model"]["widen"] == 2
+    given = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "3s", "--seed", "0",
+                "-o", "given.pth")
+    assert given.exit_code == 0 and "time budget 3s: FastNet" not in given.stderr  # a given size is kept

@@ -134,6 +134,7 @@ def train(
     steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=100_000_000, help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).", show_default=False)] = None,
     precision: Annotated[Optional[str], typer.Option("--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, help="Number format (default: the recipe's; auto = bf16 where the hardware has it, else fp32).", show_default=False)] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", metavar="N", min=1, max=256, help="CPU threads (default: measured at the start: all cores, or 1 when another process keeps them busy; a resume keeps the run's).", show_default=False)] = None,
+    compile_model: Annotated[bool, typer.Option("--compile", help="Compile the model with torch.compile (needs a C++ compiler on a CPU; the first steps pay the compile time, see docs/benchmarks.md for when it pays).")] = False,
     output: Annotated[Path, typer.Option("--output", "-o", metavar="FILE", help="Where to save the trained model (the checkpoint and metrics log go beside it).")] = Path("cifar_net.pth"),
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the checkpoint beside --output.")] = False,
     restart: Annotated[bool, typer.Option("--restart", help="Start over even if an unfinished checkpoint of this --output exists.")] = False,
@@ -176,7 +177,8 @@ def train(
     options = model_options(model_option, width=width)
     settings = TrainSettings.for_model(
         model, options, seed=config.seed, eval_every=eval_every, precision=precision, steps=steps,
-        time_budget=parse_duration(time_budget) if time_budget else None, threads=threads, epochs=epochs,
+        time_budget=parse_duration(time_budget) if time_budget else None, threads=threads, compile=compile_model,
+        pick_size=not options, epochs=epochs,
         batch_size=batch_size, lr=lr[0] if lr else None, momentum=momentum, weight_decay=weight_decay,
         label_smoothing=label_smoothing, log_every=log_every)
     check_output_file(output, "--output", data_dir=config.data_dir)

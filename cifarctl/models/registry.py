@@ -60,6 +60,9 @@ class Family:
     plain_state_dict: bool = False  # saved as a bare state_dict (the tutorial's Net only)
     cpu_note: str = ""  # said in --help and at the start of a CPU run, e.g. that it is slow there
     images_per_second_cpu: float = 0.0  # rough 2-core CPU training speed, for the first line's estimate
+    # Sizes --time-budget picks from, smallest first, each with the epochs it needs to be worth its
+    # slower steps: the largest whose measured speed affords that many epochs is trained.
+    budget_sizes: tuple[tuple[dict[str, int], float], ...] = ()
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.hooks) - set(HOOKS))
@@ -145,6 +148,7 @@ register(Family(
 # flips and 2-pixel translations; Lookahead every 5 steps; the whitening layer's bias learns
 # for 3 epochs, then freezes; the short last batch is dropped; bf16 where the CPU has it.
 FAST_BATCH, FAST_LR = 256, 0.6
+FAST_WIDE_MIN_EPOCHS = 10.0  # airbench94's widths pay once a budget affords them this many epochs (docs/benchmarks.md)
 register(Family(
     name="fast",
     title="FastNet",
@@ -158,4 +162,5 @@ register(Family(
     hooks=frozenset({"prepare", "param_groups", "freeze_stem"}),
     options=(ModelOption("width", 64, 8, 1024, "channels of the first block"),
              ModelOption("widen", 2, 1, 8, "how many times wider the second and third blocks are (airbench94: 4)")),
+    budget_sizes=(({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, FAST_WIDE_MIN_EPOCHS)),
 ))

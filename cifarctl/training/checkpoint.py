@@ -30,7 +30,7 @@ REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer"
                  "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
 
 # Settings that may change between a run and its resume; every other one must match.
-CHANGEABLE = {"eval_every", "threads"}
+CHANGEABLE = {"eval_every", "threads", "compile"}
 CHANGEABLE_RECIPE = {"log_every"}
 CHANGEABLE_WITH_CONSTANT_RATE = {"steps"}  # and the recipe's epochs: a constant rate can run longer
 
@@ -194,7 +194,8 @@ def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> T
     steps = settings.steps
     if settings.time_budget is not None and saved.time_budget == settings.time_budget and saved.steps is not None:
         steps = checkpoint["total_steps"]  # the length the budget was fitted to
-    return dataclasses.replace(settings, seed=seed, steps=steps, threads=threads)
+    options = saved.options if settings.pick_size and saved.pick_size else settings.options  # what the budget picked
+    return dataclasses.replace(settings, seed=seed, steps=steps, threads=threads, options=options)
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:

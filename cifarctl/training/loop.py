@@ -20,8 +20,10 @@ from typing import Any
 
 import torch
 
+from cifarctl.compiling import compiled
 from cifarctl.cpu_threads import choose_threads, cpu_mode_for
 from cifarctl.data.memory import Split, epoch_permutation
+from cifarctl.durations import format_duration
 from cifarctl.errors import Interrupted
 from cifarctl.events import Events
 from cifarctl.inference.evaluation import predict
@@ -33,11 +35,11 @@ from cifarctl.training import checkpoint
 from cifarctl.training.checkpoint import RunState
 from cifarctl.training.distributed import Cluster, any_rank, broadcast
 from cifarctl.training.metrics import MetricsLog, MetricsSink, clean_number
-from cifarctl.training.parts import build_parts
+from cifarctl.training.parts import build_parts, seconds_per_step
 from cifarctl.training.progress import Progress, TrainingDiverged
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.time_budget import BudgetClock, budget_fit_step
+from cifarctl.training.time_budget import BudgetClock, budget_fit_step, pick_size
 
 STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
 EVALUATION_BATCH = 1000
@@ -132,11 +134,17 @@ def train(
     settings = checkpoint.settings_to_resume(settings, saved) if saved else _with_seed(settings, cluster)
     threads, threads_why = choose_threads(device.type, settings.batch_size, settings.threads)
     settings = dataclasses.replace(settings, threads=threads)
-    state = RunState.fresh(settings, steps_per_epoch, data)
 
     # What it trains with: the data on the device, and the parts built for the run's length.
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes (drop-last recipes): the fastest kernels once chosen
     images, labels = data.images.to(device), data.labels.to(device)
+    if settings.pick_size and saved is None and settings.steps is None:
+        settings = _sized_for_budget(settings, device, images, labels, started, steps_per_epoch, events)
+    state = RunState.fresh(settings, steps_per_epoch, data)
     parts = build_parts(settings, device, images, state.total_steps, cluster)
+    if settings.compile:
+        parts.model = compiled(parts.model, device.type, events)
     recipe = settings.recipe
     metrics = MetricsLog(files.metrics if is_main else None, metrics_sink if is_main else None)
     evaluated_on = test_data.name if test_data is not None else "test"
@@ -262,6 +270,24 @@ def _with_seed(settings: TrainSettings, cluster: Cluster | None) -> TrainSetting
     if settings.seed is not None:
         return settings
     return dataclasses.replace(settings, seed=broadcast(random.randrange(2**31), cluster))
+
+
+def _sized_for_budget(settings: TrainSettings, device: torch.device, images: torch.Tensor, labels: torch.Tensor,
+                      started: float, steps_per_epoch: int, events: Events) -> TrainSettings:
+    """The family's size that buys the most accuracy in the time budget, from its measured speed."""
+    family = ModelInfo(settings.model).family
+
+    def seconds_per_epoch(options: dict[str, int]) -> float:
+        sized = dataclasses.replace(settings, options=family.resolve_options(options))
+        with cpu_mode_for(device.type, settings.batch_size, settings.threads):
+            return seconds_per_step(sized, device, images, labels) * steps_per_epoch
+
+    options, epochs = pick_size(family.budget_sizes, seconds_per_epoch,
+                                settings.time_budget - (time.perf_counter() - started))
+    options = family.resolve_options(options)
+    events.message(f"time budget {format_duration(settings.time_budget)}: {family.describe(options)} "
+                   f"(about {epochs:.1f} epochs at its measured speed)")
+    return dataclasses.replace(settings, options=options)
 
 
 def _stop_requested(should_stop: Callable[[], bool], in_epoch: int, cluster: Cluster | None) -> bool:

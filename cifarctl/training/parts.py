@@ -100,3 +100,30 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
         criterion=criterion, precision=precision, memory_format=memory_format, mean=mean, std=std,
         freeze_stem=hook(family, "freeze_stem") if recipe.freeze_stem_after else None,
     )
+
+
+PROBE_STEPS = 3
+
+
+def seconds_per_step(settings: TrainSettings, device: torch.device, images: torch.Tensor,
+                     labels: torch.Tensor) -> float:
+    """A training step's time for `settings` on this machine: PROBE_STEPS steps on the first
+    batch after one untimed step (allocations, kernel choice). The weights are thrown away."""
+    import time
+
+    from cifarctl.recipes.precision import autocast
+
+    batch = slice(0, min(len(labels), settings.batch_size))
+    parts = build_parts(settings, device, images[batch], total_steps=PROBE_STEPS + 1)
+    inputs, targets = parts.normalized(images[batch]), labels[batch]
+    for step in range(PROBE_STEPS + 1):
+        if step == 1:
+            parts.synchronize()
+            started = time.perf_counter()
+        parts.optimizer.zero_grad()
+        with autocast(device, parts.precision):
+            loss = parts.criterion(parts.model(inputs).float(), targets)
+        loss.backward()
+        parts.optimizer.step()
+    parts.synchronize()
+    return (time.perf_counter() - started) / PROBE_STEPS

@@ -89,10 +89,13 @@ class Progress:
 
     def budget_fitted(self, state: RunState, per_step: float) -> None:
         total = state.total_steps
+        repeat = f"--steps {total}" + "".join(f" --model-option {name}={value}"
+                                               for name, value in self.parts.info.options.items()
+                                               if self.settings.pick_size)
         self.events.task_finished()
         self.events.message(f"time budget {format_duration(self.settings.time_budget)}: {1000 * per_step:.0f} ms "
                             f"per step here, so {total:,} steps ({total / self.steps_per_epoch:.2f} epochs); "
-                            f"--steps {total} repeats this run exactly")
+                            f"{repeat} repeats this run exactly")
         self.started(state)
 
     def budget_refitted(self, state: RunState) -> None:

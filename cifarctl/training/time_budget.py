@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cifarctl.errors import UsageError
@@ -101,3 +102,20 @@ class BudgetClock:
             return None
         self.refitted = True
         return total
+
+
+def pick_size(sizes: tuple[tuple[dict[str, int], float], ...], seconds_per_epoch: Callable[[dict[str, int]], float],
+              seconds_left: float) -> tuple[dict[str, int], float]:
+    """The largest of `sizes` (smallest first, each with the epochs it needs) whose measured
+    epoch time affords its epochs in `seconds_left`, and the epochs it affords. Larger sizes
+    are only timed when the smallest affords their epochs (a larger one is never faster)."""
+    smallest = sizes[0][0]
+    affordable = {0: TARGET * seconds_left / seconds_per_epoch(smallest)}
+    chosen = 0
+    for index, (options, needs) in enumerate(sizes[1:], start=1):
+        if affordable[0] < needs:
+            break
+        affordable[index] = TARGET * seconds_left / seconds_per_epoch(options)
+        if affordable[index] >= needs:
+            chosen = index
+    return sizes[chosen][0], affordable[chosen]
