@@ -35,6 +35,7 @@ DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 MAX_WORKERS = 256  # import processes; more is never useful and each costs memory
 MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take as a signed 64-bit seed
 MAX_VERBOSE = 10
+MAX_THREADS = 256
 MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
 
 
@@ -44,6 +45,7 @@ class Config:
     device: str = "auto"
     seed: int | None = None  # None: a fresh seed per run, reported and saved with the model
     workers: int = 0  # processes for decoding image folders on import; 0 = one per CPU core
+    threads: int | None = None  # CPU threads for training; None: measured at the start of each run
     color: bool = True
     quiet: bool = False
     verbose: int = 0
@@ -104,6 +106,12 @@ def _parse_seed(value: Any) -> int | None:
     return _parse_int(0, MAX_SEED)(value)
 
 
+def _parse_threads(value: Any) -> int | None:
+    if isinstance(value, str) and value.strip().lower() in ("", "auto"):
+        return None
+    return _parse_int(1, MAX_THREADS)(value)
+
+
 def _parse_path(value: Any) -> Path:
     if not isinstance(value, (str, Path)) or str(value) == "" or "\0" in str(value):
         raise ValueError(f"{value!r} is not a path")
@@ -135,6 +143,7 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "device": _parse_str_device,
     "seed": _parse_seed,
     "workers": _parse_int(0, MAX_WORKERS),
+    "threads": _parse_threads,
     "color": _parse_any_bool,
     "quiet": _parse_any_bool,
     "verbose": _parse_int(0, MAX_VERBOSE),

@@ -23,6 +23,9 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
         if name.startswith("CIFARCTL_") or name in ("NO_COLOR", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", "120")
+    # Runs compared bit for bit (resume, --steps after --time-budget) must use the same number of
+    # threads; measuring it (cpu_threads.choose_threads, tested on its own) can differ under load.
+    monkeypatch.setenv("CIFARCTL_THREADS", str(min(2, os.cpu_count() or 1)))
     monkeypatch.chdir(tmp_path)
 
 

@@ -21,7 +21,8 @@ def test_one_thread_when_another_process_keeps_the_cores_busy(monkeypatch):
     assert threads == 1 and "busy" in why
 
 
-def test_a_run_says_how_many_threads_it_chose_and_a_resume_keeps_them(cli, data_dir):
+def test_a_run_says_how_many_threads_it_chose_and_a_resume_keeps_them(cli, data_dir, monkeypatch):
+    monkeypatch.delenv("CIFARCTL_THREADS")
     args = ["train", "--model", "fast", "--width", "8", "--batch-size", "50", "--epochs", "1", "--seed", "0"]
     first = cli(*args, "--threads", "1", "--json")
     assert first.exit_code == 0, first.stderr
@@ -32,3 +33,15 @@ def test_a_run_says_how_many_threads_it_chose_and_a_resume_keeps_them(cli, data_
     resumed = cli(*args[:-4], "--epochs", "1", "--seed", "0", "--resume", "--json")
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["config"]["threads"] == 1
+
+
+def test_threads_from_the_environment_or_config_file(cli, data_dir, monkeypatch, tmp_path):
+    monkeypatch.setenv("CIFARCTL_THREADS", "1")
+    args = ["train", "--model", "fast", "--width", "8", "--batch-size", "50", "--steps", "2", "--seed", "0"]
+    assert "1 CPU thread (as asked)" in cli(*args).stderr
+    monkeypatch.delenv("CIFARCTL_THREADS")
+    (tmp_path / "cifarctl.toml").write_text("threads = 1\n")
+    assert "1 CPU thread (as asked)" in cli(*args, "--restart").stderr
+    (tmp_path / "cifarctl.toml").write_text("threads = 0\n")
+    refused = cli(*args, "--restart")
+    assert refused.exit_code == 2 and "threads" in refused.stderr

@@ -29,7 +29,7 @@ def test_json_schema(cli, data_dir, tutorial_model):
     result = cli("evaluate", "--model", str(tutorial_model), "--json")
     document = json.loads(result.stdout)
     assert set(document) == {"split", "accuracy", "correct", "total", "baseline", "tta", "per_class", "confusion",
-                             "model"}
+                             "model", "accuracy_ci95", "top5_accuracy", "per_class_scores", "macro_f1", "calibration"}
     assert document["total"] == 100 and document["baseline"] == 0.1
     assert document["accuracy"] == document["correct"] / document["total"]
     assert len(document["confusion"]) == 10 and all(len(row) == 10 for row in document["confusion"])

@@ -219,3 +219,36 @@ def test_a_log_whose_name_is_not_utf8_is_plotted(cli, tmp_path):
     result = cli("plot", os.fsdecode(b"run\xff.metrics.jsonl"))
     assert result.exit_code == 0, result.stderr
     assert (tmp_path / os.fsdecode(b"run\xff.metrics.png")).is_file()
+
+
+def test_mean_draws_the_seeds_of_one_configuration_as_one_curve_with_a_band(cli, tmp_path):
+    from cifarctl.pictures.training_plots import RunCurves
+
+    for seed in range(3):
+        write_log(tmp_path / f"net.lr0.1.seed{seed}.metrics.jsonl", epochs=3 + seed)  # shared: the first 3 epochs
+    write_log(tmp_path / "net.lr0.2.seed0.metrics.jsonl")
+    write_log(tmp_path / "net.lr0.2.seed1.metrics.jsonl", accuracy=False)
+    result = cli("plot", "--mean", "--json", *sorted(str(p) for p in tmp_path.glob("*.jsonl")), "-o", "band.png")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert [(run["label"], run["runs"]) for run in document["runs"]] == [("net.lr0.1", 3), ("net.lr0.2", 2)]
+    assert len(document["runs"][0]["log"]) == 3
+    assert_png(tmp_path / "band.png", min_size=(1000, 400))
+    text = cli("plot", "--mean", *sorted(str(p) for p in tmp_path.glob("*.jsonl")), "-o", "band.png")
+    assert "net.lr0.1 (mean of 3 runs): 3 epochs logged" in text.stdout
+    assert "saved the plot of 2 configurations" in text.stderr
+
+    def curves(accuracy: float, loss: float) -> RunCurves:
+        return RunCurves("x", [10, 20], [loss, loss + 1], [1], [20], [loss], [None], [accuracy])
+
+    mean = RunCurves.mean_of("x", [curves(0.5, 1.0), curves(0.7, 2.0), curves(0.6, 3.0)])
+    assert mean.runs == 3 and mean.step_losses == [2.0, 3.0] and mean.test_accuracy == [pytest.approx(0.6)]
+    assert mean.spread["step_losses"] == [1.0, 1.0] and mean.spread["test_accuracy"] == [pytest.approx(0.1)]
+    assert mean.spread["train_accuracy"] == [None]  # not logged: no band
+
+
+def test_mean_needs_one_label_per_configuration(cli, tmp_path):
+    for seed in (0, 1):
+        write_log(tmp_path / f"net.seed{seed}.metrics.jsonl")
+    result = cli("plot", "--mean", "net.seed0.metrics.jsonl", "net.seed1.metrics.jsonl", "--label", "a", "--label", "b")
+    assert result.exit_code == 2 and "2 --label values for 1 configurations; give one per configuration" in result.stderr

@@ -76,12 +76,13 @@ def test_a_budget_run_is_repeated_exactly_by_its_step_count(cli, data_dir, tmp_p
     import cifarctl.training.time_budget as time_budget
 
     monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
+    monkeypatch.setenv("CIFARCTL_THREADS", "2")
     monkeypatch.setattr(time_budget, "REFIT_TOLERANCE", float("inf"))  # a tiny run's speed is noisy
     args = ["train", "--model", "fast", "--width", "8", "--batch-size", "16", "--seed", "2", "--json"]
     budgeted = cli(*args, "--time-budget", "6s", "-o", "budget.pth")
     assert budgeted.exit_code == 0, budgeted.stderr
     steps = json.loads(budgeted.stdout)["total_steps"]
-    assert f"--steps {steps} repeats this run exactly" in budgeted.stderr
+    assert f"--steps {steps} --threads 2 repeats this run exactly" in budgeted.stderr
     repeated = cli(*args, "--steps", str(steps), "-o", "steps.pth")
     assert repeated.exit_code == 0, repeated.stderr
     first = torch.load(tmp_path / "budget.pth", weights_only=True)["state_dict"]
@@ -117,10 +118,11 @@ def test_a_budget_says_which_size_it_picked_and_how_to_repeat_it(cli, data_dir, 
     import cifarctl.training.time_budget as time_budget
 
     monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
+    monkeypatch.setenv("CIFARCTL_THREADS", "2")
     result = cli("train", "--model", "fast", "--batch-size", "16", "--time-budget", "3s", "--seed", "0", "--json")
     assert result.exit_code == 0, result.stderr
     assert "time budget 3s: FastNet (width 64, widen 2) (about" in result.stderr
-    assert "--model-option width=64 --model-option widen=2 repeats this run exactly" in result.stderr
+    assert "--model-option width=64 --model-option widen=2 --threads 2 repeats this run exactly" in result.stderr
     assert json.loads(result.stdout)["model"]["widen"] == 2
     given = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "3s", "--seed", "0",
                 "-o", "given.pth")

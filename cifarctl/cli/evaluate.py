@@ -1,7 +1,9 @@
-"""`cifarctl evaluate`: accuracy against the 10% baseline, per class, the confusion matrix, and pictures."""
+"""`cifarctl evaluate`: accuracy against the 10% baseline with its interval, per class, the
+confusion matrix, calibration, and pictures; several model files as mean ± std."""
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -13,7 +15,7 @@ from cifarctl.cli.options import (
     JsonOption,
     ModelFileOption,
     NoDownloadOption,
-    SplitName,
+    InferenceBatchSizeOption,
     TtaOption,
     check_png_outputs,
     png_output_option,
@@ -22,62 +24,143 @@ from cifarctl.cli.startup import start
 from cifarctl.cli.ui import UI, readable
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
+SPLIT_WORDS = {"val": "validation"}
+
+
+class EvaluationSplit(str, Enum):
+    test = "test"
+    val = "val"
+    train = "train"
 
 
 def evaluate(
     ctx: typer.Context,
-    model: ModelFileOption = DEFAULT_MODEL_FILE,
-    split: Annotated[SplitName, typer.Option("--split", metavar="train|test", help="Which images to measure on.")] = SplitName.test,
+    models: Annotated[Optional[list[Path]], typer.Argument(metavar="MODEL...", help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as mean ± std).", show_default=False)] = None,
+    model: Annotated[Optional[list[Path]], typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; default: cifar_net.pth).", show_default=False)] = None,
+    split: Annotated[EvaluationSplit, typer.Option("--split", metavar="test|val|train", help="Which images to measure on: test, val (the validation split the model was trained without; needs a model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
     batch_size: InferenceBatchSizeOption = 1000,
     tta: TtaOption = None,
     show: Annotated[int, typer.Option("--show", metavar="N", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
     no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
     save_confusion: png_output_option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
     save_mistakes: png_output_option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
+    save_reliability: png_output_option("--save-reliability", help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
 ) -> None:
-    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix; pictures of them."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of them."""
+    from cifarctl.errors import UsageError
+
+    paths = list(dict.fromkeys([*(model or []), *(models or [])])) or [DEFAULT_MODEL_FILE]
+    pictures_asked = {"--save-confusion": save_confusion, "--save-mistakes": save_mistakes,
+                      "--save-reliability": save_reliability}
+    if len(paths) > 1 and any(pictures_asked.values()):
+        asked = ", ".join(option for option, path in pictures_asked.items() if path is not None)
+        raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.catalog import SHORT_NAMES
-    from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
     from cifarctl.inference.evaluation import evaluate as run_evaluation
     from cifarctl.inference.model_files import load_trained_model
     from cifarctl.models import count_parameters
 
     config, ui = start(ctx)
-    check_png_outputs(config.data_dir, inputs=(model,), save_confusion=save_confusion, save_mistakes=save_mistakes)
+    check_png_outputs(config.data_dir, inputs=tuple(paths), save_confusion=save_confusion, save_mistakes=save_mistakes,
+                      save_reliability=save_reliability)
     torch_device = resolve_device(config.device)
-    trained = load_trained_model(model, torch_device)
-    use_tta = trained.tta if tta is None else tta
-    ui.debug(f"model: {trained.describe()} from {model}, {trained.precision}, test-time augmentation {use_tta}")
+    trained_models = [load_trained_model(path, torch_device) for path in paths]
     ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
-    data = load_split(config.data_dir, split.value)
-    result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
-                            trained.precision)
+    measured = []
+    for path, trained in zip(paths, trained_models):
+        use_tta = trained.tta if tta is None else tta
+        ui.debug(f"model: {trained.describe()} from {path}, {trained.precision}, test-time augmentation {use_tta}")
+        data = images_of(config.data_dir, split.value, trained, path)
+        result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
+                                trained.precision)
+        measured.append((path, trained, data, result, use_tta))
+    if len(measured) > 1:
+        return report_several(ui, measured, json_output, count_parameters)
+    (path, trained, data, result, use_tta), = measured
     # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
-    pictures = save_pictures(result, data, save_confusion, save_mistakes, readable(f"{trained.describe()} ({model})"))
+    model_label = readable(f"{trained.describe()} ({path})")
+    pictures = save_pictures(result, data, save_confusion, save_mistakes, model_label, save_reliability)
     if json_output:
         document = result.as_json()
-        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
-                             "parameters": count_parameters(trained.network)}
+        document["model"] = model_json(path, trained, count_parameters)
         if pictures:
-            document["pictures"] = {name: str(path) for name, path in pictures.items()}
+            document["pictures"] = {name: str(picture) for name, picture in pictures.items()}
         ui.print_json(document)
         return
     if show and not no_show and ui.out.is_terminal:
         draw_sample(ui, result, data, show)
+    words = SPLIT_WORDS.get(split.value, split.value)
     ui.print("GroundTruth: ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_truth))
     ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
-    ui.print(f"Accuracy of the network on the {result.total:,} {split.value} images: {100 * result.accuracy:.1f} %"
+    ui.print(f"Accuracy of the network on the {result.total:,} {words} images: {100 * result.accuracy:.1f} %"
              f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)" + (" with test-time augmentation" if use_tta else ""))
-    ui.print(accuracy_table(result, f"{trained.describe()} ({model})"))
+    ui.print(accuracy_table(result, model_label))
     ui.print(per_class_table(result))
     ui.print(confusion_table(result))
-    for name, path in pictures.items():
-        ui.info(f"saved the {name} picture to {path}")
+    ui.print(calibration_line(result))
+    for name, picture in pictures.items():
+        ui.info(f"saved the {name} picture to {picture}")
+
+
+def images_of(data_dir: Path, split: str, trained, path: Path):
+    """The images to measure on: the test split, or the training set cut as the model's recorded
+    validation split cut it (`val`: the held-out part; `train`: the part it trained on)."""
+    from cifarctl.data.memory import load_split
+    from cifarctl.data.validation import ValidationSplit, rebuild
+    from cifarctl.errors import UsageError
+
+    if split == "test":
+        return load_split(data_dir, "test")
+    data = load_split(data_dir, "train")
+    if trained.validation is None:
+        if split == "val":
+            raise UsageError(f"{path} was trained without a validation split, so there is none to measure; "
+                             "train with --val-split, or evaluate on --split test")
+        return data
+    trained_on, validation = rebuild(data, ValidationSplit.from_dict(trained.validation, str(path)), str(path))
+    return validation if split == "val" else trained_on
+
+
+def model_json(path: Path, trained, count_parameters) -> dict:
+    document = {"path": str(path), "name": trained.info.name, **trained.info.options,
+                "parameters": count_parameters(trained.network)}
+    if trained.validation is not None:
+        document["validation"] = {key: trained.validation[key] for key in ("size", "seed", "of")}
+    return document
+
+
+def calibration_line(result) -> str:
+    reliability = result.calibration
+    return (f"Calibration: expected calibration error {100 * reliability.expected_calibration_error:.2f} % "
+            f"(the gap between confidence and accuracy over {len(reliability.counts)} equal-width confidence bins, "
+            "weighted by their images; 0 is perfectly calibrated)")
+
+
+def report_several(ui: UI, measured, json_output: bool, count_parameters) -> None:
+    """Each model's numbers, then their mean ± std and 95 % t-interval."""
+    from cifarctl.cli.reports import several_models_table
+    from cifarctl.cli.sweep_reports import describe
+    from cifarctl.statistics import summarize
+
+    accuracy = summarize([result.accuracy for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
+    ece = summarize([result.calibration.expected_calibration_error for _, _, _, result, _ in measured],
+                    bounds=(0.0, 1.0))
+    macro_f1 = summarize([result.macro_f1() for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
+    if json_output:
+        ui.print_json({"models": [{**result.as_json(), "model": model_json(path, trained, count_parameters)}
+                                  for path, trained, _, result, _ in measured],
+                       "accuracy": accuracy.as_json(), "ece": ece.as_json(), "macro_f1": macro_f1.as_json()})
+        return
+    splits = {result.split for _, _, _, result, _ in measured}
+    ui.print(several_models_table(measured))
+    words = " and ".join(SPLIT_WORDS.get(name, name) for name in sorted(splits))
+    ui.print(f"Accuracy on the {words} images: {describe(accuracy, 'models')}")
+    ui.print(f"Expected calibration error: {describe(ece, 'models')}")
 
 
 def draw_sample(ui: UI, result, data, count: int) -> None:
@@ -93,9 +176,9 @@ def draw_sample(ui: UI, result, data, count: int) -> None:
 
 
 def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: Optional[Path],
-                  model_label: str) -> dict[str, Path]:
+                  model_label: str, reliability_path: Optional[Path] = None) -> dict[str, Path]:
     """Write the PNGs asked for; matplotlib is loaded only when one is."""
-    if confusion_path is None and mistakes_path is None:
+    if confusion_path is None and mistakes_path is None and reliability_path is None:
         return {}
     from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_confusion, plot_mistakes
@@ -117,4 +200,12 @@ def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: O
                       f"The {len(chosen)} most confident of {wrong:,} mistakes on {images_line}; "
                       "each: true → predicted (probability)")
         saved["mistakes"] = mistakes_path
+    if reliability_path is not None:
+        from cifarctl.pictures.evaluation_plots import plot_reliability
+
+        reliability = result.calibration
+        plot_reliability(reliability, reliability_path,
+                         f"{model_label}\n{images_line}, expected calibration error "
+                         f"{100 * reliability.expected_calibration_error:.2f} %")
+        saved["reliability"] = reliability_path
     return saved

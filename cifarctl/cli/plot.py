@@ -23,6 +23,7 @@ def plot(
     runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
     output: png_output_option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).") = None,
     label: Annotated[Optional[list[str]], typer.Option("--label", metavar="NAME", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
+    mean: Annotated[bool, typer.Option("--mean", help="Draw the runs of one configuration (names that differ only in .seedN, as 'train --seeds' writes them) as their mean with a band of ± one standard deviation.")] = False,
     smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -32,33 +33,44 @@ def plot(
 
     config, ui = start(ctx)
     logs = [metrics_log_of(path) for path in (runs or [DEFAULT_MODEL_FILE])]
+    groups = configurations(logs) if mean else {name: [log] for name, log in zip(run_labels(logs), logs)}
     # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
-    labels = [readable(text) for text in (label or run_labels(logs))]
-    if len(labels) != len(logs):
-        raise UsageError(f"{len(labels)} --label values for {len(logs)} runs; give one per run or none")
+    labels = [readable(text) for text in (label or list(groups))]
+    if len(labels) != len(groups):
+        what = "configurations" if mean else "runs"
+        raise UsageError(f"{len(labels)} --label values for {len(groups)} {what}; give one per {what[:-1]} or none")
     target = output or default_output(logs)
     check_png_outputs(config.data_dir, inputs=tuple(logs) + tuple(runs or ()), output=target)
 
     from cifarctl.pictures.training_plots import RunCurves, plot_training
 
     curves, reports = [], []
-    for log, name in zip(logs, labels):
-        records, warnings = read_metrics(log)
-        for warning in warnings:
-            ui.warning(warning)
-        run = RunCurves.from_records(name, records)
+    for group, name in zip(groups.values(), labels):
+        members, all_warnings = [], []
+        for log in group:
+            records, warnings = read_metrics(log)
+            for warning in warnings:
+                ui.warning(warning)
+            all_warnings += warnings
+            run = RunCurves.from_records(name, records)
+            if run.is_empty:
+                raise CifarctlError(f"metrics log {log} has no loss values yet; training logs one every --log-every "
+                                    "mini-batches and at the end of each epoch")
+            members.append(run)
+        run = RunCurves.mean_of(name, members) if len(members) > 1 else members[0]
         if run.is_empty:
-            raise CifarctlError(f"metrics log {log} has no loss values yet; training logs one every --log-every "
-                                "mini-batches and at the end of each epoch")
+            raise CifarctlError(f"the {len(members)} runs of {name} logged no loss at the same points; "
+                                "plot runs of one configuration together")
         curves.append(run)
-        reports.append(run_report(log, run, warnings))
+        reports.append(run_report(group[0] if len(group) == 1 else [str(log) for log in group], run, all_warnings))
     window = plot_training(curves, target, smooth)
     if json_output:
         ui.print_json({"output": str(target), "smoothing_window": window, "runs": reports})
         return
     for report in reports:
         ui.print(report_line(report))
-    ui.info(f"saved the plot of {len(curves)} run{'s' if len(curves) > 1 else ''} to {target}")
+    what = "configuration" if mean else "run"
+    ui.info(f"saved the plot of {len(curves)} {what}{'s' if len(curves) > 1 else ''} to {target}")
 
 
 def metrics_log_of(path: Path) -> Path:
@@ -68,6 +80,17 @@ def metrics_log_of(path: Path) -> Path:
     from cifarctl.training.run_files import run_files
 
     return run_files(path.with_suffix(".pth") if path.suffix == ".ckpt" else path).metrics
+
+
+def configurations(logs: list[Path]) -> dict[str, list[Path]]:
+    """The logs grouped by configuration: the runs `train --seeds` wrote, one group per name
+    without its `.seedN`, in the order first given."""
+    from cifarctl.pictures.training_plots import configuration_of
+
+    groups: dict[str, list[Path]] = {}
+    for log, name in zip(logs, run_labels(logs)):
+        groups.setdefault(configuration_of(name), []).append(log)
+    return groups
 
 
 def run_labels(logs: list[Path]) -> list[str]:
@@ -88,22 +111,28 @@ def _run_name(log: Path) -> str:
     return log.name.removesuffix(METRICS_SUFFIX).removesuffix(".jsonl")
 
 
-def run_report(log: Path, run: RunCurves, warnings: list[str]) -> dict:
-    return {"log": str(log), "label": run.label, "loss_points": len(run.step_losses), "epochs": len(run.epochs),
+def run_report(log, run: RunCurves, warnings: list[str]) -> dict:
+    """`log` is one path, or the list of logs a mean was drawn from."""
+    return {"log": log if isinstance(log, list) else str(log), "label": run.label, "runs": run.runs,
+            "loss_points": len(run.step_losses), "epochs": len(run.epochs),
             "final_loss": run.final_loss, "last_running_loss": run.last_running_loss,
             "last_loss": run.last_loss,  # kept for scripts written before final_loss and last_running_loss
-            "last_test_accuracy": run.last_test_accuracy, "warnings": warnings}
+            "last_test_accuracy": run.last_test_accuracy, "last_val_accuracy": run.last_val_accuracy,
+            "warnings": warnings}
 
 
 def report_line(report: dict) -> str:
     """The same loss `train` calls final (the mean over the last epoch) when a whole epoch was
     logged; otherwise the last running loss, named as such."""
     epochs = "1 epoch" if report["epochs"] == 1 else f"{report['epochs']} epochs"
+    runs = f" (mean of {report['runs']} runs)" if report["runs"] > 1 else ""
     if report["final_loss"] is not None:
         loss = f"final loss {report['final_loss']:.3f} (mean over the last epoch)"
     else:
         loss = f"last running loss {report['last_running_loss']:.3f} (no whole epoch logged)"
-    line = f"{report['label']}: {epochs} logged, {loss}"
+    line = f"{report['label']}{runs}: {epochs} logged, {loss}"
+    if report["last_val_accuracy"] is not None:
+        line += f", validation accuracy {100 * report['last_val_accuracy']:.1f} %"
     if report["last_test_accuracy"] is not None:
         line += f", test accuracy {100 * report['last_test_accuracy']:.1f} %"
     return line

@@ -8,6 +8,8 @@ from rich.text import Text
 from cifarctl.cli.sparkline import sparkline
 from cifarctl.data.catalog import SHORT_NAMES
 
+TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
+
 
 def training_summary(result, unicode: bool = False) -> Table:
     """The run at a glance; `unicode` draws the loss curve in blocks (a terminal) instead of ASCII."""
@@ -19,6 +21,10 @@ def training_summary(result, unicode: bool = False) -> Table:
         epoch, step = result.resumed_from
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
+    if settings.validation is not None:
+        held = settings.validation
+        table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
+                                    f"{held['seed']})")
     table.add_row("recipe", _recipe_line(settings, result.precision))
     table.add_row("epochs", f"{result.planned_epochs:.4g}")
     if result.processes > 1:
@@ -32,7 +38,8 @@ def training_summary(result, unicode: bool = False) -> Table:
         label = "loss since resume" if result.resumed_from is not None else "loss curve"
         table.add_row(label, _loss_curve(result.loss_history, unicode))
     if result.test_accuracy is not None:
-        table.add_row("test accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
+        split = "validation" if result.evaluated_on == "val" else result.evaluated_on
+        table.add_row(f"{split} accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("images/s", f"{result.images_per_second:,.0f}")
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
@@ -64,26 +71,53 @@ def _recipe_line(settings, precision: str) -> str:
 
 
 def accuracy_table(result, model_label: str) -> Table:
-    table = Table(title=f"Accuracy on the {result.total:,} {result.split} images", title_justify="left")
+    split = "validation" if result.split == "val" else result.split
+    table = Table(title=f"Accuracy on the {result.total:,} {split} images", title_justify="left")
     table.add_column("")
     table.add_column("accuracy", justify="right")
+    table.add_column("95 % interval (Wilson)", justify="right")
     table.add_column("correct", justify="right")
-    table.add_row(model_label, Text(f"{100 * result.accuracy:.1f} %", style="bold green"), f"{result.correct:,}")
-    table.add_row("random guessing", f"{100 / len(SHORT_NAMES):.1f} %", f"{result.total // len(SHORT_NAMES):,}")
+    show_top5 = len(result.confusion) > TOP5_FROM_CLASSES and result.top5_accuracy is not None
+    if show_top5:  # with ten classes, five guesses are half of them: meaningless
+        table.add_column("top-5", justify="right")
+    low, high = result.interval
+    row = [model_label, Text(f"{100 * result.accuracy:.1f} %", style="bold green"),
+           f"{100 * low:.1f}–{100 * high:.1f} %", f"{result.correct:,}"]
+    table.add_row(*row, *([f"{100 * result.top5_accuracy:.1f} %"] if show_top5 else []))
+    classes = len(result.confusion)
+    table.add_row("random guessing", f"{100 / classes:.1f} %", "", f"{result.total // classes:,}",
+                  *([f"{100 * min(1.0, 5 / classes):.1f} %"] if show_top5 else []))
     return table
 
 
 def per_class_table(result) -> Table:
-    accuracies = result.per_class()
-    ranked = sorted(accuracies.items(), key=lambda item: item[1], reverse=True)
-    table = Table(title="Accuracy per class (best first)", title_justify="left")
+    scores = result.scores()
+    ranked = sorted(scores.items(), key=lambda item: item[1]["recall"], reverse=True)
+    table = Table(title="Accuracy per class (best first): accuracy is the class's recall, precision the share "
+                        "of its predictions that were right, F1 their harmonic mean", title_justify="left")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
     table.add_column("", min_width=20)
-    for position, (name, accuracy) in enumerate(ranked):
+    table.add_column("precision", justify="right")
+    table.add_column("F1", justify="right")
+    for position, (name, score) in enumerate(ranked):
         style = "green" if position < 2 else "red" if position >= len(ranked) - 2 else ""
-        bar = "█" * round(accuracy * 20)
-        table.add_row(Text(f"{name:5s}", style=style), Text(f"{100 * accuracy:.1f} %", style=style), Text(bar, style=style or "dim"))
+        bar = "█" * round(score["recall"] * 20)
+        table.add_row(Text(f"{name:5s}", style=style), Text(f"{100 * score['recall']:.1f} %", style=style),
+                      Text(bar, style=style or "dim"), f"{100 * score['precision']:.1f} %", f"{score['f1']:.3f}")
+    return table
+
+
+def several_models_table(measured) -> Table:
+    """One row per model file: accuracy with its Wilson interval, macro F1 and calibration error."""
+    table = Table(title=f"{len(measured)} models", title_justify="left")
+    for name in ("model file", "model", "split", "accuracy", "95 % interval (Wilson)", "macro F1", "ECE"):
+        table.add_column(name, justify="left" if name in ("model file", "model", "split") else "right")
+    for path, trained, _, result, _ in measured:
+        low, high = result.interval
+        table.add_row(str(path), trained.describe(), result.split, f"{100 * result.accuracy:.2f} %",
+                      f"{100 * low:.1f}–{100 * high:.1f} %", f"{result.macro_f1():.3f}",
+                      f"{100 * result.calibration.expected_calibration_error:.2f} %")
     return table
 
 

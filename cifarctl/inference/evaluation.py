@@ -1,9 +1,12 @@
-"""Measuring a trained model: overall and per-class accuracy, and the confusion matrix."""
+"""Measuring a trained model: accuracy with its 95 % Wilson interval, top-5 accuracy, per-class
+accuracy, precision, recall and F1, the confusion matrix, and calibration."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+import math
 
 import torch
 import torch.nn as nn
@@ -11,11 +14,40 @@ import torch.nn as nn
 from cifarctl.data.catalog import NUM_CLASSES, SHORT_NAMES
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
 from cifarctl.errors import CheckpointError
+from cifarctl.inference.calibration import Reliability, reliability
 from cifarctl.recipes.augment import tta_views
 from cifarctl.recipes.precision import autocast, inference_layout
 
 RANDOM_BASELINE = 1 / NUM_CLASSES
 TUTORIAL_SAMPLE = 4  # the tutorial shows the first test batch of 4 images
+TOP_K = 5
+Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
+
+
+def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion (95 % by default): unlike the normal
+    approximation it stays inside [0, 1] and behaves near 0 % and 100 %."""
+    if total == 0:
+        return 0.0, 1.0
+    share = correct / total
+    denominator = 1 + z * z / total
+    centre = (share + z * z / (2 * total)) / denominator
+    half = z * math.sqrt(share * (1 - share) / total + z * z / (4 * total * total)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def class_scores(confusion: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Per class: precision (of the images predicted as it, the share that are), recall (of its
+    images, the share found: the tutorial's per-class accuracy) and their harmonic mean F1."""
+    scores = {}
+    for index, name in enumerate(SHORT_NAMES[: len(confusion)]):
+        hits = float(confusion[index, index])
+        predicted, actual = float(confusion[:, index].sum()), float(confusion[index].sum())
+        precision = hits / predicted if predicted else 0.0
+        recall = hits / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[name] = {"precision": precision, "recall": recall, "f1": f1}
+    return scores
 
 
 @dataclass
@@ -27,6 +59,8 @@ class EvalResult:
     tta: bool = False
     predicted: torch.Tensor | None = None  # (N,) the class of every image
     confidence: torch.Tensor | None = None  # (N,) the probability given to that class
+    top5_correct: int | None = None  # images whose class is among the five most probable
+    calibration: Reliability | None = None
 
     @property
     def total(self) -> int:
@@ -47,17 +81,42 @@ class EvalResult:
             for index, name in enumerate(SHORT_NAMES)
         }
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        """95 % Wilson interval of the accuracy."""
+        return wilson_interval(self.correct, self.total)
+
+    @property
+    def top5_accuracy(self) -> float | None:
+        return None if self.top5_correct is None or not self.total else self.top5_correct / self.total
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        return class_scores(self.confusion)
+
+    def macro_f1(self) -> float:
+        scores = self.scores()
+        return sum(score["f1"] for score in scores.values()) / len(scores)
+
     def as_json(self) -> dict[str, Any]:
-        return {
+        low, high = self.interval
+        document = {
             "split": self.split,
             "accuracy": round(self.accuracy, 6),
             "correct": self.correct,
             "total": self.total,
+            "accuracy_ci95": {"low": round(low, 6), "high": round(high, 6), "method": "wilson"},
+            "top5_accuracy": None if self.top5_accuracy is None else round(self.top5_accuracy, 6),
             "baseline": RANDOM_BASELINE,
             "tta": self.tta,
             "per_class": {name: round(value, 6) for name, value in self.per_class().items()},
+            "per_class_scores": {name: {key: round(value, 6) for key, value in score.items()}
+                                 for name, score in self.scores().items()},
+            "macro_f1": round(self.macro_f1(), 6),
             "confusion": self.confusion.tolist(),
         }
+        if self.calibration is not None:
+            document["calibration"] = self.calibration.as_json()
+        return document
 
 
 @torch.no_grad()
@@ -95,6 +154,7 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
     probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta, precision)
     confidence, predicted = probabilities.max(dim=1)
     truth = data.labels
+    top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1).indices
     confusion = torch.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES)
     return EvalResult(
         split=data.name,
@@ -104,4 +164,6 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
         tta=tta,
         predicted=predicted,
         confidence=confidence,
+        top5_correct=int((top == truth[:, None]).any(dim=1).sum()),
+        calibration=reliability(confidence, predicted == truth),
     )

@@ -4,6 +4,9 @@
   so `net.load_state_dict(torch.load(PATH, weights_only=True))` works.
 - Every other family is saved as a small dict of plain types and tensors that says what it
   holds: family, options, input normalisation, class names, test-time augmentation.
+- A model trained with a validation split records it (size, seed, fingerprint), so
+  `evaluate --split val` can rebuild it; the tutorial's Net is then saved described too,
+  since a bare state_dict has nowhere to keep it.
 - `load_trained_model` reads either (or a training checkpoint), validates it against the
   registry's limits before building anything, and returns a ready network.
 """
@@ -43,18 +46,21 @@ class TrainedModel:
     tta: bool  # whether the family's recipe predicts with test-time augmentation by default
     path: Path
     precision: str = "fp32"  # what the family's recipe computes in on this device
+    validation: dict[str, Any] | None = None  # the split held out while it trained, if any
 
     def describe(self) -> str:
         return self.info.describe()
 
 
-def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool) -> Any:
-    """What `train` saves: a bare state_dict for the tutorial's Net, a described dict otherwise."""
+def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
+                   validation: dict[str, Any] | None = None) -> Any:
+    """What `train` saves: a bare state_dict for the tutorial's Net, a described dict otherwise
+    (and for the Net too when a validation split must be recorded)."""
     family = info.family
-    if family.plain_state_dict:
+    if family.plain_state_dict and validation is None:
         return state_dict
     mean, std = family.normalization
-    return {
+    document = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
         "family": info.name,
@@ -64,10 +70,14 @@ def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bo
         "tta": tta,
         "state_dict": state_dict,
     }
+    if validation is not None:
+        document["validation"] = dict(validation)
+    return document
 
 
-def save_trained_model(path: Path, info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool) -> None:
-    save_state(model_document(info, state_dict, tta), path)
+def save_trained_model(path: Path, info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
+                       validation: dict[str, Any] | None = None) -> None:
+    save_state(model_document(info, state_dict, tta, validation), path)
 
 
 def load_trained_model(path: Path, device: torch.device | str = "cpu") -> TrainedModel:
@@ -75,6 +85,7 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     path = Path(path)
     document = load_state(path, missing_hint="; train one with 'cifarctl train' or pass --model PATH")
     info, state_dict, tta = _read_document(document, path)
+    validation = _recorded_validation(document)
     _check_tensors(state_dict, info, path)
     network = build_model(info)
     _check_number_kinds(state_dict, network.state_dict(), info, path)
@@ -82,7 +93,17 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
-    return TrainedModel(network, info, mean, std, tta, path, precision)
+    return TrainedModel(network, info, mean, std, tta, path, precision, validation)
+
+
+def _recorded_validation(document: Any) -> dict[str, Any] | None:
+    """The validation split a model file or checkpoint records (checked when it is used)."""
+    if not isinstance(document, dict):
+        return None
+    if is_checkpoint(document):
+        settings = document.get("settings")
+        return settings.get("validation") if isinstance(settings, dict) else None
+    return document.get("validation") if document.get("format") == MODEL_FORMAT else None
 
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:

@@ -69,3 +69,39 @@ def plot_mistakes(images: np.ndarray, captions: Sequence[str], path: Path, title
                 axes.set_title(captions[index], fontsize=10, pad=4)
         figure.suptitle(title, fontsize=12)
         save_png(figure, path)
+
+
+def reliability_figure(reliability, title: str):
+    """Above: accuracy per confidence bin as bars against the diagonal of perfect calibration,
+    the bin's mean confidence marked and the gap between the two hatched; below: how many images each bin holds. Empty bins have no bar."""
+    edges = np.asarray(reliability.edges)
+    width = np.diff(edges)
+    left = edges[:-1]
+    filled = [index for index, count in enumerate(reliability.counts) if count]
+    with house_style():
+        figure = new_figure(6.5, 7)
+        top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[3, 1])
+        accuracy = [reliability.accuracy[index] for index in filled]
+        confidence = [reliability.confidence[index] for index in filled]
+        top.bar(left[filled], accuracy, width=width[filled], align="edge", color="C0", edgecolor="white",
+                label="accuracy in the bin", gid="accuracy")
+        top.bar(left[filled], np.abs(np.subtract(confidence, accuracy)), bottom=np.minimum(confidence, accuracy),
+                width=width[filled], align="edge", fill=False, edgecolor="C3", hatch="//", linewidth=1,
+                label="gap to the mean confidence", gid="gap")
+        top.plot(left[filled] + width[filled] / 2, confidence, linestyle="none", marker="_", markersize=14,
+                 markeredgewidth=2.5, color="black", label="mean confidence in the bin")
+        top.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1.5, label="perfectly calibrated")
+        top.set_xlim(0, 1)
+        top.set_ylim(0, 1.28)  # headroom above 100 % for the legend, so it never hides a bar
+        top.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+        top.set_ylabel("accuracy")
+        top.set_title(title)
+        top.legend(loc="upper center", ncols=2, fontsize=9)
+        bottom.bar(left, reliability.counts, width=width, align="edge", color="grey", edgecolor="white", gid="counts")
+        bottom.set_xlabel(f"confidence (top probability), {len(reliability.counts)} equal-width bins")
+        bottom.set_ylabel("images")
+        return figure
+
+
+def plot_reliability(reliability, path: Path, title: str) -> None:
+    save_png(reliability_figure(reliability, title), path)

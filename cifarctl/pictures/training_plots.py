@@ -6,7 +6,9 @@ seen (not steps), which lines up runs with different batch sizes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,9 @@ class RunCurves:
     epoch_losses: list[float | None]
     train_accuracy: list[float | None]
     test_accuracy: list[float | None]
+    val_accuracy: list[float | None] = field(default_factory=list)
+    runs: int = 1  # more than one: the curves are the mean of this many runs
+    spread: dict[str, list[float | None]] = field(default_factory=dict)  # curve name -> std at each point
 
     @classmethod
     def from_records(cls, label: str, records: list[dict[str, Any]]) -> RunCurves:
@@ -45,11 +50,36 @@ class RunCurves:
             epoch_losses=[_number_or_none(record.get("train_loss")) for record in epochs],
             train_accuracy=[_number_or_none(record.get("train_accuracy")) for record in epochs],
             test_accuracy=[_number_or_none(record.get("test_accuracy")) for record in epochs],
+            val_accuracy=[_number_or_none(record.get("val_accuracy")) for record in epochs],
         )
+
+    @classmethod
+    def mean_of(cls, label: str, runs: list[RunCurves]) -> RunCurves:
+        """The mean of several runs of one configuration at the points all of them logged, with
+        the sample standard deviation at each point as `spread`."""
+        shared_steps = sorted(set.intersection(*(set(run.step_images) for run in runs)))
+        shared_epochs = sorted(set.intersection(*(set(run.epochs) for run in runs)))
+        curves, spread = {}, {}
+        for name, axis, keys in (("step_losses", "step_images", shared_steps),
+                                 ("epoch_losses", "epochs", shared_epochs),
+                                 ("train_accuracy", "epochs", shared_epochs),
+                                 ("test_accuracy", "epochs", shared_epochs),
+                                 ("val_accuracy", "epochs", shared_epochs)):
+            columns = [dict(zip(getattr(run, axis), getattr(run, name))) for run in runs]
+            values = [[column.get(key) for column in columns] for key in keys]
+            curves[name] = [_mean(point) for point in values]
+            spread[name] = [_std(point) for point in values]
+        first = runs[0]
+        epoch_images = dict(zip(first.epochs, first.epoch_images))
+        return cls(label=label, step_images=shared_steps, step_losses=curves["step_losses"], epochs=shared_epochs,
+                   epoch_images=[epoch_images[epoch] for epoch in shared_epochs],
+                   epoch_losses=curves["epoch_losses"], train_accuracy=curves["train_accuracy"],
+                   test_accuracy=curves["test_accuracy"], val_accuracy=curves["val_accuracy"], runs=len(runs),
+                   spread=spread)
 
     @property
     def has_accuracy(self) -> bool:
-        return any(value is not None for value in self.train_accuracy + self.test_accuracy)
+        return any(value is not None for value in self.train_accuracy + self.test_accuracy + self.val_accuracy)
 
     @property
     def is_empty(self) -> bool:
@@ -73,6 +103,18 @@ class RunCurves:
     @property
     def last_test_accuracy(self) -> float | None:
         return _last(self.test_accuracy)
+
+    @property
+    def last_val_accuracy(self) -> float | None:
+        return _last(self.val_accuracy)
+
+
+SEED_SUFFIX = re.compile(r"\.seed\d+$")
+
+
+def configuration_of(run_name: str) -> str:
+    """`cifar_net.lr0.3.seed2` -> `cifar_net.lr0.3`: the runs `train --seeds` made of one configuration."""
+    return SEED_SUFFIX.sub("", run_name)
 
 
 def smoothing_window(runs: list[RunCurves]) -> int:
@@ -116,8 +158,11 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> 
         if run.step_losses:
             if window > 1:
                 axes.plot(run.step_images, run.step_losses, color=colour, alpha=RAW_ALPHA, linewidth=1)
-            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2, label=run.label,
-                      marker="o" if len(run.step_losses) == 1 else None)  # a line of one point draws nothing
+            axes.plot(run.step_images, smooth(run.step_losses, window), color=colour, linewidth=2,
+                      label=_band_label(run), marker="o" if len(run.step_losses) == 1 else None)  # one point: a marker
+            spread = run.spread.get("step_losses")
+            _draw_band(axes, run.step_images, smooth(run.step_losses, window),
+                       smooth(spread, window) if spread else None, colour, 1)
         else:  # logged less often than once an epoch: the epoch means are all there is
             points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
             axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")
@@ -135,12 +180,15 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> 
 def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
     epochs_seen = set()
     for run, colour in zip(runs, colours):
-        for values, kind, style, marker in ((run.test_accuracy, "test", "-", "o"), (run.train_accuracy, "train", "--", "s")):
+        for name, kind, style, marker in (("test_accuracy", "test", "-", "o"), ("val_accuracy", "validation", "-.", "D"),
+                                          ("train_accuracy", "train", "--", "s")):
+            values = getattr(run, name)
             points = [(epoch, 100 * value) for epoch, value in zip(run.epochs, values) if value is not None]
             if points:
                 epochs_seen.update(epoch for epoch, _ in points)
                 axes.plot(*zip(*points), color=colour, linestyle=style, marker=marker, linewidth=2,
-                          label=f"{run.label} {kind}" if len(runs) > 1 else kind)
+                          label=f"{_band_label(run)} {kind}" if len(runs) > 1 or run.runs > 1 else kind)
+                _draw_band(axes, run.epochs, values, run.spread.get(name), colour, 100)
     axes.axhline(100 * RANDOM_BASELINE, color="grey", linestyle=":", linewidth=1.5,
                  label=f"random guessing ({100 * RANDOM_BASELINE:.0f} %)")
     axes.set_title("Accuracy per epoch")
@@ -153,6 +201,32 @@ def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
         only = next(iter(epochs_seen))
         axes.set_xlim(only - 1, only + 1)
     axes.legend(loc="best")
+
+
+def _band_label(run: RunCurves) -> str:
+    return f"{run.label} (mean of {run.runs} runs ± 1 std)" if run.runs > 1 else run.label
+
+
+def _draw_band(axes, xs: list, means: list, spread: list | None, colour: str, scale: float) -> None:
+    """Shade mean ± one standard deviation where both are known."""
+    if not spread:
+        return
+    points = [(x, mean, std) for x, mean, std in zip(xs, means, spread) if mean is not None and std is not None]
+    if points:
+        x, mean, std = zip(*points)
+        axes.fill_between(x, [scale * (m - s) for m, s in zip(mean, std)], [scale * (m + s) for m, s in zip(mean, std)],
+                          color=colour, alpha=0.2, linewidth=0)
+
+
+def _mean(values: list) -> float | None:
+    return None if any(value is None for value in values) else math.fsum(values) / len(values)
+
+
+def _std(values: list) -> float | None:
+    if len(values) < 2 or any(value is None for value in values):
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((value - mean) ** 2 for value in values) / (len(values) - 1))
 
 
 def _short_count(value: float, _position: int) -> str:

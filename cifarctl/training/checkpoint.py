@@ -177,6 +177,14 @@ def _check_claim(files: RunFiles, restart: bool) -> None:
                          "continue it with --resume, or start over with --restart")
 
 
+def recorded_validation(files: RunFiles) -> tuple[Path, dict[str, Any]] | None:
+    """The validation split the checkpoint of `files` records (with the checkpoint's path), if any."""
+    if not files.checkpoint.exists():
+        return None
+    validation = load_checkpoint(files.checkpoint)["settings"].get("validation")
+    return (files.checkpoint, validation) if validation is not None else None
+
+
 def settings_to_resume(settings: TrainSettings, checkpoint: dict[str, Any]) -> TrainSettings:
     """This run's settings, with the seed (when not given) and the fitted length taken from the checkpoint."""
     saved = TrainSettings.from_dict(checkpoint["settings"])
@@ -266,12 +274,19 @@ def _checked(files: RunFiles, settings: TrainSettings, data: Split, steps_per_ep
     return state
 
 
+def _shown(key: str, value: Any) -> Any:
+    """A setting as the options say it: the validation split as --val-split/--val-seed."""
+    if key == "validation" and isinstance(value, dict):
+        return f"--val-split {value.get('size')} --val-seed {value.get('seed')}"
+    return "none" if key == "validation" and value is None else value
+
+
 def _differences(saved: TrainSettings, now: TrainSettings) -> list[str]:
     constant_rate = now.recipe.schedule == "constant"
     skip_recipe = CHANGEABLE_RECIPE | ({"epochs"} if constant_rate else set())
     skip = CHANGEABLE | (CHANGEABLE_WITH_CONSTANT_RATE if constant_rate else set()) | {"recipe"}
     before, after = saved.as_dict(), now.as_dict()
-    different = [f"{key} {before[key]} (now {after[key]})" for key in after
+    different = [f"{key} {_shown(key, before.get(key))} (now {_shown(key, after[key])})" for key in after
                  if key not in skip and before.get(key) != after[key]]
     different += [f"{key} {before['recipe'].get(key)} (now {value})" for key, value in after["recipe"].items()
                   if key not in skip_recipe and before["recipe"].get(key) != value]

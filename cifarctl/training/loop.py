@@ -65,6 +65,7 @@ class TrainResult:
     precision: str = "fp32"
     loss_history: tuple[float, ...] = ()  # the running-loss values logged during this run
     test_accuracy: float | None = None  # from the last --eval-every pass, if any
+    evaluated_on: str = "test"  # the split --eval-every measured: "val" when one is held out
 
     @property
     def output(self) -> Path:
@@ -86,7 +87,8 @@ class TrainResult:
             "global_batch_size": self.settings.batch_size * self.processes,
             "precision": self.precision,
             "final_loss": clean_number(round(self.final_loss, 6)),
-            "test_accuracy": None if self.test_accuracy is None else round(self.test_accuracy, 6),
+            **{f"{split}_accuracy": None if self.test_accuracy is None or split != self.evaluated_on
+               else round(self.test_accuracy, 6) for split in ("test", "val")},
             "train_seconds": round(self.seconds, 3),
             "images_per_second": round(self.images_per_second, 1),
             "output": str(self.files.output),
@@ -145,7 +147,8 @@ def train(
         parts.model = compiled(parts.model, device.type, events)
     recipe = settings.recipe
     metrics = MetricsLog(files.metrics if is_main else None, metrics_sink if is_main else None)
-    progress = Progress(settings, parts, files, events, metrics, cluster, steps_per_epoch, len(labels))
+    evaluated_on = test_data.name if test_data is not None else "test"
+    progress = Progress(settings, parts, files, events, metrics, cluster, steps_per_epoch, len(labels), evaluated_on)
     progress.first_line(threads_why)
     if saved is not None:
         state = checkpoint.restore(saved, parts, state)
@@ -239,7 +242,7 @@ def train(
         metrics.close()
     if is_main:
         weights = {name: tensor.detach().cpu() for name, tensor in parts.network.state_dict().items()}
-        save_trained_model(files.output, parts.info, weights, tta=recipe.tta)
+        save_trained_model(files.output, parts.info, weights, tta=recipe.tta, validation=settings.validation)
     steps_this_run = state.step - step_at_start
     return TrainResult(
         settings=settings,  # with the length a time budget fitted
@@ -258,6 +261,7 @@ def train(
         precision=parts.precision,
         loss_history=tuple(progress.loss_history),
         test_accuracy=state.test_accuracy,
+        evaluated_on=evaluated_on,
     )
 
 
@@ -297,7 +301,8 @@ def _stop_requested(should_stop: Callable[[], bool], in_epoch: int, cluster: Clu
 
 def _test_accuracy(parts, test_data: Split | None, settings: TrainSettings, state: RunState, epoch: int,
                    is_main: bool) -> float | None:
-    """Test accuracy every --eval-every epochs and at the end (rank 0), else None."""
+    """Accuracy on `test_data` (the validation split when one is held out) every --eval-every
+    epochs and at the end (rank 0), else None."""
     every = settings.eval_every
     finished = state.step == state.total_steps
     if test_data is None or not every or not is_main or ((epoch + 1) % every and not finished):

@@ -94,7 +94,7 @@ class MetricsLog:
 MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
-OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy")
+OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy", "val_accuracy")
 
 
 def record_problem(record: Any) -> str | None:

@@ -27,8 +27,9 @@ class TrainingDiverged(CifarctlError):
 
 class Progress:
     def __init__(self, settings: TrainSettings, parts: Parts, files: RunFiles, events: Events, metrics: MetricsLog,
-                 cluster: Cluster | None, steps_per_epoch: int, images: int) -> None:
+                 cluster: Cluster | None, steps_per_epoch: int, images: int, evaluated_on: str = "test") -> None:
         self.settings, self.parts, self.files, self.events, self.metrics = settings, parts, files, events, metrics
+        self.evaluated_on = evaluated_on  # the split --eval-every measures: "val" when one is held out
         self.cluster = cluster
         self.world_size = cluster.world_size if cluster else 1
         self.steps_per_epoch, self.images = steps_per_epoch, images
@@ -43,7 +44,10 @@ class Progress:
     def first_line(self, threads_why: str = "") -> None:
         """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
         settings, parts, family = self.settings, self.parts, self.parts.info.family
-        line = (f"training {parts.info.describe()} on {self.images:,} images on {describe_device(parts.device)}, "
+        held_out = settings.validation
+        images = (f"{self.images:,} images ({held_out['size']:,} more held out for validation)" if held_out
+                  else f"{self.images:,} images")
+        line = (f"training {parts.info.describe()} on {images} on {describe_device(parts.device)}, "
                 f"{settings.recipe.name} recipe ({self._length()}, batch {settings.batch_size}, "
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
         if parts.precision != "fp32":
@@ -88,6 +92,8 @@ class Progress:
         repeat = f"--steps {total}" + "".join(f" --model-option {name}={value}"
                                                for name, value in self.parts.info.options.items()
                                                if self.settings.pick_size)
+        if self.parts.device.type == "cpu":  # another thread count sums in another order: not bit-identical
+            repeat += f" --threads {self.settings.threads}"
         self.events.task_finished()
         self.events.message(f"time budget {format_duration(self.settings.time_budget)}: {1000 * per_step:.0f} ms "
                             f"per step here, so {total:,} steps ({total / self.steps_per_epoch:.2f} epochs); "
@@ -152,13 +158,14 @@ class Progress:
                 line += f"  train acc {100 * train_accuracy:5.1f} %"
             line += f"  lr {lr:.4g}  {rate:,.0f} img/s"
             if test_accuracy is not None:
-                line += f"  test acc {100 * test_accuracy:5.1f} %"
+                line += f"  {self.evaluated_on} acc {100 * test_accuracy:5.1f} %"
             self.events.message(line)
         self.events.task_advanced(state.step, f"epoch {epoch + 1} done")
         self.metrics.write({"kind": "epoch", "epoch": epoch + 1, "global_step": state.step,
                             "images": self._images_seen(epoch, steps), "train_loss": round(state.final_loss, 6),
                             "train_accuracy": None if train_accuracy is None else round(train_accuracy, 6),
-                            "test_accuracy": None if test_accuracy is None else round(test_accuracy, 6),
+                            f"{self.evaluated_on}_accuracy": None if test_accuracy is None
+                            else round(test_accuracy, 6),
                             "lr": lr, "images_per_second": round(rate, 1), "seconds": round(seconds, 3),
                             "time": self._time(state)})
 

@@ -30,18 +30,21 @@ class TrainSettings:
     threads: int | None = None  # CPU threads (None: measured at the start, then kept for a resume)
     compile: bool = False  # run the model through torch.compile
     pick_size: bool = False  # a time budget picks the family's size (no size option was given)
+    validation: dict[str, Any] | None = None  # the held-out split (ValidationSplit.as_dict()), if any
 
     @classmethod
     def for_model(cls, name: str, options: dict[str, Any] | None = None, *, seed: int = 0, eval_every: int = 0,
                   precision: str | None = None, steps: int | None = None, time_budget: float | None = None,
                   threads: int | None = None, compile: bool = False, pick_size: bool = False,
+                  validation: dict[str, Any] | None = None,
                   **recipe_changes: Any) -> TrainSettings:
         family = registry.get(name)
         recipe = family.recipe.replace(**recipe_changes)
         return cls(model=name, options=family.resolve_options(options or {}), recipe=recipe, seed=seed,
                    eval_every=eval_every, precision=precision or recipe.precision, steps=steps,
                    time_budget=time_budget, threads=threads, compile=compile,
-                   pick_size=pick_size and time_budget is not None and bool(family.budget_sizes))
+                   pick_size=pick_size and time_budget is not None and bool(family.budget_sizes),
+                   validation=validation)
 
     @property
     def epochs(self) -> float:
@@ -73,4 +76,6 @@ class TrainSettings:
         recipe.pop("name")
         return {"model": self.model, **self.options, "recipe": self.recipe.name, **recipe, "seed": self.seed,
                 "eval_every": self.eval_every, "precision": self.precision, "steps": self.steps,
-                "time_budget": self.time_budget, "threads": self.threads, "compile": self.compile}
+                "time_budget": self.time_budget, "threads": self.threads, "compile": self.compile,
+                "val_split": None if self.validation is None else self.validation["size"],
+                "val_seed": None if self.validation is None else self.validation["seed"]}
