@@ -55,7 +55,9 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
     from cifarctl.training.settings import TrainSettings
     from cifarctl.training.loop import train
 
-    settings = TrainSettings.for_model(name, seed=5, epochs=2, batch_size=100, log_every=1)
+    # the CLI runs take their threads from $CIFARCTL_THREADS (conftest): the same here, for equal sums
+    settings = TrainSettings.for_model(name, seed=5, epochs=2, batch_size=100, log_every=1,
+                                       threads=int(os.environ["CIFARCTL_THREADS"]))
     calls = iter(range(100))
     with pytest.raises(Interrupted):
         train(settings, load_split(data_dir, "train"), torch.device("cpu"), run_files(tmp_path / "resumed.pth"),

@@ -119,7 +119,7 @@ class EvalResult:
         return document
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int,
                           mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False,
                           precision: str = "fp32") -> torch.Tensor:
