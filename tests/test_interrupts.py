@@ -132,7 +132,8 @@ from cifarctl.interrupts import prepare_worker
 
 def work(seconds):
     import os
-    print(os.getpid(), flush=True)
+    sys.stdout.write(f"{os.getpid()}\\n")  # one write: two workers' lines never interleave, buffered or not
+    sys.stdout.flush()
     time.sleep(seconds)
 
 with exclusive_lock(__import__("pathlib").Path(sys.argv[1])):
