@@ -193,3 +193,14 @@ def test_an_unfinished_run_is_found_before_any_run_trains_again(cli, data_dir, t
     assert result.exit_code == 2 and "cifar_net.seed1.ckpt holds an unfinished run" in result.stderr
     assert "run 1/2" not in result.stderr  # nothing was trained again
     assert (tmp_path / "cifar_net.seed0.pth").read_bytes() == finished
+
+
+def test_a_side_without_spread_gives_a_p_value_without_a_library_warning():
+    import warnings
+
+    from cifarctl.statistics import welch_p_value
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        p = welch_p_value([1.0, 1.0, 1.0, 1.0, 1.0], [0.97, 0.98, 0.98, 0.99, 0.98])
+    assert p is not None and 0.0 <= p < 0.05
