@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import resource
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+
+def run_on_a_terminal(args: list[str], cwd: Path, term: str = "xterm-256color") -> str:
+    """stdout of `cifarctl ARGS` on a pseudo-terminal with this TERM, as a person would see it."""
+    primary, secondary = os.openpty()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TERM": term, "COLUMNS": "100"}
+    for name in ("CI", "COLORTERM", "NO_COLOR", "FORCE_COLOR"):
+        env.pop(name, None)
+    process = subprocess.Popen([sys.executable, "-m", "cifarctl", *args], cwd=cwd, stdout=secondary,
+                               stderr=subprocess.PIPE, env=env)
+    os.close(secondary)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(primary, 65536)
+        except OSError:  # the terminal closes when the process ends
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(primary)
+    assert process.wait(timeout=120) == 0, process.stderr.read()
+    return b"".join(chunks).decode("utf-8", "replace")
 
 
 def limit_file_size(limit: int) -> Callable[[], None]:

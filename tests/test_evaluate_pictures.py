@@ -2,17 +2,16 @@
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import run_on_a_terminal
+
 from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_mistakes
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -94,33 +93,11 @@ def test_no_images_are_drawn_off_a_terminal(cli, trained):
     assert result.stdout.startswith("GroundTruth: ")
 
 
-def _run_on_a_terminal(args: list[str], cwd: Path) -> str:
-    """stdout on a pseudo-terminal, as a person would see it."""
-    primary, secondary = os.openpty()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TERM": "xterm-256color", "COLUMNS": "100"}
-    env.pop("CI", None)
-    process = subprocess.Popen([sys.executable, "-m", "cifarctl", *args], cwd=cwd, stdout=secondary,
-                               stderr=subprocess.PIPE, env=env)
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # the terminal closes when the process ends
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(primary)
-    assert process.wait(timeout=120) == 0, process.stderr.read()
-    return b"".join(chunks).decode("utf-8", "replace")
-
-
 def test_a_terminal_sees_the_test_images_with_both_labels(trained, data_dir, tmp_path):
-    shown = _run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--show", "3"], tmp_path)
+    shown = run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--show", "3"], tmp_path)
     pictures = shown.split("GroundTruth:")[0]
     assert pictures.count(", predicted ") == 3 and "▀" in pictures
-    hidden = _run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--no-show"], tmp_path)
+    hidden = run_on_a_terminal(["--data-dir", str(data_dir), "evaluate", "--no-show"], tmp_path)
     assert hidden.startswith("GroundTruth:") and "▀" not in hidden
 
 

@@ -105,30 +105,9 @@ def test_preview_names_one_image_in_the_singular(cli, data_dir):
 
 def _preview_on_a_terminal(data_dir, term: str) -> str:
     """stdout of `preview` on a pseudo-terminal with this TERM, as a person would see it."""
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
+    from helpers import run_on_a_terminal
 
-    primary, secondary = os.openpty()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "TERM": term, "COLUMNS": "100"}
-    for name in ("CI", "COLORTERM", "NO_COLOR", "FORCE_COLOR"):
-        env.pop(name, None)
-    process = subprocess.Popen([sys.executable, "-m", "cifarctl", "--data-dir", str(data_dir), "preview", "--seed", "1",
-                                "--count", "2"], stdout=secondary, stderr=subprocess.PIPE, env=env)
-    os.close(secondary)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(primary)
-    assert process.wait(timeout=60) == 0, process.stderr.read()
-    return b"".join(chunks).decode("utf-8", "replace")
+    return run_on_a_terminal(["--data-dir", str(data_dir), "preview", "--seed", "1", "--count", "2"], data_dir, term)
 
 
 @pytest.mark.parametrize(("term", "colour"), [("xterm-256color", True), ("xterm", False), ("linux", False)])
