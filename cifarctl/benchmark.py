@@ -44,6 +44,7 @@ class BenchSettings:
     widths: tuple[int, ...] = (6, 32, 128)
     batch_size: int = 4
     model: str = "net"  # a registered family with a width option
+    classes: int = 10  # outputs of its head: the dataset's classes
     steps: int | None = None  # steps per repeat; None = calibrate to ~TARGET_REPEAT_S
     warmup: int = 10
     repeats: int = 5
@@ -119,14 +120,14 @@ def measurement_problems(per_step_s: list[float], cpu_share: float | None) -> li
 
 def _benchmark_width(width: int, device: torch.device, settings: BenchSettings, seed: int) -> Timing:
     torch.manual_seed(seed)
-    info = ModelInfo(settings.model, registry.get(settings.model).resolve_options({"width": width}))
+    info = ModelInfo(settings.model, registry.get(settings.model).resolve_options({"width": width}), settings.classes)
     precision = resolve_precision(info.family.recipe.precision, device)
     layout = torch.contiguous_format if uses_small_batch_mode(device.type, settings.batch_size) else torch.channels_last
     model = build_model(info).to(device, memory_format=layout)
     optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.001, momentum=0.9)
     criterion = nn.CrossEntropyLoss()
     inputs = torch.randn(settings.batch_size, 3, 32, 32, device=device).contiguous(memory_format=layout)
-    targets = torch.randint(0, 10, (settings.batch_size,), device=device)
+    targets = torch.randint(0, settings.classes, (settings.batch_size,), device=device)
 
     def train_step() -> None:
         optimizer.zero_grad()

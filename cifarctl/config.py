@@ -5,6 +5,7 @@ The config file is `--config PATH`, else `$CIFARCTL_CONFIG`, else `cifarctl.toml
 working directory when it exists. It holds the same keys as the dataclass:
 
     data_dir = "~/datasets/cifar"
+    dataset = "cifar100"
     device = "cpu"
     seed = 0
 """
@@ -42,6 +43,7 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("data")
+    dataset: str = "cifar10"  # cifar10, cifar100, or the name of an imported image-folder dataset
     device: str = "auto"
     seed: int | None = None  # None: a fresh seed per run, reported and saved with the model
     workers: int = 0  # processes for decoding image folders on import; 0 = one per CPU core
@@ -58,6 +60,12 @@ class Config:
         given = {name: value for name, value in flags.items() if value is not None}
         clean = _validated(given, source="option")
         return dataclasses.replace(self, **clean, sources={**self.sources, **dict.fromkeys(clean, "option")})
+
+    def place(self) -> Any:
+        """The dataset the commands read: `dataset` in `data_dir` (a cifarctl.data.catalog.Place)."""
+        from cifarctl.data.catalog import locate
+
+        return locate(self.data_dir, self.dataset)
 
     def source_of(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -128,6 +136,17 @@ def _parse_data_dir(value: Any) -> Path:
     return path
 
 
+def _parse_dataset(value: Any) -> str:
+    from cifarctl.data.catalog import dataset_spec
+
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a dataset name")
+    try:
+        return dataset_spec(value.strip()).name
+    except CifarctlError as error:
+        raise ValueError(str(error)) from None
+
+
 def _parse_str_device(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a device; use auto, cpu, cuda, cuda:N or mps")
@@ -140,6 +159,7 @@ def _parse_any_bool(value: Any) -> bool:
 
 PARSERS: dict[str, Callable[[Any], Any]] = {
     "data_dir": _parse_data_dir,
+    "dataset": _parse_dataset,
     "device": _parse_str_device,
     "seed": _parse_seed,
     "workers": _parse_int(0, MAX_WORKERS),

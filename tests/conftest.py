@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from cifarctl.data.catalog import locate
 import io
 import os
 import shutil
@@ -68,7 +69,7 @@ def _imported_data_dir(fake_batches: Path, tmp_path_factory: pytest.TempPathFact
     from cifarctl.data.acquire import import_dataset
 
     target = tmp_path_factory.mktemp("imported") / "data"
-    import_dataset(target, fake_batches)
+    import_dataset(locate(target), fake_batches)
     return target
 
 
@@ -99,5 +100,6 @@ def fake_official(monkeypatch: pytest.MonkeyPatch, fake_archive: tuple[Path, str
     real = acquire.official_source()
     fake = type(real)(real.url, real.filename, real.base_folder, archive_md5,
                       {name: md5_of(fake_batches / name) for name in real.file_md5s})
-    monkeypatch.setattr(acquire, "official_source", lambda: fake)
+    official = acquire.official_source
+    monkeypatch.setattr(acquire, "official_source", lambda name="CIFAR10": fake if name == "CIFAR10" else official(name))
     return fake

@@ -32,11 +32,12 @@ def test_version(cli):
 
 # Each command offers the common options it uses after its name, and only those.
 COMMON_OPTIONS = {
-    "download": {"--data-dir"},
-    "preview": {"--data-dir", "--seed"},
-    "train": {"--data-dir", "--device", "--seed"},
-    "evaluate": {"--data-dir", "--device"},
-    "benchmark-gpu": {"--device"},
+    "download": {"--data-dir", "--dataset"},
+    "preview": {"--data-dir", "--dataset", "--seed"},
+    "train": {"--data-dir", "--dataset", "--device", "--seed"},
+    "evaluate": {"--data-dir", "--dataset", "--device"},
+    "benchmark-gpu": {"--data-dir", "--dataset", "--device"},
+    "predict": {"--device"},
 }
 
 
@@ -44,7 +45,7 @@ COMMON_OPTIONS = {
 def test_each_command_has_help_with_the_common_options_it_uses(cli, command, options):
     result = cli(command, "--help")
     assert result.exit_code == 0
-    shown = {option for option in ("--data-dir", "--device", "--seed") if f"  {option} " in result.stdout}
+    shown = {option for option in ("--data-dir", "--dataset", "--device", "--seed") if f"  {option} " in result.stdout}
     assert shown == options
 
 
@@ -275,14 +276,14 @@ def test_verbose_shows_each_setting_with_its_source_and_the_data_dir(cli, data_d
     assert "setting workers = 2 ($CIFARCTL_WORKERS)" in result.stderr
     assert "setting device = auto (default)" in result.stderr
     assert f"data dir: {data_dir}" in result.stderr
-    assert "dataset: 300 training and 100 test images" in result.stderr
+    assert "dataset: CIFAR-10, 300 training and 100 test images" in result.stderr
     assert "setting" not in cli("--data-dir", str(data_dir), "preview", "--seed", "4").stderr
 
 
 def test_options_that_did_nothing_are_gone(cli):
     """A global option after a command that does not use it is refused, saying so."""
     for args in (["download", "--seed", "1"], ["download", "--device", "cpu"], ["preview", "--device", "cpu"],
-                 ["benchmark-gpu", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"], ["train", "--workers", "2"]):
+                 ["predict", "--data-dir", "x"], ["benchmark-gpu", "--seed", "1"], ["train", "--workers", "2"]):
         result = cli(*args)
         assert result.exit_code == 2, args
         assert f"{args[0]} does not use {args[1]} (a global option that other commands use)" in result.stderr, args

@@ -1,5 +1,6 @@
 """`torchrun -m cifarctl train` with 2 CPU processes (Gloo): same weights as one process."""
 
+from cifarctl.data.catalog import locate
 import json
 import os
 import subprocess
@@ -40,7 +41,7 @@ def assert_close(first: dict, second: dict) -> None:
 def single_process_weights(tmp_path_factory, _imported_data_dir):
     """One process with the global batch of the 2-process runs: 2 x 4 = 8."""
     folder = tmp_path_factory.mktemp("single")
-    data = load_split(_imported_data_dir, "train")
+    data = load_split(locate(_imported_data_dir), "train")
     train(TrainSettings.for_model("net", epochs=2, batch_size=8, seed=3), data, torch.device("cpu"),
           run_files(folder / "single.pth"))
     return weights(folder / "single.pth")

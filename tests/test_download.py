@@ -1,5 +1,6 @@
 """`cifarctl download` against a local HTTP server: resume, checksums, mirrors, fast path."""
 
+from cifarctl.data.catalog import locate
 import signal
 import socket
 import subprocess
@@ -194,7 +195,7 @@ def test_download_rebuilds_a_cache_tampered_with_behind_its_back(cli, http_serve
     assert cache.read_bytes() == good
     from cifarctl.data.store import load_arrays
 
-    assert np.count_nonzero(load_arrays(tmp_path / "data", "test")[0][-1]) > 0
+    assert np.count_nonzero(load_arrays(locate(tmp_path / "data"), "test")[0][-1]) > 0
 
 
 def test_dns_failure_moves_on_without_retrying(monkeypatch, tmp_path):
@@ -256,7 +257,7 @@ def test_kill_9_during_download_then_rerun_resumes(http_server, fake_official, f
 
     monkeypatch.chdir(tmp_path)
     requests_before = len(http_server.behaviour.requests)
-    download_dataset(tmp_path / "data", [http_server.url("cifar-10-python.tar.gz")])
+    download_dataset(locate(tmp_path / "data"), [http_server.url("cifar-10-python.tar.gz")])
     assert http_server.behaviour.requests[requests_before]["range"] == f"bytes={partial_size}-"
     assert (tmp_path / "data" / "cifar-10-python.tar.gz").read_bytes() == archive.read_bytes()
 
@@ -273,4 +274,4 @@ def test_two_downloads_at_once_take_turns(fake_archive, tmp_path):
     assert stdout.count("is ready in") == 1 and stdout.count("already in") == 1
     from cifarctl.data.store import load_arrays
 
-    assert load_arrays(tmp_path / "data", "train")[0].shape == (300, 3, 32, 32)
+    assert load_arrays(locate(tmp_path / "data"), "train")[0].shape == (300, 3, 32, 32)

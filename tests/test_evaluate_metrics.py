@@ -6,6 +6,7 @@ import pytest
 import torch
 from helpers import save_tutorial_model
 
+from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.inference.calibration import reliability
 from cifarctl.inference.evaluation import class_scores, wilson_interval
 
@@ -24,7 +25,7 @@ def test_wilson_interval_matches_a_hand_computation():
 
 def test_precision_recall_f1_match_a_hand_computation():
     confusion = torch.tensor([[3, 1], [2, 4]])  # rows: true class, columns: predicted
-    scores = class_scores(confusion)
+    scores = class_scores(confusion, SHORT_NAMES)
     plane, car = scores["plane"], scores["car"]
     assert (plane["precision"], plane["recall"]) == (pytest.approx(3 / 5), pytest.approx(3 / 4))
     assert plane["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)

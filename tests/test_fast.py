@@ -1,5 +1,6 @@
 """The fast recipe's pieces: whitening, augmentation, test-time augmentation, time budget, precision."""
 
+from cifarctl.data.catalog import locate
 import json
 
 import pytest
@@ -165,7 +166,7 @@ def test_the_stem_stops_learning_after_the_recipes_epochs(data_dir, tmp_path):
     from cifarctl.training.run_files import run_files
     from cifarctl.training.settings import TrainSettings
 
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("fast", {"width": 8}, seed=1, epochs=3, batch_size=50, lookahead=0,
                                        freeze_stem_after=1)
     files = run_files(tmp_path / "m.pth")

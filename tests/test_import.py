@@ -1,5 +1,6 @@
 """`cifarctl download --from`: archives, batches folders and image folders, offline."""
 
+from cifarctl.data.catalog import locate
 import hashlib
 import io
 import json
@@ -52,7 +53,7 @@ def test_import_image_folder(cli, tmp_path, names):
     assert json.loads(result.stdout)["counts"] == {"train": 60, "test": 30}
     from cifarctl.data.store import load_arrays
 
-    images, labels = load_arrays(tmp_path / "data", "train")
+    images, labels = load_arrays(locate(tmp_path / "data"), "train")
     assert images.shape == (60, 3, 32, 32) and sorted(set(labels.tolist())) == list(range(10))
 
 
@@ -287,7 +288,7 @@ def test_a_repackaged_archive_installs_only_the_files_the_dataset_needs(cli, fak
 
 @pytest.mark.parametrize(("members", "fragment"), [
     ([_file(f"cifar-10-batches-py/x{index}") for index in range(1001)], "more than 1,000 members or 8 GB"),
-    ([_file("cifar-10-batches-py/batches.meta", b"\0" * (2 << 20))], "far larger than a CIFAR-10 batch file"),
+    ([_file("cifar-10-batches-py/batches.meta", b"\0" * (2 << 20))], "far larger than a CIFAR-10 data file"),
     ([_file("cifar-10-batches-py/test_batch"), _file("cifar-10-batches-py/test_batch")], "twice"),
 ])
 def test_archives_beyond_the_size_and_count_limits_are_refused(cli, tmp_path, members, fragment):

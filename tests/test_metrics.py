@@ -1,5 +1,6 @@
 """The metrics log beside the model: its lines after a normal run, Ctrl-C + --resume, and kill -9 + --resume."""
 
+from cifarctl.data.catalog import locate
 import io
 import json
 import os
@@ -57,14 +58,14 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
 
 
 def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
-    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(data_dir, "train"),
+    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(locate(data_dir), "train"),
                    torch.device("cpu"), run_files(tmp_path / "net.pth"))
     assert len(_records(result.files.metrics)) == 3 + 1
 
 
 def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
     """75 steps an epoch, a line every 10: the 5 steps after [1, 70] are not carried into [2, 10]."""
-    data, cpu = load_split(data_dir, "train"), torch.device("cpu")
+    data, cpu = load_split(locate(data_dir), "train"), torch.device("cpu")
     every_10 = train(TrainSettings.for_model("net", seed=7, log_every=10), data, cpu, run_files(tmp_path / "a.pth"))
     every_5 = train(TrainSettings.for_model("net", seed=7, log_every=5), data, cpu, run_files(tmp_path / "b.pth"))
     fine = {(r["epoch"], r["step"]): r["loss"] for r in _records(every_5.files.metrics) if r["kind"] == "step"}
@@ -76,7 +77,7 @@ def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
 
 @pytest.mark.parametrize("stop_at", [37, 75, 121])  # mid-epoch, at the epoch boundary, in epoch 2
 def test_ctrl_c_and_resume_give_the_same_log_as_a_straight_run(data_dir, tmp_path, stop_at):
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("net", seed=11, log_every=10)
     cpu = torch.device("cpu")
     straight = train(settings, data, cpu, run_files(tmp_path / "straight.pth"))

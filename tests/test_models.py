@@ -1,5 +1,6 @@
 """The model registry, model files, and every registered family end to end on tiny data."""
 
+from cifarctl.data.catalog import locate
 import json
 import os
 import subprocess
@@ -60,7 +61,7 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
                                        threads=int(os.environ["CIFARCTL_THREADS"]))
     calls = iter(range(100))
     with pytest.raises(Interrupted):
-        train(settings, load_split(data_dir, "train"), torch.device("cpu"), run_files(tmp_path / "resumed.pth"),
+        train(settings, load_split(locate(data_dir), "train"), torch.device("cpu"), run_files(tmp_path / "resumed.pth"),
               should_stop=lambda: next(calls) == 4)
     assert cli(*args, "-o", "resumed.pth", "--resume").exit_code == 0
     straight = load_trained_model(tmp_path / "straight.pth").network.state_dict()
@@ -117,8 +118,9 @@ TINY_FAMILY = '''
 import torch.nn as nn
 
 
-def build(channels=4):
-    return nn.Sequential(nn.Conv2d(3, channels, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 10))
+def build(channels=4, num_classes=10):
+    return nn.Sequential(nn.Conv2d(3, channels, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                         nn.Linear(channels, num_classes))
 
 
 def prepare(model, images):

@@ -1,5 +1,6 @@
 """`cifarctl predict`: image files of any kind in, top classes out; bad files named and skipped."""
 
+from cifarctl.data.catalog import locate
 import io
 import json
 import os
@@ -195,7 +196,7 @@ def test_predictions_agree_with_evaluate_on_the_same_images(cli, data_dir, model
     from cifarctl.inference.evaluation import predict as predict_labels
     from cifarctl.inference.model_files import load_trained_model
 
-    split = load_split(data_dir, "train")
+    split = load_split(locate(data_dir), "train")
     for index, (image, label) in enumerate(zip(split.images, split.labels.tolist())):
         folder = tmp_path / "images" / CLASS_NAMES[label]
         folder.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,6 @@
 """The dataset store: fast cached loading, damage detection, and safe unpickling."""
 
+from cifarctl.data.catalog import locate
 import pickle
 
 import numpy as np
@@ -11,30 +12,30 @@ from cifarctl.errors import DatasetCorruptError, DatasetMissingError
 
 
 def test_loads_the_cached_arrays(data_dir):
-    images, labels = load_arrays(data_dir, "train")
+    images, labels = load_arrays(locate(data_dir), "train")
     assert images.dtype == np.uint8 and images.shape == (300, 3, 32, 32)
     assert labels.dtype == np.int64 and labels.shape == (300,)
-    test_images, _ = load_arrays(data_dir, "test")
+    test_images, _ = load_arrays(locate(data_dir), "test")
     assert test_images.shape == (100, 3, 32, 32)
 
 
 def test_arrays_match_the_official_layout(data_dir, fake_batches):
     """Row-major 3072 bytes per image, red plane first, as the official batches store them."""
     document = pickle.loads((fake_batches / "data_batch_1").read_bytes())
-    images, _ = load_arrays(data_dir, "train")
+    images, _ = load_arrays(locate(data_dir), "train")
     assert np.array_equal(images[0].reshape(-1), document["data"][0])
 
 
 def test_missing_dataset_is_named_with_the_fix(tmp_path):
     with pytest.raises(DatasetMissingError, match="run 'cifarctl download'"):
-        load_arrays(tmp_path / "empty", "train")
+        load_arrays(locate(tmp_path / "empty"), "train")
 
 
 def test_truncated_data_file_is_named_as_corrupt(data_dir):
     path = batches_folder(data_dir) / "data_batch_3"
     path.write_bytes(path.read_bytes()[:1000])
     with pytest.raises(DatasetCorruptError, match=r"data_batch_3 is truncated or corrupt.*download --force"):
-        load_arrays(data_dir, "train")
+        load_arrays(locate(data_dir), "train")
 
 
 def test_changed_bytes_are_caught_by_the_checksum(data_dir):
@@ -43,20 +44,20 @@ def test_changed_bytes_are_caught_by_the_checksum(data_dir):
     content[-100] ^= 0xFF
     path.write_bytes(bytes(content))
     with pytest.raises(DatasetCorruptError, match="test_batch is corrupt"):
-        load_arrays(data_dir, "test")
+        load_arrays(locate(data_dir), "test")
 
 
 def test_a_touched_but_intact_file_is_accepted(data_dir):
     path = batches_folder(data_dir) / "data_batch_1"
     path.touch()
-    images, _ = load_arrays(data_dir, "train")
+    images, _ = load_arrays(locate(data_dir), "train")
     assert len(images) == 300
 
 
 def test_damaged_cache_is_rebuilt(data_dir):
     cache = batches_folder(data_dir) / STATE_FOLDER / "train_images.npy"
     cache.write_bytes(b"garbage")
-    images, _ = load_arrays(data_dir, "train")
+    images, _ = load_arrays(locate(data_dir), "train")
     assert images.shape == (300, 3, 32, 32)
     assert cache.stat().st_size > 1000
 
@@ -113,7 +114,7 @@ def test_a_copied_folder_that_is_not_official_is_validated_by_content(fake_batch
     from cifarctl.data.store import UNOFFICIAL_SOURCE
 
     data = _copy_without_state(fake_batches, tmp_path)
-    report = present_dataset(data)  # checked against the real official MD5s, which it fails
+    report = present_dataset(locate(data))  # checked against the real official MD5s, which it fails
     assert report is not None and report.source == UNOFFICIAL_SOURCE
     assert report.counts == {"train": 300, "test": 100}
     assert (batches_folder(data) / STATE_FOLDER / "manifest.json").is_file()
@@ -124,7 +125,7 @@ def test_a_copied_folder_with_a_bad_file_is_still_refused(fake_batches, tmp_path
     data = _copy_without_state(fake_batches, tmp_path)
     _write_batch(batches_folder(data) / "data_batch_2", labels=[10] * 60)
     with pytest.raises(DatasetCorruptError, match="data_batch_2 has labels"):
-        load_arrays(data, "train")
+        load_arrays(locate(data), "train")
 
 
 # --- labels out of range --------------------------------------------------------------------
@@ -197,7 +198,7 @@ def test_a_manifest_of_the_wrong_shape_is_treated_as_missing(data_dir, damage):
 
     damage(data_dir)
     assert read_manifest(batches_folder(data_dir)) is None
-    images, labels = load_arrays(data_dir, "train")
+    images, labels = load_arrays(locate(data_dir), "train")
     assert images.shape == (300, 3, 32, 32) and labels.shape == (300,)
     assert read_manifest(batches_folder(data_dir)) is not None  # rebuilt
 
@@ -239,7 +240,7 @@ def test_a_changed_cache_is_rebuilt_from_the_batch_files(data_dir, fake_batches,
 
     expected_images, expected_labels = read_batch(fake_batches / "test_batch")
     damage(data_dir)
-    images, labels = load_arrays(data_dir, "test")
+    images, labels = load_arrays(locate(data_dir), "test")
     assert images.dtype == np.uint8 and np.array_equal(images, expected_images)
     assert labels.dtype == np.int64 and np.array_equal(labels, expected_labels)
     assert np.array_equal(np.load(_cache(data_dir, "test_images.npy")), expected_images)  # and saved
@@ -269,7 +270,7 @@ READ_ONLY_SITUATIONS = {
 def test_a_read_only_data_dir_that_verifies_is_usable(data_dir, monkeypatch, situation):
     situation(data_dir)
     _read_only(monkeypatch)
-    images, labels = load_arrays(data_dir, "train")
+    images, labels = load_arrays(locate(data_dir), "train")
     assert images.shape == (300, 3, 32, 32) and labels.shape == (300,)
 
 
@@ -284,4 +285,4 @@ def test_a_read_only_data_dir_still_reports_other_write_errors(data_dir, monkeyp
     (batches_folder(data_dir) / "data_batch_1").touch()
     monkeypatch.setattr(store, "atomic_write", disk_full)
     with pytest.raises(OSError, match="No space"):
-        load_arrays(data_dir, "train")
+        load_arrays(locate(data_dir), "train")

@@ -1,5 +1,6 @@
 """Repeated runs (`train --seeds/--repeats`, `--lr A,B,C`): names, statistics, reports, resume."""
 
+from cifarctl.data.catalog import locate
 import json
 import math
 from pathlib import Path
@@ -131,8 +132,8 @@ def test_without_a_validation_split_the_sweep_says_it_measured_the_test_split(cl
 
 
 def test_resuming_a_repeated_run_continues_only_the_interrupted_seed(data_dir, tmp_path):
-    data = load_split(data_dir, "train")
-    evaluation = load_split(data_dir, "test")
+    data = load_split(locate(data_dir), "train")
+    evaluation = load_split(locate(data_dir), "test")
     settings = TrainSettings.for_model("net", epochs=1, log_every=10)
     cpu = torch.device("cpu")
     planned = plan_runs(tmp_path / "m.pth", [0, 1, 2])

@@ -1,5 +1,6 @@
 """`train --tensorboard DIR`: the metrics log's scalars in TensorBoard, and a clear error without the extra."""
 
+from cifarctl.data.catalog import locate
 import sys
 
 import pytest
@@ -38,7 +39,7 @@ def test_a_resumed_run_shows_each_step_once(data_dir, tmp_path):
     pytest.importorskip("tensorboard")
     from cifarctl.training.tensorboard import TensorBoardSink
 
-    data, cpu = load_split(data_dir, "train"), torch.device("cpu")
+    data, cpu = load_split(locate(data_dir), "train"), torch.device("cpu")
     settings = TrainSettings.for_model("net", seed=8, log_every=10)
     calls = iter(range(10_000))
     files = run_files(tmp_path / "net.pth")

@@ -1,5 +1,6 @@
 """`cifarctl train`: tutorial defaults, saved files, log lines, resume, JSON."""
 
+from cifarctl.data.catalog import locate
 import json
 import os
 import signal
@@ -71,7 +72,7 @@ def _weights(path: Path) -> dict:
 
 @pytest.mark.parametrize("stop_at", [37, 75])  # mid-epoch, and exactly at the epoch boundary
 def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_at):
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("net", seed=123, log_every=10)
     cpu = torch.device("cpu")
     train(settings, data, cpu, run_files(tmp_path / "straight.pth"))
@@ -88,7 +89,7 @@ def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_a
 
 
 def test_resume_refuses_different_settings(data_dir, tmp_path):
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     cpu = torch.device("cpu")
     train(TrainSettings.for_model("net", epochs=1, seed=1), data, cpu, run_files(tmp_path / "a.pth"))
     with pytest.raises(UsageError, match="batch_size 4 \\(now 8\\)"):

@@ -1,5 +1,6 @@
 """`train --val-split`: a held-out, class-balanced validation split that training reads instead of the test split."""
 
+from cifarctl.data.catalog import locate
 import json
 
 import pytest
@@ -12,7 +13,7 @@ from cifarctl.errors import CifarctlError, UsageError
 
 
 def test_split_is_disjoint_balanced_and_reproducible(data_dir):
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     trained_on, validation, record = split_off(data, 45, seed=3)
     assert (len(trained_on), len(validation)) == (255, 45)
     held = held_out_indices(data.labels, 45, 3)
@@ -43,7 +44,7 @@ def test_bad_split_sizes_are_refused(text, fragment):
 
 
 def test_a_split_that_would_empty_a_class_is_refused(data_dir):
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     with pytest.raises(UsageError, match="has only 30"):
         held_out_indices(data.labels, 299, 0)
 
@@ -124,7 +125,7 @@ def test_a_recorded_split_that_does_not_match_the_data_is_refused(cli, data_dir,
 def test_rebuild_checks_the_data(data_dir):
     from cifarctl.data.validation import rebuild
 
-    data = load_split(data_dir, "train")
+    data = load_split(locate(data_dir), "train")
     _, validation, record = split_off(data, 30, 2)
     assert torch.equal(rebuild(data, record, "m.pth")[1].images, validation.images)
     shifted = memory.Split("train", data.images.flip(0), data.labels.flip(0))

@@ -73,13 +73,13 @@ def _reports_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
 
 # Each command with the global options it uses besides --config, --no-color, -q and -v.
 COMMANDS = {
-    "download": (download.download, ("data_dir", "workers")),
-    "preview": (preview.preview, ("data_dir", "seed")),
-    "train": (train.train, ("data_dir", "device", "seed")),
-    "evaluate": (evaluate.evaluate, ("data_dir", "device")),
+    "download": (download.download, ("data_dir", "dataset", "workers")),
+    "preview": (preview.preview, ("data_dir", "dataset", "seed")),
+    "train": (train.train, ("data_dir", "dataset", "device", "seed")),
+    "evaluate": (evaluate.evaluate, ("data_dir", "dataset", "device")),
     "predict": (predict.predict, ("device", "workers")),
-    "export": (export.export, ("data_dir",)),
-    "benchmark-gpu": (benchmark_gpu.benchmark_gpu, ("device",)),
+    "export": (export.export, ("data_dir", "dataset")),
+    "benchmark-gpu": (benchmark_gpu.benchmark_gpu, ("data_dir", "dataset", "device")),
     "plot": (plot.plot, ()),
 }
 for name, (command, uses) in COMMANDS.items():

@@ -81,13 +81,16 @@ def benchmark_gpu(
     )
     from cifarctl.cli.reports import benchmark_table, machine_line
 
+    from cifarctl.data.store import dataset_classes
+
     config, ui = start(ctx)
+    classes = dataset_classes(config.place())  # the head's outputs; an imported dataset's are read from its files
     devices, unavailable = accelerators(config.device)
     ui.debug(f"timing on cpu{''.join(f', {d}' for d in devices)}; CPU steps of batch size {batch_size} "
              "use the thread settings train uses")
     batch_size = batch_size or (4 if model == "net" else 128)
     settings = BenchSettings(widths=parse_widths(widths or default_widths(model)), batch_size=batch_size, steps=steps,
-                             warmup=warmup, repeats=repeats, model=model)
+                             warmup=warmup, repeats=repeats, model=model, classes=len(classes))
     results = run_benchmark(settings, devices, ui.events())
     copies = {str(d): host_to_device_ms(d, batch_size) for d in devices}
     machine = machine_info(devices)

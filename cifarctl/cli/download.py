@@ -1,4 +1,4 @@
-"""`cifarctl download`: fetch and verify CIFAR-10, or import a local copy."""
+"""`cifarctl download`: fetch and verify CIFAR-10 or CIFAR-100, or import a local copy or your own images."""
 
 from __future__ import annotations
 
@@ -32,27 +32,29 @@ def download(
     ctx: typer.Context,
     url: Annotated[Optional[list[str]], typer.Option("--url", metavar="URL", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
     md5: Annotated[Optional[str], typer.Option("--md5", metavar="MD5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
-    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local cifar-10-python.tar.gz, cifar-10-batches-py/ folder, or train/ + test/ image folder instead.", show_default=False)] = None,
+    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz), its extracted folder, or a train/ + test/ image folder instead (your own images: name the dataset, e.g. --dataset=pets).", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Download or import again even if a dataset is there (the only way to replace one).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
     retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
     json_output: JsonOption = False,
 ) -> None:
-    """Download CIFAR-10 (resumable, verified), or import it from a local copy with --from."""
+    """Download CIFAR-10 or CIFAR-100 (resumable, verified), or import a local copy or your own images with --from."""
     from cifarctl.data.acquire import download_dataset, import_dataset
     from cifarctl.data.fetch import FetchOptions
     from cifarctl.data.store import describe_dataset
 
     config, ui = start(ctx)
+    place = config.place()
     events = ui.events()
     if origin is not None:
         if url:
             raise typer.BadParameter("use either --from or --url, not both", param_hint="'--from'")
-        report = import_dataset(config.data_dir, origin, md5, force, config.workers, events)
+        report = import_dataset(place, origin, md5, force, config.workers, events)
     else:
         options = FetchOptions(timeout=timeout, retries=retries)
-        report = download_dataset(config.data_dir, url, md5, options, force, events)
-    ui.debug(describe_dataset(config.data_dir))
+        report = download_dataset(place, url, md5, options, force, events)
+    ui.debug(describe_dataset(place))
+    title = place.spec.title
     for note in report.notes:
         ui.warning(note)
     for path, reason in report.skipped[:SKIPPED_NAMED]:
@@ -65,7 +67,7 @@ def download(
     counts = f"{report.counts['train']:,} training and {report.counts['test']:,} test images"
     if report.action == "present":
         again = "import it again" if origin is not None else "fetch it again"
-        ui.print(f"CIFAR-10 is already in {report.path} and verified ({counts}); use --force to {again}.")
+        ui.print(f"{title} is already in {report.path} and verified ({counts}); use --force to {again}.")
     else:
         left_out = f"; {len(report.skipped):,} files skipped, named above" if report.skipped else ""
-        ui.print(f"CIFAR-10 is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")
+        ui.print(f"{title} is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")

@@ -59,10 +59,9 @@ def evaluate(
         raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
     from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
     from cifarctl.data.acquire import ensure_dataset
-    from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.devices import resolve_device
     from cifarctl.inference.evaluation import evaluate as run_evaluation
-    from cifarctl.inference.model_files import load_trained_model
+    from cifarctl.inference.model_files import check_classes_match, load_trained_model
     from cifarctl.models import count_parameters
 
     config, ui = start(ctx)
@@ -70,12 +69,18 @@ def evaluate(
                       save_reliability=save_reliability)
     torch_device = resolve_device(config.device)
     trained_models = [load_trained_model(path, torch_device) for path in paths]
-    ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
+    place = dataset_to_measure_on(config, trained_models)
+    ui.debug(f"measuring on {place.spec.title} in {place.data_dir}")
+    if place.spec.classes is not None:  # a built-in's classes are known before any download
+        for trained in trained_models:
+            check_classes_match(trained, place.spec.classes, place.spec.name)
+    ensure_dataset(place, allow_download=not no_download, events=ui.events())
     measured = []
     for path, trained in zip(paths, trained_models):
         use_tta = trained.tta if tta is None else tta
         ui.debug(f"model: {trained.describe()} from {path}, {trained.precision}, test-time augmentation {use_tta}")
-        data = images_of(config.data_dir, split.value, trained, path)
+        data = images_of(place, split.value, trained, path)
+        check_classes_match(trained, data.classes, place.spec.name)
         result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                                 trained.precision)
         measured.append((path, trained, data, result, use_tta))
@@ -95,10 +100,12 @@ def evaluate(
     if show and not no_show and ui.out.is_terminal:
         draw_sample(ui, result, data, show)
     words = SPLIT_WORDS.get(split.value, split.value)
-    ui.print("GroundTruth: ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_truth))
-    ui.print("Predicted:   ", " ".join(f"{SHORT_NAMES[label]:5s}" for label in result.sample_predicted))
+    names = data.classes.names
+    ui.print("GroundTruth: ", " ".join(f"{names[label]:5s}" for label in result.sample_truth))
+    ui.print("Predicted:   ", " ".join(f"{names[label]:5s}" for label in result.sample_predicted))
     ui.print(f"Accuracy of the network on the {result.total:,} {words} images: {100 * result.accuracy:.1f} %"
-             f" (random guessing: {100 / len(SHORT_NAMES):.0f} %)" + (" with test-time augmentation" if use_tta else ""))
+             f" (random guessing: {100 * result.baseline:.{0 if len(names) <= 10 else 1}f} %)"
+             + (" with test-time augmentation" if use_tta else ""))
     ui.print(accuracy_table(result, model_label))
     ui.print(per_class_table(result))
     ui.print(confusion_table(result))
@@ -107,7 +114,18 @@ def evaluate(
         ui.info(f"saved the {name} picture to {picture}")
 
 
-def images_of(data_dir: Path, split: str, trained, path: Path):
+def dataset_to_measure_on(config, trained_models):
+    """--dataset when given; otherwise the dataset the models were trained on (when they agree),
+    so a CIFAR-100 model is measured on CIFAR-100 without being told."""
+    from cifarctl.data.catalog import locate
+
+    recorded = {trained.dataset for trained in trained_models}
+    if config.source_of("dataset") == "default" and len(recorded) == 1:
+        return locate(config.data_dir, recorded.pop())
+    return config.place()
+
+
+def images_of(place, split: str, trained, path: Path):
     """The images to measure on: the test split, or the training set cut as the model's recorded
     validation split cut it (`val`: the held-out part; `train`: the part it trained on)."""
     from cifarctl.data.memory import load_split
@@ -115,8 +133,8 @@ def images_of(data_dir: Path, split: str, trained, path: Path):
     from cifarctl.errors import UsageError
 
     if split == "test":
-        return load_split(data_dir, "test")
-    data = load_split(data_dir, "train")
+        return load_split(place, "test")
+    data = load_split(place, "train")
     if trained.validation is None:
         if split == "val":
             raise UsageError(f"{path} was trained without a validation split, so there is none to measure; "
@@ -166,11 +184,11 @@ def report_several(ui: UI, measured, json_output: bool, count_parameters) -> Non
 def draw_sample(ui: UI, result, data, count: int) -> None:
     """The first test images, as the tutorial shows its first batch, with both labels under each."""
     from cifarctl.cli.pictures import picture_lines
-    from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.pictures.grids import as_hwc
 
+    names = data.classes.names
     truth, predicted = data.labels[:count].tolist(), result.predicted[:count].tolist()
-    captions = [f"true {SHORT_NAMES[t]}, predicted {SHORT_NAMES[p]}" for t, p in zip(truth, predicted)]
+    captions = [f"true {names[t]}, predicted {names[p]}" for t, p in zip(truth, predicted)]
     for line in picture_lines(ui.out, as_hwc(data.images[:count]), captions):
         ui.print(line)
 
@@ -180,20 +198,20 @@ def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: O
     """Write the PNGs asked for; matplotlib is loaded only when one is."""
     if confusion_path is None and mistakes_path is None and reliability_path is None:
         return {}
-    from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_confusion, plot_mistakes
     from cifarctl.pictures.grids import as_hwc
 
+    names = data.classes.names
     saved = {}
     images_line = f"{result.total:,} {result.split} images"
     if confusion_path is not None:
-        plot_confusion(result.confusion.numpy(), SHORT_NAMES, confusion_path,
+        plot_confusion(result.confusion.numpy(), names, confusion_path,
                        f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %")
         saved["confusion"] = confusion_path
     if mistakes_path is not None:
         truth = data.labels.numpy()
         chosen = most_confident_mistakes(truth, result.predicted.numpy(), result.confidence.numpy())
-        captions = [f"{SHORT_NAMES[truth[index]]} → {SHORT_NAMES[result.predicted[index]]} "
+        captions = [f"{names[truth[index]]} → {names[result.predicted[index]]} "
                     f"({result.confidence[index]:.2f})" for index in chosen.tolist()]
         wrong = result.total - result.correct
         plot_mistakes(as_hwc(data.images[chosen]), captions, mistakes_path,

@@ -60,7 +60,7 @@ def export(
     from cifarctl.inference.model_files import load_trained_model
 
     trained = load_trained_model(model, "cpu")
-    images, source = _check_images(config.data_dir)
+    images, source = _check_images(config.place())
     result = export_model(trained, export_format.value, target, input_kind.value, images, source,
                           tolerance, events=ui.events())
     if json_output:
@@ -80,7 +80,7 @@ def export(
                  f"{result.max_abs_difference:.2e} (tolerance {result.tolerance:g})")
 
 
-def _check_images(data_dir: Path):
+def _check_images(place):
     """The first test images when a dataset is present; otherwise fixed random images."""
     import torch
 
@@ -89,10 +89,10 @@ def _check_images(data_dir: Path):
     from cifarctl.errors import CifarctlError
 
     try:
-        if present_dataset(data_dir) is not None:
-            return load_split(data_dir, "test").images[:CHECK_IMAGES], "test images"
+        if present_dataset(place) is not None:
+            return load_split(place, "test").images[:CHECK_IMAGES], "test images"
     except CifarctlError:
         pass  # a damaged dataset is for `download` to report; random images still check the file
     generator = torch.Generator().manual_seed(0)
     images = torch.randint(0, 256, (CHECK_IMAGES, 3, 32, 32), dtype=torch.uint8, generator=generator)
-    return images, f"random images (no dataset in {data_dir})"
+    return images, f"random images (no {place.spec.title} in {place.data_dir})"

@@ -65,7 +65,20 @@ ConfigOption = Annotated[
 ]
 DataDirOption = Annotated[
     Optional[Path],
-    typer.Option("--data-dir", metavar="DIR", help="Where CIFAR-10 lives (default ./data).", show_default=False),
+    typer.Option("--data-dir", metavar="DIR", help="Where the datasets live (default ./data).", show_default=False),
+]
+
+
+def _complete_dataset(incomplete: str) -> list[str]:
+    from cifarctl.data.catalog import BUILTIN_DATASETS
+
+    return [name for name in BUILTIN_DATASETS if name.startswith(incomplete)]
+
+
+DatasetOption = Annotated[
+    Optional[str],
+    typer.Option("--dataset", metavar="NAME", show_default=False, autocompletion=_complete_dataset,
+                 help="cifar10 (default), cifar100, or the name you imported your own images under."),
 ]
 DeviceOption = Annotated[
     Optional[str],
@@ -97,6 +110,7 @@ VerboseOption = Annotated[
 def global_options(
     config_file: ConfigOption = None,
     data_dir: DataDirOption = None,
+    dataset: DatasetOption = None,
     device: DeviceOption = None,
     seed: SeedOption = None,
     workers: WorkersOption = None,

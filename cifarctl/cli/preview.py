@@ -11,16 +11,20 @@ from cifarctl.cli.options import NoDownloadOption, SplitName, check_png_outputs,
 from cifarctl.cli.startup import start
 
 
-def _class_list(value: Optional[str]) -> Optional[list[int]]:
+def _class_names(value: Optional[str]) -> Optional[list[str]]:
     if value is None:
         return None
-    from cifarctl.data.catalog import class_index
-
     names = [name for name in value.split(",") if name.strip()]
     if not names:
         raise typer.BadParameter("give at least one class, e.g. --classes cat,dog", param_hint="'--classes'")
+    return names
+
+
+def _class_list(names: Optional[list[str]], classes) -> Optional[list[int]]:
+    if names is None:
+        return None
     try:
-        return sorted({class_index(name) for name in names})
+        return sorted({classes.index(name) for name in names})
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="'--classes'") from None
 
@@ -35,21 +39,24 @@ def preview(
     no_download: NoDownloadOption = False,
 ) -> None:
     """Show random images with their labels, like the tutorial's imshow(make_grid(...))."""
-    class_filter = _class_list(classes)
+    wanted = _class_names(classes)
     from cifarctl.cli.pictures import picture_lines
     from cifarctl.data.acquire import ensure_dataset
-    from cifarctl.data.catalog import SHORT_NAMES
     from cifarctl.data.memory import load_split
     from cifarctl.data.store import describe_dataset
     from cifarctl.pictures.grids import as_hwc, sample, save_grid
 
     config, ui = start(ctx)
+    place = config.place()
+    if place.spec.classes is not None:
+        _class_list(wanted, place.spec.classes)  # a wrong name is said before any download
     check_png_outputs(config.data_dir, save=save)
-    ensure_dataset(config.data_dir, allow_download=not no_download, events=ui.events())
-    ui.debug(describe_dataset(config.data_dir))
+    ensure_dataset(place, allow_download=not no_download, events=ui.events())
+    ui.debug(describe_dataset(place))
     chosen_seed = config.seed if config.seed is not None else random.randrange(2**31)
-    images, labels = sample(load_split(config.data_dir, split.value), count, chosen_seed, class_filter)
-    captions = [SHORT_NAMES[label] for label in labels.tolist()]
+    data = load_split(place, split.value)
+    images, labels = sample(data, count, chosen_seed, _class_list(wanted, data.classes))
+    captions = [data.classes.names[label] for label in labels.tolist()]
     for line in picture_lines(ui.out, as_hwc(images), captions):
         ui.print(line)
     ui.print(" ".join(f"{caption:5s}" for caption in captions))

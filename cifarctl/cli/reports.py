@@ -6,7 +6,6 @@ from rich.table import Table
 from rich.text import Text
 
 from cifarctl.cli.sparkline import sparkline
-from cifarctl.data.catalog import SHORT_NAMES
 
 TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
 
@@ -124,11 +123,12 @@ def several_models_table(measured) -> Table:
 def confusion_table(result) -> Table:
     table = Table(title="Confusion matrix (rows: true class, columns: predicted)", title_justify="left")
     table.add_column("true \\ pred")
-    for name in SHORT_NAMES:
+    names = result.classes.names
+    for name in names:
         table.add_column(name, justify="right")
-    for row_index, name in enumerate(SHORT_NAMES):
+    for row_index, name in enumerate(names):
         cells = []
-        for column_index in range(len(SHORT_NAMES)):
+        for column_index in range(len(names)):
             count = int(result.confusion[row_index, column_index])
             cells.append(Text(str(count), style="bold green" if row_index == column_index else ("dim" if count == 0 else "")))
         table.add_row(name, *cells)

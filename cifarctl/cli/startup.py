@@ -42,6 +42,7 @@ def start(ctx: typer.Context) -> Session:
     config = load_config(
         config_file=given.get("config_file"),
         data_dir=given.get("data_dir"),
+        dataset=given.get("dataset"),
         device=given.get("device"),
         seed=given.get("seed"),
         workers=given.get("workers"),

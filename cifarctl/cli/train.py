@@ -110,7 +110,8 @@ def space_needed(settings, files) -> int:
     file, and room for the metrics log."""
     from cifarctl.models import ModelInfo, expected_shapes
 
-    weights = 4 * sum(math.prod(shape) for shape in expected_shapes(ModelInfo(settings.model, settings.options)).values())
+    info = ModelInfo(settings.model, settings.options, len(settings.classes))
+    weights = 4 * sum(math.prod(shape) for shape in expected_shapes(info).values())
     checkpoint = 3 * weights + (1 << 20)
     try:
         replaced = files.checkpoint.stat().st_size
@@ -223,7 +224,7 @@ def train(
         time_budget=parse_duration(time_budget) if time_budget else None, threads=threads if threads is not None else config.threads, compile=compile_model,
         pick_size=not options, epochs=epochs,
         batch_size=batch_size, lr=lr[0] if lr else None, momentum=momentum, weight_decay=weight_decay,
-        label_smoothing=label_smoothing, log_every=log_every)
+        label_smoothing=label_smoothing, log_every=log_every, dataset=config.dataset)
     check_output_file(output, "--output", data_dir=config.data_dir)
     if output.suffix == ".ckpt" or output.name.endswith(".metrics.jsonl"):
         raise typer.BadParameter(f"{output.name} looks like a checkpoint or metrics log name; use a .pth name",
@@ -274,11 +275,12 @@ def train(
     events = ui.events() if is_main else Events()
     finished = False
     try:
-        on_main(lambda: ensure_dataset(config.data_dir, allow_download=not no_download, events=events), cluster)
-        data, validation, settings = held_out(load_split(config.data_dir, "train"), settings, val_split, val_seed,
+        place = config.place()
+        on_main(lambda: ensure_dataset(place, allow_download=not no_download, events=events), cluster)
+        data, validation, settings = held_out(load_split(place, "train"), settings, val_split, val_seed,
                                               [files] if resume else [], cluster)
         test_data = validation if validation is not None else (
-            load_split(config.data_dir, "test") if eval_every else None)
+            load_split(place, "test") if eval_every else None)
         checkpoint_before = _modified(files.checkpoint)
         with StopRequest() as stop:
             try:

@@ -24,10 +24,11 @@ def train_sweep(ui: UI, config, settings, planned, option: Optional[str], *, res
         raise UsageError("--seeds, --repeats and several --lr values run one process; start them without torchrun")
     device = resolve_device(config.device)
     events = ui.events()
-    ensure_dataset(config.data_dir, allow_download=not no_download, events=events)
-    data, validation, settings = held_out(load_split(config.data_dir, "train"), settings, val_split, val_seed,
+    place = config.place()
+    ensure_dataset(place, allow_download=not no_download, events=events)
+    data, validation, settings = held_out(load_split(place, "train"), settings, val_split, val_seed,
                                           [run.files for run in planned] if resume else [])
-    evaluation = validation if validation is not None else load_split(config.data_dir, "test")
+    evaluation = validation if validation is not None else load_split(place, "test")
     if validation is None:
         ui.warning("no validation split: every run is measured on the test split, so do not choose settings by "
                    "these numbers; hold one out with --val-split")

@@ -1,6 +1,8 @@
-"""Getting CIFAR-10 into the data dir: download, import a local copy, or confirm it is there.
+"""Getting a dataset into the data dir: download, import a local copy, or confirm it is there.
 
-Every path ends the same way: the batch files are verified, cached as arrays, and
+CIFAR-10 and CIFAR-100 are downloaded, or imported from their archive, their extracted
+folder or an image-folder copy; the user's own datasets are imported from image folders.
+Every path ends the same way: the data files are verified, cached as arrays, and
 recorded in a manifest, all inside a scratch folder that is renamed into place last.
 """
 
@@ -16,11 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from cifarctl.data import image_folder
-from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES, REQUIRED_FILES, write_batches
-from cifarctl.data.catalog import META_FILE
-from cifarctl.data.catalog import OfficialSource, official_source
+from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
+from cifarctl.data.catalog import DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
-from cifarctl.data.store import batches_folder, install, lock_path, verified_dataset, verified_manifest
+from cifarctl.data.store import STATE_FOLDER, install, layout, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
 from cifarctl.files import (
@@ -37,8 +38,19 @@ from cifarctl.files import (
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
 # The downloaded archive is ours to replace; an imported one is the user's own file.
 DOWNLOADED_ARCHIVE_FIX = "run 'cifarctl download --force' to fetch it again"
-IMPORTED_ARCHIVE_FIX = ("check that it is CIFAR-10's cifar-10-python.tar.gz and copied whole, "
-                        "or import an extracted cifar-10-batches-py folder instead")
+
+
+def imported_archive_fix(source: OfficialSource) -> str:
+    return (f"check that it is {source.filename} and copied whole, "
+            f"or import an extracted {source.base_folder} folder instead")
+
+
+def source_of(spec: DatasetSpec) -> OfficialSource:
+    if spec.torchvision_class is None:
+        raise UsageError(f"{spec.name!r} is not a built-in dataset (those are cifar10 and cifar100), so there is "
+                         f"nothing to download; import your own images with 'cifarctl download --dataset {spec.name} "
+                         "--from FOLDER'")
+    return official_source(spec.torchvision_class)
 
 
 @dataclass
@@ -57,21 +69,22 @@ class AcquireReport:
                 "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped]}
 
 
-def present_dataset(data_dir: Path, thorough: bool = False) -> AcquireReport | None:
+def present_dataset(place: Place, thorough: bool = False) -> AcquireReport | None:
     """The report for a dataset that is already whole, or None when there is none yet.
 
     `thorough` also hashes the array cache in full (and rebuilds it if it changed).
     """
     verify = verified_dataset if thorough else verified_manifest
+    official = official_source(place.spec.torchvision_class).file_md5s if place.spec.builtin else None
     try:
-        manifest = verify(data_dir, official_source().file_md5s)
+        manifest = verify(place, official)
     except DatasetMissingError:
         return None
-    return AcquireReport("present", manifest.source, batches_folder(data_dir), manifest.counts)
+    return AcquireReport("present", manifest.source, place.folder, manifest.counts)
 
 
 def download_dataset(
-    data_dir: Path,
+    place: Place,
     urls: list[str] | None = None,
     archive_md5: str | None = None,
     options: FetchOptions = FetchOptions(),
@@ -79,85 +92,107 @@ def download_dataset(
     events: Events = Events(),
 ) -> AcquireReport:
     started = time.monotonic()
-    source = official_source()
-    data_dir = Path(data_dir)
-    with _dataset_lock(data_dir, events):
-        if not force and (report := _present_or_none(data_dir, "download")) is not None:
+    source = source_of(place.spec)
+    with _dataset_lock(place.data_dir, events):
+        if not force and (report := _present_or_none(place, "download")) is not None:
             return report
-        archive = data_dir / source.filename
+        archive = place.data_dir / source.filename
         expected = archive_md5 or source.archive_md5
         if force or not archive.is_file() or md5_of(archive) != expected:
             archive.unlink(missing_ok=True)
             fetch_archive(urls or [source.url], archive, expected, options, events)
         check_official = archive_md5 is None or archive_md5 == source.archive_md5
-        counts = _install_from_archive(archive, data_dir, source, check_official, f"downloaded {archive.name}",
+        counts = _install_from_archive(archive, place, source, check_official, f"downloaded {archive.name}",
                                        DOWNLOADED_ARCHIVE_FIX, events)
-    return AcquireReport("downloaded", " ".join(urls or [source.url]), batches_folder(data_dir), counts,
+    return AcquireReport("downloaded", " ".join(urls or [source.url]), place.folder, counts,
                          time.monotonic() - started)
 
 
 def import_dataset(
-    data_dir: Path,
+    place: Place,
     origin: Path,
     archive_md5: str | None = None,
     force: bool = False,
     workers: int = 0,
     events: Events = Events(),
 ) -> AcquireReport:
-    """Install CIFAR-10 from a local archive, batches folder or image folder; no network."""
+    """Install a dataset from a local archive, extracted folder or image folder; no network."""
     started = time.monotonic()
-    source = official_source()
-    data_dir, origin = Path(data_dir), Path(origin)
+    spec, origin = place.spec, Path(origin)
+    source = official_source(spec.torchvision_class) if spec.builtin else None
     resolved(origin, "--from")  # a loop of links is said as such, not as a missing file
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
-    if origin.is_dir() and not _batches_folder_in(origin):
-        check_output_apart_from_inputs(batches_folder(data_dir), "--data-dir (its dataset folder)", (origin,))
-    with _dataset_lock(data_dir, events):
-        if not force and (report := _present_or_none(data_dir, f"download --from {origin}")) is not None:
+    if origin.is_dir() and not _official_folder_in(origin, place):
+        check_output_apart_from_inputs(place.folder, "--data-dir (its dataset folder)", (origin,))
+    _check_not_foreign(place)
+    with _dataset_lock(place.data_dir, events):
+        if not force and (report := _present_or_none(place, f"download{spec.option()} --from {origin}")) is not None:
             return report
         notes: list[str] = []
         skipped: list[tuple[Path, str]] = []
-        if origin.is_file():
+        if origin.is_file() and source is not None:
             expected = archive_md5 or source.archive_md5
             actual = md5_of(origin)
             if actual != expected:
                 raise ChecksumError(f"{origin} has MD5 {actual}, expected {expected}; "
                                     "pass --md5 if this archive was repackaged on purpose")
-            counts = _install_from_archive(origin, data_dir, source, archive_md5 is None, f"imported {origin}",
-                                           IMPORTED_ARCHIVE_FIX, events)
-        elif (batches := _batches_folder_in(origin)) is not None:
-            counts, notes = _install_from_batches(batches, data_dir, source, events)
+            counts = _install_from_archive(origin, place, source, archive_md5 is None, f"imported {origin}",
+                                           imported_archive_fix(source), events)
+        elif source is not None and (official := _official_folder_in(origin, place)) is not None:
+            counts, notes = _install_from_official_folder(official, place, source, events)
         elif image_folder.is_image_folder(origin):
-            counts = _install_from_image_folder(origin, data_dir, workers, events, skipped)
-            notes.append("stored in the official batch format, but not byte-identical to the official release, "
-                         "so torchvision's CIFAR10 class (which checks the official MD5s) will not load it")
+            counts = _install_from_image_folder(origin, place, workers, events, skipped)
+            if spec.builtin:
+                notes.append(f"stored in the official {spec.title} format, but not byte-identical to the official "
+                             f"release, so torchvision's {spec.torchvision_class} class (which checks the official "
+                             "MD5s) will not load it")
         else:
-            raise UsageError(f"--from {origin}: expected cifar-10-python.tar.gz, a cifar-10-batches-py folder, "
-                             "or an image folder with train/<class>/ and test/<class>/")
-    return AcquireReport("imported", str(origin), batches_folder(data_dir), counts,
-                         time.monotonic() - started, notes, skipped)
+            raise UsageError(f"--from {origin}: {_expected_sources(spec, source)}")
+    return AcquireReport("imported", str(origin), place.folder, counts, time.monotonic() - started, notes, skipped)
 
 
-def ensure_dataset(data_dir: Path, allow_download: bool, events: Events = Events()) -> None:
-    """Make sure a whole dataset is there, downloading it like the tutorial does if allowed."""
-    if present_dataset(data_dir) is not None:
+def _expected_sources(spec: DatasetSpec, source: OfficialSource | None) -> str:
+    folders = "an image folder with train/<class>/ and test/<class>/"
+    if source is None:
+        return f"expected {folders}"
+    return f"expected {source.filename}, a {source.base_folder} folder, or {folders}"
+
+
+def _check_not_foreign(place: Place) -> None:
+    """An imported dataset's folder is the data dir's NAME/: never take over a folder that
+    something else put there (only one with cifarctl's manifest, or the layout's files)."""
+    folder = place.folder
+    if place.spec.builtin or not folder.exists():
         return
+    ours = (folder / STATE_FOLDER).is_dir() or any((folder / name).exists() for name in layout(place.spec).REQUIRED_FILES)
+    if not folder.is_dir() or not ours:
+        raise UsageError(f"{folder} already exists and is not a cifarctl dataset; choose another --dataset name "
+                         "or move it away")
+
+
+def ensure_dataset(place: Place, allow_download: bool, events: Events = Events()) -> None:
+    """Make sure a whole dataset is there, downloading a built-in like the tutorial does if allowed."""
+    if present_dataset(place) is not None:
+        return
+    spec = place.spec
+    if not spec.builtin:
+        raise DatasetMissingError(f"no dataset {spec.name!r} in {place.data_dir}; {spec.missing_hint()}")
     if not allow_download:
-        raise DatasetMissingError(f"no CIFAR-10 found in {data_dir}; run 'cifarctl download' "
+        raise DatasetMissingError(f"no {spec.title} found in {place.data_dir}; run 'cifarctl download{spec.option()}' "
                                   "(or drop --no-download to fetch it now)")
-    events.message(f"CIFAR-10 not found in {data_dir}: downloading it (once)")
-    download_dataset(data_dir, events=events)
+    events.message(f"{spec.title} not found in {place.data_dir}: downloading it (once)")
+    download_dataset(place, events=events)
 
 
-def _present_or_none(data_dir: Path, command: str) -> AcquireReport | None:
+def _present_or_none(place: Place, command: str) -> AcquireReport | None:
     """The dataset already there, thoroughly checked; None when there is none.
 
     A dataset is never replaced without --force, not even a damaged one: it may be the
     user's only copy of an import, and the user decides.
     """
     try:
-        return present_dataset(data_dir, thorough=True)
+        return present_dataset(place, thorough=True)
     except DatasetCorruptError as error:
         raise DatasetCorruptError(f"{error}; nothing was replaced: 'cifarctl {command} --force' replaces "
                                   "the dataset") from None
@@ -168,92 +203,104 @@ def _dataset_lock(data_dir: Path, events: Events):
                           on_wait=lambda: events.message("another cifarctl is writing this data dir; waiting for it"))
 
 
-def _install_from_archive(archive: Path, data_dir: Path, source: OfficialSource, check_official: bool,
+def _install_from_archive(archive: Path, place: Place, source: OfficialSource, check_official: bool,
                           description: str, unreadable_fix: str, events: Events) -> dict[str, int]:
-    target = batches_folder(data_dir)
+    target = place.folder
     with temporary_dir_beside(target) as scratch:
         events.message(f"extracting {archive.name}")
-        _safe_extract(archive, scratch, source.base_folder, unreadable_fix)
+        _safe_extract(archive, scratch, source.base_folder, unreadable_fix, place.spec)
         extracted = scratch / source.base_folder
-        md5s = _checked_md5s(extracted, source, check_official)
-        counts = install(extracted, description, md5s, Path(f"{archive.name}:{source.base_folder}"), SOURCE_FIX)
+        md5s = _checked_md5s(extracted, place.spec, source, check_official)
+        counts = install(extracted, place.spec, description, md5s, Path(f"{archive.name}:{source.base_folder}"),
+                         SOURCE_FIX)
         atomic_replace_dir(extracted, target)
     return counts
 
 
-def _install_from_batches(folder: Path, data_dir: Path, source: OfficialSource,
-                          events: Events) -> tuple[dict[str, int], list[str]]:
-    target = batches_folder(data_dir)
+def _install_from_official_folder(folder: Path, place: Place, source: OfficialSource,
+                                  events: Events) -> tuple[dict[str, int], list[str]]:
+    target, required = place.folder, layout(place.spec).REQUIRED_FILES
     if folder.resolve() == target.resolve():
         raise UsageError(f"--from {folder} is the data dir's own dataset folder; nothing to import")
     notes = []
     with temporary_dir_beside(target) as scratch:
         staged = scratch / source.base_folder
         staged.mkdir()
-        for name in REQUIRED_FILES:
+        for name in required:
             if not (folder / name).is_file():
-                raise DatasetCorruptError(f"{folder} has no {name}; it is not a complete cifar-10-batches-py folder")
+                raise DatasetCorruptError(f"{folder} has no {name}; it is not a complete {source.base_folder} folder")
             try:
                 shutil.copy2(folder / name, staged / name)
             except OSError as error:
                 raise write_error(target / name, error) from None
-        md5s = {name: md5_of(staged / name) for name in REQUIRED_FILES}
-        if any(md5s[name] != source.file_md5s[name] for name in REQUIRED_FILES):
-            notes.append("files differ from the official release; their contents were validated instead "
-                         "(torchvision's CIFAR10 class, which checks the official MD5s, will not load them)")
-        counts = install(staged, f"imported {folder}", md5s, folder, SOURCE_FIX)
+        md5s = {name: md5_of(staged / name) for name in required}
+        if any(md5s[name] != source.file_md5s[name] for name in required):
+            notes.append(f"files differ from the official release; their contents were validated instead "
+                         f"(torchvision's {place.spec.torchvision_class} class, which checks the official MD5s, "
+                         "will not load them)")
+        counts = install(staged, place.spec, f"imported {folder}", md5s, folder, SOURCE_FIX)
         atomic_replace_dir(staged, target)
     return counts, notes
 
 
-def _install_from_image_folder(root: Path, data_dir: Path, workers: int, events: Events,
+def _install_from_image_folder(root: Path, place: Place, workers: int, events: Events,
                                skipped: list[tuple[Path, str]]) -> dict[str, int]:
+    classes = image_folder.find_classes(root, place.spec.classes)
     splits = {}
     for split in image_folder.SPLIT_FOLDERS:
-        files, labels = image_folder.list_split(root, split, skipped)
+        files, labels = image_folder.list_split(root, split, classes, skipped)
         images = image_folder.decode_images(files, workers, events, f"decoding {split} images")
         order = np.random.default_rng(0).permutation(len(labels))  # mixed classes, as in the official batches
         splits[split] = (images[order], labels[order])
-    target = batches_folder(data_dir)
-    with temporary_dir_beside(target) as scratch:
-        staged = scratch / "cifar-10-batches-py"
+    files_format = layout(place.spec)
+    with temporary_dir_beside(place.folder) as scratch:
+        staged = scratch / place.spec.folder
         staged.mkdir()
-        write_batches(staged, splits["train"], splits["test"])
-        md5s = {name: md5_of(staged / name) for name in REQUIRED_FILES}
-        counts = install(staged, f"imported image folder {root}", md5s)
-        atomic_replace_dir(staged, target)
+        files_format.write_dataset(staged, splits, classes)
+        md5s = {name: md5_of(staged / name) for name in files_format.REQUIRED_FILES}
+        counts = install(staged, place.spec, f"imported image folder {root}", md5s)
+        atomic_replace_dir(staged, place.folder)
     return counts
 
 
-def _batches_folder_in(path: Path) -> Path | None:
-    for candidate in (path, path / "cifar-10-batches-py"):
-        if (candidate / "data_batch_1").is_file():
+def _official_folder_in(path: Path, place: Place) -> Path | None:
+    """`path` or its child named as the official extracted folder, when it holds the first data file."""
+    if not place.spec.builtin:
+        return None
+    first = layout(place.spec).REQUIRED_FILES[0]
+    for candidate in (path, path / place.spec.folder):
+        if (candidate / first).is_file():
             return candidate
     return None
 
 
-def _checked_md5s(folder: Path, source: OfficialSource, check_official: bool) -> dict[str, str]:
-    missing = [name for name in REQUIRED_FILES if not (folder / name).is_file()]
+def _checked_md5s(folder: Path, spec: DatasetSpec, source: OfficialSource, check_official: bool) -> dict[str, str]:
+    required = layout(spec).REQUIRED_FILES
+    missing = [name for name in required if not (folder / name).is_file()]
     if missing:
-        raise DatasetCorruptError(f"the archive has no {', '.join(missing)}; it is not a CIFAR-10 python archive")
-    md5s = {name: md5_of(folder / name) for name in REQUIRED_FILES}
+        raise DatasetCorruptError(f"the archive has no {', '.join(missing)}; it is not a {spec.title} python archive")
+    md5s = {name: md5_of(folder / name) for name in required}
     if check_official:
-        for name in REQUIRED_FILES:
+        for name in required:
             if md5s[name] != source.file_md5s[name]:
                 raise ChecksumError(f"{name} in the archive has MD5 {md5s[name]}, expected "
                                     f"{source.file_md5s[name]}; the archive is damaged")
     return md5s
 
 
-MAX_ARCHIVE_MEMBERS = 1000  # the official archive has 9 (a folder, 7 batch files, a readme)
-MAX_ARCHIVE_BYTES = 8 << 30  # of all members together, as their headers declare (the official: 178 MB)
-# The members installed, with their size limits: the batch files, and the official readme
-# (kept so the folder is the official release's, as torchvision leaves it).
-MAX_MEMBER_BYTES = {name: MAX_BATCH_BYTES for name in REQUIRED_FILES} | {META_FILE: MAX_META_BYTES,
-                                                                          "readme.html": MAX_META_BYTES}
+MAX_ARCHIVE_MEMBERS = 1000  # the official archives have 9 (CIFAR-10) and 5 (CIFAR-100)
+MAX_ARCHIVE_BYTES = 8 << 30  # of all members together, as their headers declare (the official: 178 and 169 MB)
 
 
-def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable_fix: str) -> None:
+def member_limits(spec: DatasetSpec) -> dict[str, int]:
+    """The members installed, with their size limits: the data files, the meta file, and
+    CIFAR-10's official readme (kept so the folder is the official release's, as torchvision leaves it)."""
+    files = layout(spec)
+    limits = {name: MAX_BATCH_BYTES for name in files.REQUIRED_FILES} | {files.META_FILE: MAX_META_BYTES}
+    return limits | ({"readme.html": MAX_META_BYTES} if spec.layout == "cifar10" else {})
+
+
+def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable_fix: str, spec: DatasetSpec) -> None:
     """Extract the dataset's files from `archive` into `destination/base_folder`, and nothing else.
 
     Every member must lie under `base_folder` and be a regular file or folder (anything
@@ -263,6 +310,7 @@ def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable
     """
     target = destination / base_folder
     target.mkdir(parents=True, exist_ok=True)
+    limits = member_limits(spec)
     try:
         with tarfile.open(archive, "r:*") as tar:
             wanted: dict[str, tarfile.TarInfo] = {}
@@ -271,20 +319,20 @@ def _safe_extract(archive: Path, destination: Path, base_folder: str, unreadable
                 declared += member.size
                 if count > MAX_ARCHIVE_MEMBERS or declared > MAX_ARCHIVE_BYTES:
                     raise DatasetCorruptError(f"{archive} holds more than {MAX_ARCHIVE_MEMBERS:,} members or "
-                                              f"{MAX_ARCHIVE_BYTES >> 30} GB; CIFAR-10's archive holds 9 members "
-                                              "and 178 MB: refusing to extract it")
+                                              f"{MAX_ARCHIVE_BYTES >> 30} GB; {spec.title}'s archive holds a few "
+                                              "members and under 200 MB: refusing to extract it")
                 name = member.name
                 parts = Path(name).parts
                 if name.startswith("/") or ".." in parts or not parts or parts[0] != base_folder:
                     raise DatasetCorruptError(f"{archive} contains {name!r}, outside {base_folder}/; refusing to extract")
                 if not (member.isfile() or member.isdir()):
                     raise DatasetCorruptError(f"{archive} contains a link or device ({name!r}); refusing to extract")
-                if member.isfile() and len(parts) == 2 and parts[1] in MAX_MEMBER_BYTES:
+                if member.isfile() and len(parts) == 2 and parts[1] in limits:
                     if parts[1] in wanted:
                         raise DatasetCorruptError(f"{archive} holds {name!r} twice; refusing to extract")
-                    if member.size > MAX_MEMBER_BYTES[parts[1]]:
+                    if member.size > limits[parts[1]]:
                         raise DatasetCorruptError(f"{archive} holds a {member.size:,}-byte {name!r}, far larger than "
-                                                  "a CIFAR-10 batch file: refusing to extract it")
+                                                  f"a {spec.title} data file: refusing to extract it")
                     wanted[parts[1]] = member
             for file_name, member in wanted.items():
                 source = tar.extractfile(member)

@@ -1,4 +1,6 @@
-"""The official `cifar-10-batches-py/` format: parse it, validate it, write it."""
+"""The official `cifar-10-batches-py/` format: parse it, validate it, write it.
+
+Its functions match `python_format`'s (CIFAR-100's layout), so `layouts` can offer either."""
 
 from __future__ import annotations
 
@@ -7,11 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarctl.data.catalog import CLASS_NAMES, IMAGE_BYTES, META_FILE, NUM_CLASSES, TEST_FILES, TRAIN_FILES
+from cifarctl.data.catalog import CIFAR10_CLASSES, CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, Classes
 from cifarctl.data.safe_pickle import load_batch
 from cifarctl.errors import CifarctlError, DatasetCorruptError
 from cifarctl.files import atomic_write, read_regular_file
 
+TRAIN_FILES = tuple(f"data_batch_{index}" for index in range(1, 6))
+TEST_FILES = ("test_batch",)
+META_FILE = "batches.meta"
+SPLITS = {"train": TRAIN_FILES, "test": TEST_FILES}
 REQUIRED_FILES = TRAIN_FILES + TEST_FILES + (META_FILE,)
 FIX = "run 'cifarctl download --force' to fetch a fresh copy"
 # The official batches are 31 MB and the meta file 158 bytes; an image-folder import of a
@@ -20,21 +26,21 @@ MAX_BATCH_BYTES = 1 << 30
 MAX_META_BYTES = 1 << 20
 
 
-def _read(path: Path, shown_as: Path | None, limit: int) -> bytes:
+def read_file(path: Path, shown_as: Path | None, limit: int) -> bytes:
     try:
         return read_regular_file(path, "data file", limit)
     except CifarctlError as error:
         raise DatasetCorruptError(str(error).replace(str(path), str(shown_as or path), 1)) from None
 
 
-def read_split(folder: Path, names: tuple[str, ...], shown_as: Path | None = None,
+def read_split(folder: Path, split: str, classes: Classes = CIFAR10_CLASSES, shown_as: Path | None = None,
                fix: str = FIX) -> tuple[np.ndarray, np.ndarray]:
-    """The images (N, 3, 32, 32) uint8 and labels (N,) int64 of the named batch files.
+    """The images (N, 3, 32, 32) uint8 and labels (N,) int64 of one split's batch files.
 
     Errors name files under `shown_as` (where the user put them) instead of `folder`.
     """
     images, labels = [], []
-    for name in names:
+    for name in SPLITS[split]:
         batch_images, batch_labels = read_batch(folder / name, (shown_as or folder) / name, fix)
         images.append(batch_images)
         labels.append(batch_labels)
@@ -43,21 +49,21 @@ def read_split(folder: Path, names: tuple[str, ...], shown_as: Path | None = Non
 
 def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tuple[np.ndarray, np.ndarray]:
     try:
-        document = load_batch(_read(path, shown_as, MAX_BATCH_BYTES))
+        document = load_batch(read_file(path, shown_as, MAX_BATCH_BYTES))
     except (FileNotFoundError, CifarctlError) as error:
         if isinstance(error, CifarctlError):
             raise
 
         raise DatasetCorruptError(f"data file {shown_as or path} is missing; {fix}") from None
     except Exception as error:  # any unpickling failure means a damaged or foreign file
-        raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({_short(error)}); {fix}") from None
+        raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({short(error)}); {fix}") from None
     path = shown_as or path
     if not isinstance(document, dict) or "data" not in document or "labels" not in document:
         raise DatasetCorruptError(f"data file {path} is not a CIFAR-10 batch; {fix}")
     data, labels = document["data"], document["labels"]
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
         raise DatasetCorruptError(f"data file {path} does not hold 32x32 RGB uint8 images; {fix}")
-    label_array = _class_labels(labels)
+    label_array = class_labels(labels, NUM_CLASSES)
     if label_array is None:
         raise DatasetCorruptError(f"data file {path} has labels that are not class numbers 0-9; {fix}")
     if label_array.shape != (len(data),):
@@ -66,8 +72,8 @@ def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tupl
     return data.reshape(-1, 3, 32, 32), label_array
 
 
-def _class_labels(labels: object) -> np.ndarray | None:
-    """`labels` as an int64 array when it is a flat sequence of whole numbers 0..9, else None.
+def class_labels(labels: object, count: int) -> np.ndarray | None:
+    """`labels` as an int64 array when it is a flat sequence of whole numbers 0..count-1, else None.
 
     Element types are checked first: numpy would silently turn 0.5 into 0 or "1" into 1.
     """
@@ -76,33 +82,38 @@ def _class_labels(labels: object) -> np.ndarray | None:
             return None
         array = labels.astype(np.int64)
     elif isinstance(labels, (list, tuple)):
-        if not all(type(label) is int and 0 <= label < NUM_CLASSES for label in labels):
+        if not all(type(label) is int and 0 <= label < count for label in labels):
             return None
         array = np.asarray(labels, dtype=np.int64).reshape(len(labels))
     else:
         return None
-    if len(array) and (array.min() < 0 or array.max() >= NUM_CLASSES):
+    if len(array) and (array.min() < 0 or array.max() >= count):
         return None
     return array
 
 
-def check_meta(folder: Path, shown_as: Path | None = None, fix: str = FIX) -> None:
+def read_classes(folder: Path, fixed: Classes | None = CIFAR10_CLASSES, shown_as: Path | None = None,
+                 fix: str = FIX) -> Classes:
+    """CIFAR-10's classes, once the meta file is checked to list them."""
     path, shown = folder / META_FILE, (shown_as or folder) / META_FILE
     try:
-        meta = load_batch(_read(path, shown, MAX_META_BYTES))
+        meta = load_batch(read_file(path, shown, MAX_META_BYTES))
         names = tuple(meta["label_names"])
     except CifarctlError:
         raise
     except FileNotFoundError:
         raise DatasetCorruptError(f"data file {shown} is missing; {fix}") from None
     except Exception as error:
-        raise DatasetCorruptError(f"data file {shown} is truncated or corrupt ({_short(error)}); {fix}") from None
+        raise DatasetCorruptError(f"data file {shown} is truncated or corrupt ({short(error)}); {fix}") from None
     if names != CLASS_NAMES:
         raise DatasetCorruptError(f"data file {shown} lists classes {names}, not CIFAR-10's; {fix}")
+    return CIFAR10_CLASSES
 
 
-def write_batches(folder: Path, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray]) -> None:
+def write_dataset(folder: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]], classes: Classes = CIFAR10_CLASSES,
+                  filenames: dict[str, list[str]] | None = None) -> None:
     """Write images (N, 3, 32, 32) uint8 as the official five training batches and one test batch."""
+    train, test = splits["train"], splits["test"]
     train_images, train_labels = train
     chunks = np.array_split(np.arange(len(train_images)), len(TRAIN_FILES))
     for number, (name, indices) in enumerate(zip(TRAIN_FILES, chunks), start=1):
@@ -124,6 +135,6 @@ def _write_batch(path: Path, images: np.ndarray, labels: np.ndarray, batch_label
         pickle.dump(document, handle, protocol=2)
 
 
-def _short(error: BaseException) -> str:
+def short(error: BaseException) -> str:
     text = str(error) or type(error).__name__
     return text if len(text) < 80 else text[:77] + "..."

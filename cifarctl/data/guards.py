@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cifarctl.data.store import BATCHES_FOLDER, dataset_paths
+from cifarctl.data.catalog import BUILTIN_DATASETS
+from cifarctl.data.store import MANIFEST, STATE_FOLDER, dataset_paths, layout
 from cifarctl.errors import UsageError
 from cifarctl.files import check_output_path, resolved
 
 
 def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
     """Fail fast, before any long work, when `path` cannot be written as a file (see
-    `cifarctl.files.check_output_path`) or lies inside any CIFAR-10 dataset folder (and the
-    dataset of `data_dir` when one is given)."""
+    `cifarctl.files.check_output_path`) or lies inside any dataset folder (and the datasets
+    of `data_dir` when one is given)."""
     check_outside_any_dataset(path, option)
     if data_dir is not None:
         check_output_outside_dataset(path, data_dir, option)
@@ -20,11 +21,19 @@ def check_output_file(path: Path, option: str, data_dir: Path | None = None, inp
 
 
 def check_outside_any_dataset(path: Path, option: str) -> None:
-    """Refuse an output inside a folder that holds CIFAR-10's batch files, whatever data dir it is."""
+    """Refuse an output inside a folder that holds a dataset, whatever data dir it is."""
     for folder in resolved(path, option).parents:
-        if folder.name == BATCHES_FOLDER and (folder / "batches.meta").exists():
+        if _holds_dataset(folder):
             raise UsageError(f"{option} {path} is inside the dataset folder {folder}; "
                              "choose a path outside the dataset")
+
+
+def _holds_dataset(folder: Path) -> bool:
+    """A built-in dataset's folder with its meta file, or any folder cifarctl recorded a dataset in."""
+    for spec in BUILTIN_DATASETS.values():
+        if folder.name == spec.folder and (folder / layout(spec).META_FILE).exists():
+            return True
+    return (folder / STATE_FOLDER / MANIFEST).exists()
 
 
 def check_output_outside_dataset(path: Path, data_dir: Path, option: str) -> None:

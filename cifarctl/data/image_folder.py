@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarctl.data.catalog import CLASS_NAMES, NUM_CLASSES, class_index
+from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
 from cifarctl.interrupts import prepare_worker
@@ -32,7 +32,21 @@ def is_image_folder(path: Path) -> bool:
 LITTER = {"thumbs.db", "desktop.ini", "__macosx"}
 
 
-def list_split(root: Path, split: str, skipped: list[tuple[Path, str]] | None = None) -> tuple[list[Path], np.ndarray]:
+def find_classes(root: Path, fixed: Classes | None) -> Classes:
+    """A built-in dataset's own classes (its folders must name them), or else the class
+    folders under train/, in sorted order (as torchvision's ImageFolder orders them)."""
+    if fixed is not None:
+        return fixed
+    folder = root / "train"
+    names = sorted(path.name for path in _visible(folder) if path.is_dir())
+    if not MIN_CLASSES <= len(names) <= MAX_CLASSES:
+        raise UsageError(f"{folder} has {len(names):,} class folders; a dataset needs {MIN_CLASSES} to "
+                         f"{MAX_CLASSES:,} classes, one folder each")
+    return Classes(tuple(names))
+
+
+def list_split(root: Path, split: str, classes: Classes,
+               skipped: list[tuple[Path, str]] | None = None) -> tuple[list[Path], np.ndarray]:
     """Every image file of one split, at any depth under its class folder, with its label.
 
     Class folders are validated. Every other file under a class folder (not an image, a
@@ -46,20 +60,20 @@ def list_split(root: Path, split: str, skipped: list[tuple[Path, str]] | None = 
     seen: set[int] = set()
     for class_folder in sorted(p for p in _visible(folder) if p.is_dir()):
         try:
-            label = class_index(class_folder.name)
+            label = classes.index(class_folder.name)
         except ValueError as error:
             raise UsageError(f"{class_folder} is not a class folder ({error}); "
                              "move it out of the image folder, or rename it") from None
         if label in seen:
-            raise UsageError(f"{folder} has two folders for class {CLASS_NAMES[label]}")
+            raise UsageError(f"{folder} has two folders for class {classes.names[label]}")
         seen.add(label)
         images = sorted(_images_under(class_folder, skipped))
         files.extend(images)
         labels.extend([label] * len(images))
-    absent = [CLASS_NAMES[index] for index in range(NUM_CLASSES) if index not in seen]
+    absent = [classes.names[index] for index in range(len(classes)) if index not in seen]
     if absent:
-        raise UsageError(f"{folder} has no folder for class {', '.join(absent)}; expected one per CIFAR-10 class")
-    empty = [CLASS_NAMES[index] for index in range(NUM_CLASSES) if index not in set(labels)]
+        raise UsageError(f"{folder} has no folder for class {', '.join(absent)}; expected one per class")
+    empty = [classes.names[index] for index in range(len(classes)) if index not in set(labels)]
     if empty:
         raise UsageError(f"{folder}: no .png/.jpg images for class {', '.join(empty)}")
     return files, np.asarray(labels, dtype=np.int64)

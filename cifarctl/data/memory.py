@@ -1,4 +1,4 @@
-"""CIFAR-10 in memory as uint8 tensors, and the whole-batch operations on them.
+"""A dataset in memory as uint8 tensors, and the whole-batch operations on them.
 
 Nothing here touches one image at a time in Python: normalising, shuffling and slicing
 are tensor operations on whole batches, on whatever device the tensors live.
@@ -6,12 +6,12 @@ are tensor operations on whole batches, on whatever device the tensors live.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 
-from cifarctl.data.store import load_arrays
+from cifarctl.data.catalog import CIFAR10_CLASSES, Classes, Place
+from cifarctl.data.store import dataset_classes, load_arrays
 
 # The tutorial's transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [-1, 1].
 TUTORIAL_MEAN = (0.5, 0.5, 0.5)
@@ -23,17 +23,22 @@ class Split:
     name: str
     images: torch.Tensor  # (N, 3, 32, 32) uint8
     labels: torch.Tensor  # (N,) int64
+    classes: Classes = field(default=CIFAR10_CLASSES)
 
     def __len__(self) -> int:
         return len(self.labels)
 
     def to(self, device: torch.device) -> Split:
-        return Split(self.name, self.images.to(device), self.labels.to(device))
+        return Split(self.name, self.images.to(device), self.labels.to(device), self.classes)
+
+    def part(self, name: str, selection: torch.Tensor) -> Split:
+        """The images chosen by an index or mask, as a split of the same classes."""
+        return Split(name, self.images[selection], self.labels[selection], self.classes)
 
 
-def load_split(data_dir: Path, split: str) -> Split:
-    images, labels = load_arrays(data_dir, split)
-    return Split(split, torch.from_numpy(images), torch.from_numpy(labels))
+def load_split(place: Place, split: str) -> Split:
+    images, labels = load_arrays(place, split)
+    return Split(split, torch.from_numpy(images), torch.from_numpy(labels), dataset_classes(place))
 
 
 def normalize(images: torch.Tensor, mean=TUTORIAL_MEAN, std=TUTORIAL_STD, dtype=torch.float32) -> torch.Tensor:

@@ -95,8 +95,7 @@ def split_off(data: Split, size: int, seed: int) -> tuple[Split, Split, Validati
     keep = torch.ones(len(data), dtype=torch.bool)
     keep[held] = False
     record = ValidationSplit(size=size, seed=seed, of=len(data), fingerprint=_fingerprint(data, held))
-    return (Split(data.name, data.images[keep], data.labels[keep]),
-            Split(VALIDATION_NAME, data.images[held], data.labels[held]), record)
+    return data.part(data.name, keep), data.part(VALIDATION_NAME, held), record
 
 
 def rebuild(data: Split, record: ValidationSplit, where: str) -> tuple[Split, Split]:

@@ -3,7 +3,7 @@ accuracy, precision, recall and F1, the confusion matrix, and calibration."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import math
@@ -11,14 +11,13 @@ import math
 import torch
 import torch.nn as nn
 
-from cifarctl.data.catalog import NUM_CLASSES, SHORT_NAMES
+from cifarctl.data.catalog import CIFAR10_CLASSES, Classes
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
 from cifarctl.errors import CheckpointError
 from cifarctl.inference.calibration import Reliability, reliability
 from cifarctl.recipes.augment import tta_views
 from cifarctl.recipes.precision import autocast, inference_layout
 
-RANDOM_BASELINE = 1 / NUM_CLASSES
 TUTORIAL_SAMPLE = 4  # the tutorial shows the first test batch of 4 images
 TOP_K = 5
 Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
@@ -36,11 +35,11 @@ def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def class_scores(confusion: torch.Tensor) -> dict[str, dict[str, float]]:
+def class_scores(confusion: torch.Tensor, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
     """Per class: precision (of the images predicted as it, the share that are), recall (of its
     images, the share found: the tutorial's per-class accuracy) and their harmonic mean F1."""
     scores = {}
-    for index, name in enumerate(SHORT_NAMES[: len(confusion)]):
+    for index, name in enumerate(names[: len(confusion)]):
         hits = float(confusion[index, index])
         predicted, actual = float(confusion[:, index].sum()), float(confusion[index].sum())
         precision = hits / predicted if predicted else 0.0
@@ -53,7 +52,7 @@ def class_scores(confusion: torch.Tensor) -> dict[str, dict[str, float]]:
 @dataclass
 class EvalResult:
     split: str
-    confusion: torch.Tensor  # (10, 10) int64: rows are true classes, columns predictions
+    confusion: torch.Tensor  # (C, C) int64: rows are true classes, columns predictions
     sample_truth: list[int]
     sample_predicted: list[int]
     tta: bool = False
@@ -61,6 +60,12 @@ class EvalResult:
     confidence: torch.Tensor | None = None  # (N,) the probability given to that class
     top5_correct: int | None = None  # images whose class is among the five most probable
     calibration: Reliability | None = None
+    classes: Classes = field(default=CIFAR10_CLASSES)
+
+    @property
+    def baseline(self) -> float:
+        """The accuracy of guessing uniformly at random."""
+        return 1 / len(self.classes)
 
     @property
     def total(self) -> int:
@@ -78,7 +83,7 @@ class EvalResult:
         totals = self.confusion.sum(dim=1)
         return {
             name: (float(self.confusion[index, index]) / float(totals[index])) if totals[index] else 0.0
-            for index, name in enumerate(SHORT_NAMES)
+            for index, name in enumerate(self.classes.names)
         }
 
     @property
@@ -91,7 +96,7 @@ class EvalResult:
         return None if self.top5_correct is None or not self.total else self.top5_correct / self.total
 
     def scores(self) -> dict[str, dict[str, float]]:
-        return class_scores(self.confusion)
+        return class_scores(self.confusion, self.classes.names)
 
     def macro_f1(self) -> float:
         scores = self.scores()
@@ -106,7 +111,7 @@ class EvalResult:
             "total": self.total,
             "accuracy_ci95": {"low": round(low, 6), "high": round(high, 6), "method": "wilson"},
             "top5_accuracy": None if self.top5_accuracy is None else round(self.top5_accuracy, 6),
-            "baseline": RANDOM_BASELINE,
+            "baseline": self.baseline,
             "tta": self.tta,
             "per_class": {name: round(value, 6) for name, value in self.per_class().items()},
             "per_class_scores": {name: {key: round(value, 6) for key, value in score.items()}
@@ -123,7 +128,7 @@ class EvalResult:
 def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int,
                           mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False,
                           precision: str = "fp32") -> torch.Tensor:
-    """Class probabilities (N, 10) of uint8 images, in large batches; with `tta`, the softmax
+    """Class probabilities (N, classes) of uint8 images, in large batches; with `tta`, the softmax
     of the logits averaged over the image and its mirror."""
     was_training = model.training
     model.eval()
@@ -140,7 +145,7 @@ def predict_probabilities(model: nn.Module, images: torch.Tensor, device: torch.
                                   "batch-norm statistics are damaged or overflow; train it again")
         outputs.append(logits.softmax(dim=1).cpu())
     model.train(was_training)
-    return torch.cat(outputs) if outputs else torch.zeros(0, NUM_CLASSES)
+    return torch.cat(outputs) if outputs else torch.zeros(0, 0)
 
 
 def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int,
@@ -155,7 +160,8 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
     confidence, predicted = probabilities.max(dim=1)
     truth = data.labels
     top = probabilities.topk(min(TOP_K, probabilities.shape[1]), dim=1).indices
-    confusion = torch.bincount(truth * NUM_CLASSES + predicted, minlength=NUM_CLASSES**2).view(NUM_CLASSES, NUM_CLASSES)
+    count = len(data.classes)
+    confusion = torch.bincount(truth * count + predicted, minlength=count**2).view(count, count)
     return EvalResult(
         split=data.name,
         confusion=confusion,
@@ -166,4 +172,5 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
         confidence=confidence,
         top5_correct=int((top == truth[:, None]).any(dim=1).sum()),
         calibration=reliability(confidence, predicted == truth),
+        classes=data.classes,
     )

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
 from cifarctl.files import atomic_write
@@ -98,11 +97,12 @@ def require_onnx_packages() -> None:
 def metadata(trained: TrainedModel, input_kind: str) -> dict[str, Any]:
     """What a user of the exported file needs to know, as stored beside or inside it."""
     return {
-        "classes": list(SHORT_NAMES),
+        "dataset": trained.dataset,
+        "classes": list(trained.classes),
         "input": {"name": INPUT_NAME, "layout": "NCHW", "shape": ["batch", 3, 32, 32], "channels": "RGB",
                   "dtype": "uint8" if input_kind == "uint8" else "float32",
                   "range": [0, 255] if input_kind == "uint8" else [0.0, 1.0]},
-        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(SHORT_NAMES)], "meaning": "class probabilities"},
+        "output": {"name": OUTPUT_NAME, "shape": ["batch", len(trained.classes)], "meaning": "class probabilities"},
         "model": {"family": trained.info.name, **trained.info.options},
         "normalization": {"mean": list(trained.mean), "std": list(trained.std)},
     }
@@ -151,7 +151,7 @@ def export_model(trained: TrainedModel, export_format: str, output: Path, input_
     if difference is not None and not difference <= tolerance:
         raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
                             f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
-    return ExportResult(output, export_format, input_kind, SHORT_NAMES, metadata_path, checked_with,
+    return ExportResult(output, export_format, input_kind, trained.classes, metadata_path, checked_with,
                         len(inputs) if run_exported is not None else 0, images_source, difference, tolerance)
 
 

@@ -3,7 +3,9 @@
 - The tutorial's `Net` is saved as its plain `state_dict`, exactly what the tutorial saves,
   so `net.load_state_dict(torch.load(PATH, weights_only=True))` works.
 - Every other family is saved as a small dict of plain types and tensors that says what it
-  holds: family, options, input normalisation, class names, test-time augmentation.
+  holds: family, options, input normalisation, the dataset and its class names (one output
+  each), test-time augmentation. The Net is saved so too when trained on another dataset
+  than CIFAR-10, since a bare state_dict cannot say which classes its outputs are.
 - A model trained with a validation split records it (size, seed, fingerprint), so
   `evaluate --split val` can rebuild it; the tutorial's Net is then saved described too,
   since a bare state_dict has nowhere to keep it.
@@ -14,7 +16,7 @@
 from __future__ import annotations
 
 import reprlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from cifarctl.torch_files import CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
-from cifarctl.data.catalog import SHORT_NAMES
+from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.models import (
     ModelInfo,
@@ -47,17 +49,20 @@ class TrainedModel:
     path: Path
     precision: str = "fp32"  # what the family's recipe computes in on this device
     validation: dict[str, Any] | None = None  # the split held out while it trained, if any
+    classes: tuple[str, ...] = SHORT_NAMES  # what each output means, in order
+    dataset: str = DEFAULT_DATASET  # what it was trained on
 
     def describe(self) -> str:
         return self.info.describe()
 
 
 def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
-                   validation: dict[str, Any] | None = None) -> Any:
-    """What `train` saves: a bare state_dict for the tutorial's Net, a described dict otherwise
-    (and for the Net too when a validation split must be recorded)."""
+                   validation: dict[str, Any] | None = None, dataset: str = DEFAULT_DATASET,
+                   classes: tuple[str, ...] = SHORT_NAMES) -> Any:
+    """What `train` saves: a bare state_dict for the tutorial's Net on CIFAR-10, a described
+    dict otherwise (and for the Net too when a validation split must be recorded)."""
     family = info.family
-    if family.plain_state_dict and validation is None:
+    if family.plain_state_dict and validation is None and tuple(classes) == SHORT_NAMES:
         return state_dict
     mean, std = family.normalization
     document = {
@@ -66,7 +71,8 @@ def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bo
         "family": info.name,
         "options": dict(info.options),
         "normalization": {"mean": list(mean), "std": list(std)},
-        "classes": list(SHORT_NAMES),
+        "dataset": dataset,
+        "classes": list(classes),
         "tta": tta,
         "state_dict": state_dict,
     }
@@ -76,8 +82,9 @@ def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bo
 
 
 def save_trained_model(path: Path, info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
-                       validation: dict[str, Any] | None = None) -> None:
-    save_state(model_document(info, state_dict, tta, validation), path)
+                       validation: dict[str, Any] | None = None, dataset: str = DEFAULT_DATASET,
+                       classes: tuple[str, ...] = SHORT_NAMES) -> None:
+    save_state(model_document(info, state_dict, tta, validation, dataset, classes), path)
 
 
 def load_trained_model(path: Path, device: torch.device | str = "cpu") -> TrainedModel:
@@ -85,6 +92,8 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     path = Path(path)
     document = load_state(path, missing_hint="; train one with 'cifarctl train' or pass --model PATH")
     info, state_dict, tta = _read_document(document, path)
+    dataset, classes = _recorded_classes(document, path)
+    info = replace(info, classes=len(classes))
     validation = _recorded_validation(document)
     _check_tensors(state_dict, info, path)
     network = build_model(info)
@@ -93,7 +102,35 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
-    return TrainedModel(network, info, mean, std, tta, path, precision, validation)
+    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset)
+
+
+def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -> None:
+    """A model measures only data of the classes it was trained on (by name, in order)."""
+    if tuple(trained.classes) == tuple(classes.names):
+        return
+    had = Classes(tuple(trained.classes)).describe()
+    raise UsageError(f"{trained.path} was trained on {trained.dataset} ({had}), but --dataset {dataset} has "
+                     f"{classes.describe()}; pass --dataset {trained.dataset}, or a model trained on {dataset}")
+
+
+def _recorded_classes(document: Any, path: Path) -> tuple[str, tuple[str, ...]]:
+    """The dataset and class names a model file or checkpoint records; a bare state_dict (the
+    tutorial's) and files from before datasets were recorded are CIFAR-10's."""
+    if not isinstance(document, dict):
+        return DEFAULT_DATASET, SHORT_NAMES
+    if is_checkpoint(document):
+        settings = document.get("settings")
+        record = settings if isinstance(settings, dict) else {}
+    elif document.get("format") == MODEL_FORMAT:
+        record = document
+    else:
+        return DEFAULT_DATASET, SHORT_NAMES
+    dataset, classes = record.get("dataset", DEFAULT_DATASET), record.get("classes", list(SHORT_NAMES))
+    if (not isinstance(dataset, str) or not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES
+            or not all(isinstance(name, str) and 0 < len(name) <= 255 for name in classes)):
+        raise CheckpointError(f"{path} records its dataset or class names in a form that cannot be read; it is damaged")
+    return dataset, tuple(classes)
 
 
 def _recorded_validation(document: Any) -> dict[str, Any] | None:

@@ -22,7 +22,7 @@ from cifarctl.inference.model_files import TrainedModel
 @dataclass
 class PredictionResult:
     paths: list[Path]  # the images that were read, in input order
-    probabilities: torch.Tensor  # (N, 10) float
+    probabilities: torch.Tensor  # (N, classes) float
     images: np.ndarray  # (N, 3, 32, 32) uint8: what the network saw (empty unless kept)
     failures: list[ImageFailure]  # files (or named inputs) that could not be read
     top: int
@@ -93,12 +93,13 @@ def predict_files(trained: TrainedModel, decoder: ImageDecoder, device: torch.de
         events.task_finished()
     return PredictionResult(
         paths=paths,
-        probabilities=torch.cat(probabilities) if probabilities else torch.zeros(0, len(SHORT_NAMES)),
+        probabilities=torch.cat(probabilities) if probabilities else torch.zeros(0, len(trained.classes)),
         images=np.concatenate(images) if images else np.zeros((0, 3, 32, 32), np.uint8),
         failures=failures,
         top=top,
         tta=tta,
         resize=decoder.resize,
+        classes=trained.classes,
     )
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 class ModelInfo:
     name: str  # the registry name, e.g. "net"
     options: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 6}
+    classes: int = 10  # outputs of the head: the number of classes it tells apart
 
     @property
     def family(self) -> registry.Family:
@@ -44,7 +45,7 @@ def hook(family: registry.Family, name: str) -> Callable[..., Any] | None:
 
 
 def build_model(info: ModelInfo) -> nn.Module:
-    return family_module(info.family).build(**info.options)
+    return family_module(info.family).build(**info.options, num_classes=info.classes)
 
 
 def expected_shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:

@@ -53,7 +53,7 @@ class Block(nn.Module):
 
 
 class FastNet(nn.Module):
-    def __init__(self, width: int = 64, widen: int = 2) -> None:
+    def __init__(self, width: int = 64, widen: int = 2, num_classes: int = 10) -> None:
         super().__init__()
         whitened = 2 * 3 * WHITENING_KERNEL**2
         self.whiten = nn.Conv2d(3, whitened, WHITENING_KERNEL, padding=0)
@@ -62,15 +62,15 @@ class FastNet(nn.Module):
         wide = widen * width
         self.blocks = nn.Sequential(Block(whitened, width), Block(width, wide), Block(wide, wide))
         self.pool = nn.AdaptiveMaxPool2d(1)
-        self.head = nn.Linear(wide, 10, bias=False)
+        self.head = nn.Linear(wide, num_classes, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.activation(self.whiten(x)))
         return self.head(torch.flatten(self.pool(x), 1)) * OUTPUT_SCALE
 
 
-def build(width: int = 64, widen: int = 2) -> FastNet:
-    return FastNet(width, widen)
+def build(width: int = 64, widen: int = 2, num_classes: int = 10) -> FastNet:
+    return FastNet(width, widen, num_classes)
 
 
 def param_groups(model: FastNet, lr: float, weight_decay: float) -> list[dict]:

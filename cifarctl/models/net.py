@@ -1,7 +1,8 @@
 """The tutorial's `Net`, exactly, with the width of its first conv as a parameter.
 
 The tutorial's GPU section suggests widening the network: the first conv's output
-channels and the second conv's input channels must be the same number, `width`.
+channels and the second conv's input channels must be the same number, `width`. For a
+dataset with other than CIFAR-10's ten classes, only the last layer's outputs change.
 """
 
 from __future__ import annotations
@@ -13,17 +14,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 TUTORIAL_WIDTH = 6
+TUTORIAL_CLASSES = 10
 
 
 class Net(nn.Module):
-    def __init__(self, width: int = TUTORIAL_WIDTH) -> None:
+    def __init__(self, width: int = TUTORIAL_WIDTH, num_classes: int = TUTORIAL_CLASSES) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(3, width, 5)
         self.pool = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(width, 16, 5)
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
         self.fc2 = nn.Linear(120, 84)
-        self.fc3 = nn.Linear(84, 10)
+        self.fc3 = nn.Linear(84, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.pool(F.relu(self.conv1(x)))
@@ -35,8 +37,8 @@ class Net(nn.Module):
         return x
 
 
-def build(width: int = TUTORIAL_WIDTH) -> Net:
-    return Net(width)
+def build(width: int = TUTORIAL_WIDTH, num_classes: int = TUTORIAL_CLASSES) -> Net:
+    return Net(width, num_classes)
 
 
 NET_KEYS = frozenset({"conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "fc1.weight", "fc1.bias",

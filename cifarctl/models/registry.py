@@ -4,7 +4,7 @@ Everything that needs to know the models reads this module: `train --model` choi
 `--help`, shell completion, `describe`, building a model, recognising a saved file and
 checking a resume. It imports no torch, so `cifarctl --help` stays instant.
 
-Adding a family = one module under `cifarctl/models/` with `build(**options) -> nn.Module`,
+Adding a family = one module under `cifarctl/models/` with `build(**options, num_classes) -> nn.Module`,
 plus one `register(Family(...))` call at the end of this file holding its recipe and naming
 the optional hooks its module defines (see HOOKS).
 """

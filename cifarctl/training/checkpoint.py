@@ -278,6 +278,8 @@ def _shown(key: str, value: Any) -> Any:
     """A setting as the options say it: the validation split as --val-split/--val-seed."""
     if key == "validation" and isinstance(value, dict):
         return f"--val-split {value.get('size')} --val-seed {value.get('seed')}"
+    if key == "classes" and isinstance(value, list):
+        return f"of {len(value)} ({', '.join(map(str, value[:3]))}{', ...' if len(value) > 3 else ''})"
     return "none" if key == "validation" and value is None else value
 
 

@@ -121,6 +121,7 @@ def train(
     process, only rank 0 writes files, and all ranks stop and resume at the same step.
     """
     started = time.perf_counter() if started is None else started  # a time budget counts from here
+    settings = settings.trained_on(data.classes)
     world_size, rank = (cluster.world_size, cluster.rank) if cluster else (1, 0)
     is_main = rank == 0
     global_batch = settings.batch_size * world_size
@@ -242,7 +243,8 @@ def train(
         metrics.close()
     if is_main:
         weights = {name: tensor.detach().cpu() for name, tensor in parts.network.state_dict().items()}
-        save_trained_model(files.output, parts.info, weights, tta=recipe.tta, validation=settings.validation)
+        save_trained_model(files.output, parts.info, weights, tta=recipe.tta, validation=settings.validation,
+                           dataset=settings.dataset, classes=settings.classes)
     steps_this_run = state.step - step_at_start
     return TrainResult(
         settings=settings,  # with the length a time budget fitted

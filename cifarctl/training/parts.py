@@ -69,7 +69,7 @@ class Parts:
 
 def build_parts(settings: TrainSettings, device: torch.device, images: torch.Tensor, total_steps: int,
                 cluster: Cluster | None = None) -> Parts:
-    recipe, info = settings.recipe, ModelInfo(settings.model, settings.options)
+    recipe, info = settings.recipe, ModelInfo(settings.model, settings.options, len(settings.classes))
     family = info.family
     # channels-last convolutions are faster on GPUs and for oneDNN's CPU kernels; tiny CPU
     # batches use PyTorch's plain convolution, which wants the usual layout.

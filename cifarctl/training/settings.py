@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from cifarctl.data.catalog import DEFAULT_DATASET, SHORT_NAMES, Classes
 from cifarctl.models import registry
 from cifarctl.recipes import Recipe
 
@@ -31,12 +32,14 @@ class TrainSettings:
     compile: bool = False  # run the model through torch.compile
     pick_size: bool = False  # a time budget picks the family's size (no size option was given)
     validation: dict[str, Any] | None = None  # the held-out split (ValidationSplit.as_dict()), if any
+    dataset: str = DEFAULT_DATASET  # what it trains on (--dataset)
+    classes: tuple[str, ...] = SHORT_NAMES  # the dataset's class names, in label order: the head's outputs
 
     @classmethod
     def for_model(cls, name: str, options: dict[str, Any] | None = None, *, seed: int = 0, eval_every: int = 0,
                   precision: str | None = None, steps: int | None = None, time_budget: float | None = None,
                   threads: int | None = None, compile: bool = False, pick_size: bool = False,
-                  validation: dict[str, Any] | None = None,
+                  validation: dict[str, Any] | None = None, dataset: str = DEFAULT_DATASET,
                   **recipe_changes: Any) -> TrainSettings:
         family = registry.get(name)
         recipe = family.recipe.replace(**recipe_changes)
@@ -44,7 +47,11 @@ class TrainSettings:
                    eval_every=eval_every, precision=precision or recipe.precision, steps=steps,
                    time_budget=time_budget, threads=threads, compile=compile,
                    pick_size=pick_size and time_budget is not None and bool(family.budget_sizes),
-                   validation=validation)
+                   validation=validation, dataset=dataset)
+
+    def trained_on(self, classes: Classes) -> TrainSettings:
+        """These settings for data of these classes (the model's head has one output per class)."""
+        return dataclasses.replace(self, classes=tuple(classes.names))
 
     @property
     def epochs(self) -> float:
@@ -62,12 +69,15 @@ class TrainSettings:
         """Plain data for the checkpoint."""
         document = dataclasses.asdict(self)
         document["recipe"] = self.recipe.as_json()
+        document["classes"] = list(self.classes)
         return document
 
     @classmethod
     def from_dict(cls, document: dict[str, Any]) -> TrainSettings:
         values = dict(document)
         values["recipe"] = Recipe(**values["recipe"])
+        if "classes" in values:
+            values["classes"] = tuple(values["classes"])
         return cls(**values)
 
     def as_json(self) -> dict[str, Any]:
@@ -78,4 +88,5 @@ class TrainSettings:
                 "eval_every": self.eval_every, "precision": self.precision, "steps": self.steps,
                 "time_budget": self.time_budget, "threads": self.threads, "compile": self.compile,
                 "val_split": None if self.validation is None else self.validation["size"],
-                "val_seed": None if self.validation is None else self.validation["seed"]}
+                "val_seed": None if self.validation is None else self.validation["seed"],
+                "dataset": self.dataset, "classes": len(self.classes)}
