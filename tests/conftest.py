@@ -81,6 +81,31 @@ def data_dir(tmp_path: Path, _imported_data_dir: Path) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def fake_cifar100(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CIFAR-100 in the official `cifar-100-python/` layout (read-only, shared)."""
+    from fake_cifar100 import write_cifar100
+
+    return write_cifar100(tmp_path_factory.mktemp("fake-cifar100"))
+
+
+@pytest.fixture(scope="session")
+def _imported_cifar100(fake_cifar100: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from cifarctl.data.acquire import import_dataset
+
+    target = tmp_path_factory.mktemp("imported100") / "data"
+    import_dataset(locate(target, "cifar100"), fake_cifar100)
+    return target
+
+
+@pytest.fixture
+def cifar100_data_dir(tmp_path: Path, _imported_cifar100: Path) -> Path:
+    """A data dir holding the fake CIFAR-100, verified and cached (use with --dataset cifar100)."""
+    target = tmp_path / "data"
+    shutil.copytree(_imported_cifar100, target, copy_function=shutil.copy2)
+    return target
+
+
 @pytest.fixture
 def http_server(fake_archive: tuple[Path, str]):
     """A local HTTP server on 127.0.0.1 serving the fake archive's folder."""
