@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from cifarctl.data.catalog import locate
 import io
 import os
 import shutil
@@ -15,6 +14,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from fake_cifar import write_archive, write_batches  # noqa: E402
 from http_server import LocalServer  # noqa: E402
+
+from cifarctl.data.catalog import locate
 
 
 @pytest.fixture(autouse=True)

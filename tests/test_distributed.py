@@ -1,6 +1,5 @@
 """`torchrun -m cifarctl train` with 2 CPU processes (Gloo): same weights as one process."""
 
-from cifarctl.data.catalog import locate
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings

@@ -1,6 +1,5 @@
 """`cifarctl download` against a local HTTP server: resume, checksums, mirrors, fast path."""
 
-from cifarctl.data.catalog import locate
 import signal
 import socket
 import subprocess
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cifarctl.data.catalog import locate
 from cifarctl.data import fetch
 from cifarctl.data.fetch import partial_path
 

@@ -1,11 +1,11 @@
 """The fast recipe's pieces: whitening, augmentation, test-time augmentation, time budget, precision."""
 
-from cifarctl.data.catalog import locate
 import json
 
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.errors import UsageError
 from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.models.fast import FastNet, prepare

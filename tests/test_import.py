@@ -1,6 +1,5 @@
 """`cifarctl download --from`: archives, batches folders and image folders, offline."""
 
-from cifarctl.data.catalog import locate
 import hashlib
 import io
 import json
@@ -14,6 +13,8 @@ from pathlib import Path
 import pytest
 from fake_cifar import SHORT_NAMES, write_image_folder
 from helpers import limit_file_size
+
+from cifarctl.data.catalog import locate
 
 
 def test_import_archive(cli, fake_archive, fake_official, tmp_path):

@@ -1,6 +1,5 @@
 """The metrics log beside the model: its lines after a normal run, Ctrl-C + --resume, and kill -9 + --resume."""
 
-from cifarctl.data.catalog import locate
 import io
 import json
 import os
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.training.metrics import read_metrics

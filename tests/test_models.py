@@ -1,6 +1,5 @@
 """The model registry, model files, and every registered family end to end on tiny data."""
 
-from cifarctl.data.catalog import locate
 import json
 import os
 import subprocess
@@ -10,6 +9,7 @@ import textwrap
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.inference.model_files import MODEL_FORMAT, load_trained_model
 from cifarctl.models import ModelInfo, build_model, expected_shapes, registry

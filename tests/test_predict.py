@@ -1,6 +1,5 @@
 """`cifarctl predict`: image files of any kind in, top classes out; bad files named and skipped."""
 
-from cifarctl.data.catalog import locate
 import io
 import json
 import os
@@ -13,6 +12,8 @@ import pytest
 import torch
 from helpers import save_tutorial_model
 from PIL import Image
+
+from cifarctl.data.catalog import locate
 
 REPO = Path(__file__).resolve().parents[1]
 CLASSES = {"plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}

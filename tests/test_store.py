@@ -1,11 +1,11 @@
 """The dataset store: fast cached loading, damage detection, and safe unpickling."""
 
-from cifarctl.data.catalog import locate
 import pickle
 
 import numpy as np
 import pytest
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.safe_pickle import UnsafePickleError, load_batch
 from cifarctl.data.store import STATE_FOLDER, batches_folder, load_arrays
 from cifarctl.errors import DatasetCorruptError, DatasetMissingError

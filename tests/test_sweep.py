@@ -1,6 +1,5 @@
 """Repeated runs (`train --seeds/--repeats`, `--lr A,B,C`): names, statistics, reports, resume."""
 
-from cifarctl.data.catalog import locate
 import json
 import math
 from pathlib import Path
@@ -8,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.statistics import summarize, welch_p_value

@@ -1,11 +1,11 @@
 """`train --tensorboard DIR`: the metrics log's scalars in TensorBoard, and a clear error without the extra."""
 
-from cifarctl.data.catalog import locate
 import sys
 
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
 from cifarctl.training.metrics import read_metrics

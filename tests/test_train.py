@@ -1,6 +1,5 @@
 """`cifarctl train`: tutorial defaults, saved files, log lines, resume, JSON."""
 
-from cifarctl.data.catalog import locate
 import json
 import os
 import signal
@@ -12,6 +11,7 @@ import pytest
 import torch
 from helpers import TutorialNet, limit_file_size
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.training.run_files import run_files

@@ -1,11 +1,11 @@
 """`train --val-split`: a held-out, class-balanced validation split that training reads instead of the test split."""
 
-from cifarctl.data.catalog import locate
 import json
 
 import pytest
 import torch
 
+from cifarctl.data.catalog import locate
 from cifarctl.data import memory
 from cifarctl.data.memory import load_split
 from cifarctl.data.validation import held_out_indices, split_off, validation_size
