@@ -128,3 +128,20 @@ def test_a_hostile_config_file_is_one_clear_error(cli, tmp_path: Path, content: 
     result = cli("--config", str(tmp_path / "hostile.toml"), "train")
     assert result.exit_code == 2, result.stderr
     assert result.stderr.startswith("error: config file") and "internal error" not in result.stderr
+
+
+def test_the_dataset_comes_from_file_environment_or_option(tmp_path: Path):
+    assert load_config(environ={}).dataset == "cifar10"
+    (tmp_path / "cifarctl.toml").write_text('dataset = "cifar100"\n')
+    assert load_config(environ={}, cwd=tmp_path).dataset == "cifar100"
+    assert load_config(environ={"CIFARCTL_DATASET": "pets"}, cwd=tmp_path).dataset == "pets"
+    assert load_config(environ={}, cwd=tmp_path, dataset="cifar10").source_of("dataset") == "option"
+    with pytest.raises(ConfigError, match=r"bad value for dataset in \$CIFARCTL_DATASET: 'a/b' is not a usable"):
+        load_config(environ={"CIFARCTL_DATASET": "a/b"})
+
+
+def test_a_configured_dataset_is_what_every_command_reads(cli, cifar100_data_dir, tmp_path: Path):
+    (tmp_path / "cifarctl.toml").write_text(f'data_dir = "{cifar100_data_dir}"\ndataset = "cifar100"\n')
+    result = cli("preview", "--count", "1", "--seed", "3", "--classes", "aquarium_fish")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].strip() == "aquarium_fish"

@@ -13,6 +13,7 @@ import pytest
 from cifarctl.data.catalog import locate
 from cifarctl.data import fetch
 from cifarctl.data.fetch import partial_path
+from cifarctl.data.store import load_arrays
 
 
 def dataset_files(data_dir: Path) -> list[str]:
@@ -275,3 +276,85 @@ def test_two_downloads_at_once_take_turns(fake_archive, tmp_path):
     from cifarctl.data.store import load_arrays
 
     assert load_arrays(locate(tmp_path / "data"), "train")[0].shape == (300, 3, 32, 32)
+
+
+# --- CIFAR-100: the same download path, its own archive, folder and checksums ----------------
+
+@pytest.fixture
+def cifar100_server(fake_cifar100, tmp_path_factory, monkeypatch):
+    """A local server holding a fake cifar-100-python.tar.gz, whose MD5s stand in for the official ones."""
+    from fake_cifar import md5_of
+    from fake_cifar100 import write_archive
+    from http_server import LocalServer
+
+    from cifarctl.data import acquire
+
+    root = tmp_path_factory.mktemp("server100")
+    archive = root / "cifar-100-python.tar.gz"
+    write_archive(fake_cifar100, archive)
+    real = acquire.official_source("CIFAR100")
+    fake = type(real)(real.url, real.filename, real.base_folder, md5_of(archive),
+                      {name: md5_of(fake_cifar100 / name) for name in real.file_md5s})
+    official = acquire.official_source
+    monkeypatch.setattr(acquire, "official_source", lambda name="CIFAR10": fake if name == "CIFAR100" else official(name))
+    with LocalServer(root) as server:
+        yield server, fake
+
+
+def test_cifar100_downloads_where_torchvision_finds_it(cli, cifar100_server, fake_cifar100, tmp_path, monkeypatch):
+    server, fake = cifar100_server
+    server.behaviour.cut_after = 40_000  # and resumes like CIFAR-10
+    result = cli("--dataset", "cifar100", "download", "--url", server.url("cifar-100-python.tar.gz"))
+    assert result.exit_code == 0, result.stderr
+    assert "CIFAR-100 is ready in data/cifar-100-python: 800 training and 300 test images" in result.stdout
+    assert [request["range"] for request in server.behaviour.requests] == [None, "bytes=40000-"]
+    folder = tmp_path / "data" / "cifar-100-python"
+    assert sorted(p.name for p in folder.iterdir() if p.is_file()) == ["meta", "test", "train"]
+    assert (tmp_path / "data" / "cifar-100-python.tar.gz").is_file()
+    # torchvision's own class reads the folder (given the fake files' checksums as the official ones)
+    from torchvision.datasets import CIFAR100
+
+    monkeypatch.setattr(CIFAR100, "train_list", [["train", fake.file_md5s["train"]]])
+    monkeypatch.setattr(CIFAR100, "test_list", [["test", fake.file_md5s["test"]]])
+    monkeypatch.setattr(CIFAR100, "meta", {**CIFAR100.meta, "md5": fake.file_md5s["meta"]})
+    theirs = CIFAR100(str(tmp_path / "data"), train=False)
+    ours = load_arrays(locate(tmp_path / "data", "cifar100"), "test")
+    assert theirs.targets == ours[1].tolist()
+    assert theirs.classes[:3] == ["apple", "aquarium_fish", "baby"]
+    assert (theirs.data.transpose(0, 3, 1, 2) == ours[0]).all()
+    again = cli("--dataset", "cifar100", "download", "--url", server.url("cifar-100-python.tar.gz"))
+    assert "CIFAR-100 is already in" in again.stdout
+
+
+def test_cifar100_and_cifar10_live_side_by_side(cli, cifar100_server, http_server, fake_official, tmp_path):
+    server, _ = cifar100_server
+    assert cli("--dataset", "cifar100", "download", "--url", server.url("cifar-100-python.tar.gz")).exit_code == 0
+    assert cli("download", "--url", http_server.url("cifar-10-python.tar.gz")).exit_code == 0
+    ten = load_arrays(locate(tmp_path / "data"), "test")
+    hundred = load_arrays(locate(tmp_path / "data", "cifar100"), "test")
+    assert (len(ten[1]), int(ten[1].max())) == (100, 9)
+    assert (len(hundred[1]), int(hundred[1].max())) == (300, 99)
+
+
+def test_cifar100_archive_with_the_wrong_checksum_is_refused(cli, cifar100_server, fake_archive, tmp_path):
+    archive, _ = fake_archive  # CIFAR-10's archive offered as CIFAR-100's
+    _, fake = cifar100_server
+    result = cli("--dataset", "cifar100", "download", "--from", str(archive))
+    assert result.exit_code == 1
+    assert f"expected {fake.archive_md5}" in result.stderr
+    assert not (tmp_path / "data" / "cifar-100-python").exists()
+
+
+@pytest.mark.parametrize(("args", "code", "fragment"), [
+    (["--dataset", "pets", "download"], 2, "'pets' is not a built-in dataset (those are cifar10 and cifar100)"),
+    (["--dataset", "CIFAR-100", "download"], 2, "is not how a built-in dataset is spelled; use cifar10 or cifar100"),
+    (["--dataset", "../up", "download"], 2, "is not a usable dataset name"),
+    (["--dataset", "cifar-10-batches-py", "download"], 2, "is not a usable dataset name"),
+    (["--dataset", "pets", "train"], 1,
+     "no dataset 'pets' in data; import it with 'cifarctl download --dataset pets --from FOLDER'"),
+])
+def test_dataset_names_that_cannot_be_used_get_one_line(cli, args, code, fragment):
+    result = cli(*args)
+    assert result.exit_code == code
+    assert fragment in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

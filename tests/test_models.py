@@ -246,3 +246,29 @@ def test_an_exported_file_given_as_a_model_says_what_it_is(cli, tmp_path, write,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
     assert f"{name} is {kind}" in lines[0] and "give the .pth that 'cifarctl train' wrote" in lines[0]
+
+
+@pytest.mark.parametrize("family", ["net", "resnet18", "fast"])
+def test_every_family_has_one_output_per_class(family):
+    from cifarctl.models import ModelInfo, build_model, registry
+
+    for classes in (3, 100):
+        info = ModelInfo(family, registry.get(family).resolve_options({}), classes)
+        model = build_model(info).eval()
+        with torch.no_grad():
+            assert tuple(model(torch.zeros(2, 3, 32, 32)).shape) == (2, classes)
+
+
+def test_a_model_is_measured_only_on_the_classes_it_learned(cli, cifar100_data_dir, tmp_path):
+    output = str(tmp_path / "m100.pth")
+    assert cli("--data-dir", str(cifar100_data_dir), "--dataset", "cifar100", "train", "--epochs", "1",
+               "--batch-size", "64", "--output", output).exit_code == 0
+    result = cli("--data-dir", str(cifar100_data_dir), "--dataset", "cifar10", "evaluate", "--model", output)
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {output} was trained on cifar100 (100 classes: apple, aquarium_fish, baby, bear, beaver, ...), "
+        "but --dataset cifar10 has 10 classes: plane, car, bird, cat, deer, ...; pass --dataset cifar100, "
+        "or a model trained on cifar10")
+    told = cli("--data-dir", str(cifar100_data_dir), "evaluate", "--model", output, "--json")  # no --dataset: its own
+    assert told.exit_code == 0, told.stderr
+    assert json.loads(told.stdout)["total"] == 300

@@ -326,3 +326,40 @@ def test_nohup_keeps_training_through_a_hangup(data_dir, tmp_path):
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 0, stderr
     assert (tmp_path / "cifar_net.pth").is_file()
+
+
+def test_training_on_cifar100_gives_the_net_a_100_way_head_and_a_described_file(cli, cifar100_data_dir, tmp_path):
+    from cifarctl.inference.model_files import load_trained_model
+
+    common = ("--data-dir", str(cifar100_data_dir), "--dataset", "cifar100", "train", "--epochs", "1")
+    result = cli(*common, "--model", "net", "--batch-size", "32", "--output", str(tmp_path / "net100.pth"), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["config"]["dataset"], json.loads(result.stdout)["config"]["classes"]) == (
+        "cifar100", 100)
+    saved = torch.load(tmp_path / "net100.pth", weights_only=True)
+    # not the tutorial's bare state_dict: a Net of 100 outputs must say what they are
+    assert saved["dataset"] == "cifar100" and saved["classes"][:2] == ["apple", "aquarium_fish"]
+    assert tuple(saved["state_dict"]["fc3.weight"].shape) == (100, 84)
+    trained = load_trained_model(tmp_path / "net100.pth")
+    assert (trained.dataset, len(trained.classes), trained.info.classes) == ("cifar100", 100, 100)
+    checkpoint = load_trained_model(tmp_path / "net100.ckpt")
+    assert checkpoint.classes == trained.classes
+
+
+def test_the_tutorial_net_on_cifar10_is_still_a_bare_state_dict(cli, data_dir, tmp_path):
+    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", str(tmp_path / "cifar_net.pth")).exit_code == 0
+    net = TutorialNet()
+    net.load_state_dict(torch.load(tmp_path / "cifar_net.pth", weights_only=True))  # the tutorial's own load
+
+
+def test_resuming_on_another_dataset_is_refused(cli, _imported_cifar100, data_dir, tmp_path):
+    import shutil
+
+    shutil.copytree(_imported_cifar100 / "cifar-100-python", data_dir / "cifar-100-python")
+    output = str(tmp_path / "m.pth")
+    assert cli("--data-dir", str(data_dir), "train", "--epochs", "1", "--batch-size", "32", "--output", output).exit_code == 0
+    result = cli("--data-dir", str(data_dir), "--dataset", "cifar100", "train", "--epochs", "2", "--batch-size", "32",
+                 "--output", output, "--resume")
+    assert result.exit_code == 2
+    assert "dataset cifar10 (now cifar100)" in result.stderr
+    assert "classes of 10 (plane, car, bird, ...) (now of 100 (apple, aquarium_fish, baby, ...))" in result.stderr
