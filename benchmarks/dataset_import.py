@@ -26,12 +26,13 @@ def main() -> None:
         import_seconds, _ = timed(["cifarctl", "--data-dir", str(data), "download", "--from", str(source)], workdir)
         present = [timed(["cifarctl", "--data-dir", str(data), "download"], workdir)[0] for _ in range(5)]
 
+        from cifarctl.data.catalog import locate
         from cifarctl.data.memory import load_split
 
         loads = []
         for _ in range(5):
             started = time.perf_counter()
-            train, test = load_split(data, "train"), load_split(data, "test")
+            train, test = load_split(locate(data), "train"), load_split(locate(data), "test")
             loads.append(time.perf_counter() - started)
     print(f"machine: {machine()}")
     print("| step | time |")

@@ -26,10 +26,11 @@ import sys, time
 started = time.perf_counter()
 import torch
 imported = time.perf_counter()
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.inference.model_files import load_trained_model
-data = load_split(sys.argv[1], "test")
+data = load_split(locate(sys.argv[1]), "test")
 loaded_data = time.perf_counter()
 trained = load_trained_model(sys.argv[2])
 loaded_model = time.perf_counter()

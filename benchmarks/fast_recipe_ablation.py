@@ -27,6 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_flags, machine  # noqa: E402
 
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split, normalize  # noqa: E402
 from cifarctl.inference.model_files import load_trained_model  # noqa: E402
 from cifarctl.models import registry  # noqa: E402
@@ -99,7 +100,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every run's numbers here")
     args = parser.parse_args()
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    data, test = load_split(args.data_dir, "train"), load_split(args.data_dir, "test")
+    data, test = load_split(locate(args.data_dir), "train"), load_split(locate(args.data_dir), "test")
     wanted = list(ROWS) if args.rows == "ablation" else [row.strip() for row in args.rows.split(";")]
     print(f"machine: {machine()}; CPU flags: {cpu_flags()}; {args.epochs:g} epochs, seeds {seeds}", flush=True)
     print("| recipe | 1 view | mirror (2 views) | 6 views | images/s | s per view (10,000 images) |")

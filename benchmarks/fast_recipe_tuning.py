@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from common import cpu_flags, machine  # noqa: E402
 
 from cifarctl.training.run_files import run_files  # noqa: E402
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split  # noqa: E402
 from cifarctl.inference.evaluation import evaluate  # noqa: E402
 from cifarctl.inference.model_files import load_trained_model  # noqa: E402
@@ -37,7 +38,7 @@ def main() -> None:
     parser.add_argument("overrides", help='recipe fields and "steps" as JSON, e.g. {"steps": 60, "lr": 0.75}')
     args = parser.parse_args()
     overrides = json.loads(args.overrides)
-    data, test = load_split(args.data_dir, "train"), load_split(args.data_dir, "test")
+    data, test = load_split(locate(args.data_dir), "train"), load_split(locate(args.data_dir), "test")
     settings = TrainSettings.for_model(args.model, seed=args.seed, **overrides)
     with tempfile.TemporaryDirectory() as folder:
         result = train(settings, data, torch.device("cpu"), run_files(Path(folder) / "model.pth"))

@@ -30,9 +30,10 @@ from common import machine  # noqa: E402
 
 def write_images(folder: Path, data_dir: Path | None, count: int, suffix: str) -> None:
     if data_dir is not None:
+        from cifarctl.data.catalog import locate
         from cifarctl.data.memory import load_split
 
-        pixels = load_split(data_dir, "test").images[:count].permute(0, 2, 3, 1).numpy()
+        pixels = load_split(locate(data_dir), "test").images[:count].permute(0, 2, 3, 1).numpy()
     else:
         pixels = np.random.default_rng(0).integers(0, 256, (count, 32, 32, 3), dtype=np.uint8)
     for index, image in enumerate(pixels):
