@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 app = typer.Typer(
     name="cifarctl",
     cls=Group,
-    help="PyTorch's CIFAR-10 tutorial as a toolkit: download, preview, train, evaluate, benchmark.\n\n"
+    help="PyTorch's CIFAR-10 tutorial as a toolkit: download, preview, train, evaluate, benchmark; "
+         "on CIFAR-10, CIFAR-100 (--dataset cifar100) or your own labelled images.\n\n"
          "The options below go before the command or after it (cifarctl predict --workers 2 IMAGE); "
          "each command's --help lists the ones it uses. Settings come from defaults < cifarctl.toml "
          "< CIFARCTL_* variables < options.",
