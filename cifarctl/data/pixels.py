@@ -12,7 +12,8 @@ whether it was trained on it or is asked about it.
   by their real range (Pillow's own conversion clips 0..65535 to 0..255: almost white).
 - A photo is turned upright as its EXIF orientation says, as every viewer turns it.
 
-No torch here: decoding worker processes only need Pillow and numpy.
+No torch here: decoding worker processes only need Pillow and numpy; Pillow is imported on
+first use, so that importing this module for its constants costs nothing.
 """
 
 from __future__ import annotations
@@ -20,8 +21,12 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 SIDE = 32  # CIFAR's images are 32x32
 RESIZE_MODES = ("crop", "stretch")
@@ -38,6 +43,8 @@ def read_image(path: Path, resize: str = "crop") -> tuple[np.ndarray, tuple[int,
     is not a usable image, and Pillow's DecompressionBomb* errors, before decoding, for one
     of more pixels than Pillow's limit (such an image costs gigabytes to decode).
     """
+    from PIL import Image, ImageOps
+
     with warnings.catch_warnings():
         # Pillow only warns below twice its pixel limit: make that an error too
         warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -60,6 +67,8 @@ def load_image(path: Path, resize: str = "crop") -> np.ndarray:
 
 def as_rgb(image: Image.Image) -> Image.Image:
     """RGB, with transparency shown on white and high-bit-depth grey scaled by its real range."""
+    from PIL import Image
+
     if image.mode in ("I", "F") or image.mode.startswith("I;"):
         return Image.fromarray(grey_as_8_bits(image), "L").convert("RGB")
     if image.mode == "P" and "transparency" in image.info:
