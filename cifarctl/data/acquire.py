@@ -337,6 +337,7 @@ def _install_from_official_folder(folder: Path, place: Place, source: OfficialSo
 def _install_from_image_folder(folder: image_folder.FolderLayout, place: Place, workers: int, events: Events,
                                skipped: list[tuple[Path, str]],
                                hold_out: HoldOut | None) -> tuple[dict[str, int], FolderImport]:
+    skipped.extend((other, "a folder beside train/ and test/ (only those two are read)") for other in folder.others)
     classes = image_folder.find_classes(folder.train, place.spec.classes)
     if folder.test is not None and place.spec.classes is None:
         image_folder.check_same_classes(folder, classes)

@@ -44,21 +44,32 @@ class FolderLayout:
     root: Path
     train: Path  # the folder of the training class folders: root/train, or root itself
     test: Path | None  # root/test; None: a test split is held out of `train`
+    others: tuple[Path, ...] = ()  # folders beside train/ and test/, not read (valid/, ...)
 
 
 def folder_layout(root: Path) -> FolderLayout | None:
-    """The layout of `root`; None when it holds no class folders at all (so is no image folder)."""
+    """The layout of `root`; None when it holds no class folders at all (so is no image folder).
+
+    train/ is the training split's folder when it holds class folders, but a class folder
+    when it holds images itself: CIFAR-100 has a class `train`, and so may the user's vehicles.
+    """
     if not root.is_dir():
         return None
+    folders = sorted(path for path in _visible(root) if path.is_dir())
     train, test = root / "train", root / "test"
-    if train.is_dir():
-        return FolderLayout(root, train, test if test.is_dir() else None)
-    if test.is_dir():
+    if train in folders and not _holds_images(train):
+        test_folder = test if test in folders else None
+        others = tuple(path for path in folders if path not in (train, test_folder))
+        return FolderLayout(root, train, test_folder, others)
+    if test in folders and train not in folders and not _holds_images(test):
         raise UsageError(f"{root} has a test/ folder but no train/ folder; put the training images in "
                          f"{train}/<class>/, or the test/ folder's classes beside it without test/")
-    if any(path.is_dir() for path in _visible(root)):
-        return FolderLayout(root, root, None)
-    return None
+    return FolderLayout(root, root, None) if folders else None
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether image files lie directly in `folder` (so it is a class folder, not a split's)."""
+    return any(path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() for path in _visible(folder))
 
 
 # What file managers and archivers leave in folders: never a user's image, never worth a word.
