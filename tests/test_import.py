@@ -70,7 +70,7 @@ def test_image_folder_with_a_wrong_class_is_refused_and_other_sizes_are_resized(
     root = write_image_folder(tmp_path / "pngs")
     Image.new("RGB", (64, 64)).save(root / "train" / "cat" / "big.png")
     result = cli("download", "--from", str(root))
-    assert result.exit_code == 0 and "resized 1 images to 32x32" in result.stdout and "64x64 (1)" in result.stdout
+    assert result.exit_code == 0 and "resized 1 image to 32x32" in result.stdout and "64x64 (1)" in result.stdout
     (root / "train" / "cat" / "big.png").unlink()
     shutil.move(root / "test" / "dog", root / "test" / "wolf")
     result = cli("download", "--from", str(root))

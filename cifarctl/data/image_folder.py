@@ -277,7 +277,8 @@ class Resized:
         shown = ", ".join(f"{_size(size)} ({count:,})" for size, count in self.sizes[:SIZES_SHOWN])
         more = len(self.sizes) - SIZES_SHOWN
         shown += f", and {more:,} other size{'' if more == 1 else 's'}" if more > 0 else ""
-        return f"resized {self.images:,} images to {SIDE}x{SIDE} ({CROP_RULE}); sizes found: {shown}"
+        images = f"{self.images:,} image{'' if self.images == 1 else 's'}"
+        return f"resized {images} to {SIDE}x{SIDE} ({CROP_RULE}); sizes found: {shown}"
 
     def as_json(self) -> dict:
         return {"images": self.images, "of": self.of, "rule": CROP_RULE, "distinct_sizes": len(self.sizes),
