@@ -32,7 +32,9 @@ def download(
     ctx: typer.Context,
     url: Annotated[Optional[list[str]], typer.Option("--url", metavar="URL", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
     md5: Annotated[Optional[str], typer.Option("--md5", metavar="MD5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
-    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz), its extracted folder, or a train/ + test/ image folder instead (your own images: name the dataset, e.g. --dataset=pets).", show_default=False)] = None,
+    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz), its extracted folder, or an image folder instead: train/<class>/ and test/<class>/, train/<class>/ alone, or <class>/ alone. Your own images: name the dataset (--dataset=pets); 2 to 1,000 classes, named by their folders. Images of any size and mode are cropped to their centred square, then resized to 32x32 with antialiasing; transparency is shown on white.", show_default=False)] = None,
+    test_split: Annotated[Optional[str], typer.Option("--test-split", metavar="N|FRACTION", help="With an image folder that has no test/: how many images to hold out as the test split, as a count or a fraction, as even over the classes as their counts allow. [default: 0.2]", show_default=False)] = None,
+    split_seed: Annotated[Optional[int], typer.Option("--split-seed", metavar="S", min=0, help="Seed choosing which images --test-split holds out. [default: 0]", show_default=False)] = None,
     force: Annotated[bool, typer.Option("--force", help="Download or import again even if a dataset is there (the only way to replace one).")] = False,
     timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
     retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
@@ -49,8 +51,12 @@ def download(
     if origin is not None:
         if url:
             raise typer.BadParameter("use either --from or --url, not both", param_hint="'--from'")
-        report = import_dataset(place, origin, md5, force, config.workers, events)
+        report = import_dataset(place, origin, md5, force, config.workers, events, test_split, split_seed)
     else:
+        for name, value in (("--test-split", test_split), ("--split-seed", split_seed)):
+            if value is not None:
+                raise typer.BadParameter("holds a test split out of an image folder: use it with --from FOLDER",
+                                         param_hint=f"'{name}'")
         options = FetchOptions(timeout=timeout, retries=retries)
         report = download_dataset(place, url, md5, options, force, events)
     ui.debug(describe_dataset(place))
@@ -71,3 +77,5 @@ def download(
     else:
         left_out = f"; {len(report.skipped):,} files skipped, named above" if report.skipped else ""
         ui.print(f"{title} is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")
+        for line in report.facts():
+            ui.print(line)

@@ -12,6 +12,7 @@ import shutil
 import tarfile
 import time
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from cifarctl.data import image_folder
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
-from cifarctl.data.catalog import DatasetSpec, OfficialSource, Place, official_source
+from cifarctl.data.catalog import Classes, DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
 from cifarctl.data.store import STATE_FOLDER, install, layout, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
@@ -62,11 +63,61 @@ class AcquireReport:
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files of the source left out, and why
+    folder: FolderImport | None = None  # what an image-folder import found
+
+    def facts(self) -> list[str]:
+        """What an image-folder import found, one line each, for the report."""
+        return self.folder.describe() if self.folder else []
 
     def as_json(self) -> dict:
+        found = self.folder.as_json() if self.folder else {"classes": None, "resized": None, "test_split": None}
         return {"action": self.action, "source": self.source, "path": str(self.path),
                 "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes,
-                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped]}
+                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped], **found}
+
+
+DEFAULT_TEST_SPLIT = "0.2"
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """A test split to hold out of an image folder that has no test/: `--test-split`, `--split-seed`."""
+
+    size: str = DEFAULT_TEST_SPLIT  # a count, or a fraction of the images
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    size: int
+    seed: int
+    of: int
+
+    def describe(self) -> str:
+        return (f"test split: {self.size:,} of {self.of:,} images held out, as even over the classes as their "
+                f"counts allow (seed {self.seed})")
+
+    def as_json(self) -> dict:
+        return {"size": self.size, "seed": self.seed, "of": self.of}
+
+
+@dataclass(frozen=True)
+class FolderImport:
+    classes: Classes
+    resized: image_folder.Resized
+    held_out: HeldOut | None  # None: the folder's own test/
+
+    def describe(self) -> list[str]:
+        lines = [self.classes.describe()]
+        if self.resized.images:
+            lines.append(self.resized.describe())
+        if self.held_out:
+            lines.append(self.held_out.describe())
+        return lines
+
+    def as_json(self) -> dict:
+        return {"classes": list(self.classes.names), "resized": self.resized.as_json(),
+                "test_split": self.held_out.as_json() if self.held_out else None}
 
 
 def present_dataset(place: Place, thorough: bool = False) -> AcquireReport | None:
@@ -115,22 +166,33 @@ def import_dataset(
     force: bool = False,
     workers: int = 0,
     events: Events = Events(),
+    test_split: str | None = None,
+    split_seed: int | None = None,
 ) -> AcquireReport:
-    """Install a dataset from a local archive, extracted folder or image folder; no network."""
+    """Install a dataset from a local archive, extracted folder or image folder; no network.
+
+    An image folder without test/ has a test split held out of its images: `test_split`
+    (a count or a fraction; 0.2 unless given) with `split_seed` (0 unless given)."""
     started = time.monotonic()
     spec, origin = place.spec, Path(origin)
     source = official_source(spec.torchvision_class) if spec.builtin else None
     resolved(origin, "--from")  # a loop of links is said as such, not as a missing file
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
+    folder = None
     if origin.is_dir() and not _official_folder_in(origin, place):
         check_output_apart_from_inputs(place.folder, "--data-dir (its dataset folder)", (origin,))
+        folder = image_folder.folder_layout(origin)
+        if folder is not None:
+            _check_data_dir_apart(place, folder)
+    hold_out = _hold_out(origin, folder, test_split, split_seed)
     _check_not_foreign(place)
     with _dataset_lock(place.data_dir, events):
         if not force and (report := _present_or_none(place, f"download{spec.option()} --from {origin}")) is not None:
             return report
         notes: list[str] = []
         skipped: list[tuple[Path, str]] = []
+        found = None
         if origin.is_file() and source is not None:
             expected = archive_md5 or source.archive_md5
             actual = md5_of(origin)
@@ -141,19 +203,48 @@ def import_dataset(
                                            imported_archive_fix(source), events)
         elif source is not None and (official := _official_folder_in(origin, place)) is not None:
             counts, notes = _install_from_official_folder(official, place, source, events)
-        elif image_folder.is_image_folder(origin):
-            counts = _install_from_image_folder(origin, place, workers, events, skipped)
+        elif folder is not None:
+            counts, found = _install_from_image_folder(folder, place, workers, events, skipped, hold_out)
             if spec.builtin:
                 notes.append(f"stored in the official {spec.title} format, but not byte-identical to the official "
                              f"release, so torchvision's {spec.torchvision_class} class (which checks the official "
                              "MD5s) will not load it")
         else:
             raise UsageError(f"--from {origin}: {_expected_sources(spec, source)}")
-    return AcquireReport("imported", str(origin), place.folder, counts, time.monotonic() - started, notes, skipped)
+    return AcquireReport("imported", str(origin), place.folder, counts, time.monotonic() - started, notes, skipped,
+                         found)
+
+
+def _hold_out(origin: Path, folder: image_folder.FolderLayout | None, test_split: str | None,
+              split_seed: int | None) -> HoldOut | None:
+    """The test split to hold out, if the folder has no test/ of its own; asking for one
+    where there is nothing to hold it out of is refused."""
+    asked = "--test-split" if test_split is not None else "--split-seed" if split_seed is not None else None
+    if folder is None:
+        if asked:
+            raise UsageError(f"{asked} holds a test split out of an image folder, and {origin} is not one; drop it")
+        return None
+    if folder.test is not None:
+        if asked:
+            raise UsageError(f"{asked}: {folder.test} already is the test split; drop {asked}, or move test/ "
+                             "away to hold a test split out of train/")
+        return None
+    return HoldOut(DEFAULT_TEST_SPLIT if test_split is None else test_split, split_seed or 0)
+
+
+def _check_data_dir_apart(place: Place, folder: image_folder.FolderLayout) -> None:
+    """The data dir is not among the class folders (`cd photos; cifarctl download --from .`
+    would read ./data as a class)."""
+    data_dir = resolved(place.data_dir, "--data-dir")
+    for classes_folder in (folder.train, folder.test):
+        if classes_folder is not None and (data_dir == (top := resolved(classes_folder, "--from"))
+                                           or top in data_dir.parents):
+            raise UsageError(f"--data-dir {place.data_dir} is inside the image folder's class folders ({classes_folder}), "
+                             "where it would be read as images; choose a data dir outside it")
 
 
 def _expected_sources(spec: DatasetSpec, source: OfficialSource | None) -> str:
-    folders = "an image folder with train/<class>/ and test/<class>/"
+    folders = "an image folder (<class>/, train/<class>/, or train/<class>/ and test/<class>/)"
     if source is None:
         return f"expected {folders}"
     return f"expected {source.filename}, a {source.base_folder} folder, or {folders}"
@@ -243,24 +334,59 @@ def _install_from_official_folder(folder: Path, place: Place, source: OfficialSo
     return counts, notes
 
 
-def _install_from_image_folder(root: Path, place: Place, workers: int, events: Events,
-                               skipped: list[tuple[Path, str]]) -> dict[str, int]:
-    classes = image_folder.find_classes(root, place.spec.classes)
-    splits = {}
-    for split in image_folder.SPLIT_FOLDERS:
-        files, labels = image_folder.list_split(root, split, classes, skipped)
-        images = image_folder.decode_images(files, workers, events, f"decoding {split} images")
+def _install_from_image_folder(folder: image_folder.FolderLayout, place: Place, workers: int, events: Events,
+                               skipped: list[tuple[Path, str]],
+                               hold_out: HoldOut | None) -> tuple[dict[str, int], FolderImport]:
+    skipped.extend((other, "a folder beside train/ and test/ (only those two are read)") for other in folder.others)
+    classes = image_folder.find_classes(folder.train, place.spec.classes)
+    if folder.test is not None and place.spec.classes is None:
+        image_folder.check_same_classes(folder, classes)
+    listed = {"train": image_folder.list_split(folder.train, classes, skipped)}
+    held_out = None
+    if folder.test is not None:
+        listed["test"] = image_folder.list_split(folder.test, classes, skipped)
+    else:
+        assert hold_out is not None
+        listed, held_out = _split_off_test(*listed["train"], classes, hold_out)
+    splits, filenames, sizes = {}, {}, Counter()
+    for split, (files, labels) in listed.items():
+        images, found = image_folder.decode_images(files, workers, events, f"decoding {split} images")
+        sizes.update(found)
         order = np.random.default_rng(0).permutation(len(labels))  # mixed classes, as in the official batches
         splits[split] = (images[order], labels[order])
+        filenames[split] = [image_folder.stored_name(files[index], folder.root) for index in order]
     files_format = layout(place.spec)
+    description = f"imported image folder {folder.root}"
+    if held_out is not None:
+        description += f" (test split held out: {held_out.size:,} of {held_out.of:,} images, seed {held_out.seed})"
     with temporary_dir_beside(place.folder) as scratch:
         staged = scratch / place.spec.folder
         staged.mkdir()
-        files_format.write_dataset(staged, splits, classes)
+        files_format.write_dataset(staged, splits, classes, filenames)
         md5s = {name: md5_of(staged / name) for name in files_format.REQUIRED_FILES}
-        counts = install(staged, place.spec, f"imported image folder {root}", md5s)
+        counts = install(staged, place.spec, description, md5s)
         atomic_replace_dir(staged, place.folder)
-    return counts
+    return counts, FolderImport(classes, image_folder.Resized.from_sizes(sizes), held_out)
+
+
+def _split_off_test(files: list[Path], labels: np.ndarray, classes: Classes,
+                    hold_out: HoldOut) -> tuple[dict[str, tuple[list[Path], np.ndarray]], HeldOut]:
+    """Hold out a seeded test split, as even over the classes as their counts allow: the
+    validation split's rule (`train --val-split`), so the two behave alike."""
+    import torch  # only here: holding out is the one part of an import that needs it
+
+    from cifarctl.data.validation import held_out_indices, validation_size
+
+    pool = "the image folder"
+    size = validation_size(hold_out.size, len(labels), "--test-split", pool)
+    held = held_out_indices(torch.from_numpy(labels), size, hold_out.seed, "--test-split", classes.names, pool)
+    test = np.zeros(len(labels), dtype=bool)
+    test[held.numpy()] = True
+
+    def part(mask: np.ndarray) -> tuple[list[Path], np.ndarray]:
+        return [files[index] for index in np.flatnonzero(mask)], labels[mask]
+
+    return {"train": part(~test), "test": part(test)}, HeldOut(size, hold_out.seed, len(labels))
 
 
 def _official_folder_in(path: Path, place: Place) -> Path | None:

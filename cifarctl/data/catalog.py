@@ -42,10 +42,10 @@ class Classes:
 
     def index(self, name: str) -> int:
         """The label of a class name, ignoring case and treating spaces as underscores."""
-        key = _name_key(name)
+        key = name_key(name)
         for names in (self.names, self.aliases):
             for index, candidate in enumerate(names):
-                if _name_key(candidate) == key:
+                if name_key(candidate) == key:
                     return index
         shown = ", ".join(self.names[:12]) + (f", ... ({len(self)} in all)" if len(self) > 12 else "")
         what = f"a {self.title} class" if self.title else "one of the dataset's classes"
@@ -56,7 +56,8 @@ class Classes:
         return f"{len(self)} classes: {shown}"
 
 
-def _name_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """What two spellings of one class name have in common: case and a space for '_' do not count."""
     return name.strip().lower().replace(" ", "_")
 
 

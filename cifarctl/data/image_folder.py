@@ -1,20 +1,31 @@
-"""Read an image-folder copy of CIFAR-10: `train/<class>/*.png|jpg` and `test/<class>/*`.
+"""Read a folder of labelled images: a CIFAR image-folder copy, or the user's own classes.
 
-This is the layout public PNG/JPG mirrors use. Class folders may carry the official long
-names (airplane ... truck) or the tutorial's short ones (plane ... truck). Hidden entries
-(`.ipynb_checkpoints`, macOS `._*` files) are skipped; anything else out of place is named.
+Layouts (FOLDER is what `--from` names):
+
+    FOLDER/train/<class>/*  and  FOLDER/test/<class>/*   the public PNG/JPG mirrors' layout
+    FOLDER/train/<class>/*                              no test/: a test split is held out
+    FOLDER/<class>/*                                    torchvision's ImageFolder: the same
+
+A built-in dataset's class folders must name its classes (CIFAR-10's official long names or
+the tutorial's short ones; CIFAR-100's fine labels). The user's own dataset's classes are its
+folder names, in sorted order as torchvision's ImageFolder orders them. Images of any size
+and mode are brought to 32x32 RGB by `data.pixels`' rules: the centred square, resized with
+antialiasing. Hidden entries (`.ipynb_checkpoints`, macOS `._*` files) are skipped; anything
+else out of place is named.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes
+from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, name_key
+from cifarctl.data.pixels import CROP_RULE, SIDE, read_image
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
 from cifarctl.interrupts import prepare_worker
@@ -22,39 +33,100 @@ from cifarctl.interrupts import prepare_worker
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 SPLIT_FOLDERS = ("train", "test")
 DECODE_CHUNK = 2000
+SIZES_SHOWN, SIZES_RECORDED = 3, 10  # most common stored sizes named in the report, and in --json
+NAMES_SHOWN = 5  # class names a message lists before "..."
 
 
-def is_image_folder(path: Path) -> bool:
-    return all((path / split).is_dir() for split in SPLIT_FOLDERS)
+@dataclass(frozen=True)
+class FolderLayout:
+    """Where an image folder keeps its class folders."""
+
+    root: Path
+    train: Path  # the folder of the training class folders: root/train, or root itself
+    test: Path | None  # root/test; None: a test split is held out of `train`
+    others: tuple[Path, ...] = ()  # folders beside train/ and test/, not read (valid/, ...)
+
+
+def folder_layout(root: Path) -> FolderLayout | None:
+    """The layout of `root`; None when it holds no class folders at all (so is no image folder).
+
+    train/ is the training split's folder when it holds class folders, but a class folder
+    when it holds images itself: CIFAR-100 has a class `train`, and so may the user's vehicles.
+    """
+    if not root.is_dir():
+        return None
+    folders = sorted(path for path in _visible(root) if path.is_dir())
+    train, test = root / "train", root / "test"
+    if train in folders and not _holds_images(train):
+        test_folder = test if test in folders else None
+        others = tuple(path for path in folders if path not in (train, test_folder))
+        return FolderLayout(root, train, test_folder, others)
+    if test in folders and train not in folders and not _holds_images(test):
+        raise UsageError(f"{root} has a test/ folder but no train/ folder; put the training images in "
+                         f"{train}/<class>/, or the test/ folder's classes beside it without test/")
+    return FolderLayout(root, root, None) if folders else None
+
+
+def _holds_images(folder: Path) -> bool:
+    """Whether image files lie directly in `folder` (so it is a class folder, not a split's)."""
+    return any(path.suffix.lower() in IMAGE_SUFFIXES and path.is_file() for path in _visible(folder))
 
 
 # What file managers and archivers leave in folders: never a user's image, never worth a word.
 LITTER = {"thumbs.db", "desktop.ini", "__macosx"}
 
 
-def find_classes(root: Path, fixed: Classes | None) -> Classes:
+def find_classes(folder: Path, fixed: Classes | None) -> Classes:
     """A built-in dataset's own classes (its folders must name them), or else the class
-    folders under train/, in sorted order (as torchvision's ImageFolder orders them)."""
+    folders in `folder`, in sorted order (as torchvision's ImageFolder orders them)."""
     if fixed is not None:
         return fixed
-    folder = root / "train"
     names = sorted(path.name for path in _visible(folder) if path.is_dir())
     if not MIN_CLASSES <= len(names) <= MAX_CLASSES:
-        raise UsageError(f"{folder} has {len(names):,} class folders; a dataset needs {MIN_CLASSES} to "
-                         f"{MAX_CLASSES:,} classes, one folder each")
+        raise UsageError(f"{folder} has {len(names):,} class folder{'' if len(names) == 1 else 's'}; a dataset needs "
+                         f"{MIN_CLASSES} to {MAX_CLASSES:,} classes, one folder of images each")
+    seen: dict[str, str] = {}
+    for name in names:
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raise UsageError(f"class folder {name!r} in {folder} has a name that is not valid UTF-8; "
+                             "rename it") from None
+        if (key := name_key(name)) in seen:
+            raise UsageError(f"class folders {seen[key]!r} and {name!r} in {folder} name one class (class names "
+                             "ignore case, and a space is an underscore); merge them or rename one")
+        seen[key] = name
     return Classes(tuple(names))
 
 
-def list_split(root: Path, split: str, classes: Classes,
+def check_same_classes(layout: FolderLayout, classes: Classes) -> None:
+    """The user's test/ must have a folder for every class of train/, and no other."""
+    assert layout.test is not None
+    in_test = {name_key(path.name): path.name for path in _visible(layout.test) if path.is_dir()}
+    in_train = {name_key(name) for name in classes.names}
+    only_test = sorted(name for key, name in in_test.items() if key not in in_train)
+    only_train = [name for name in classes.names if name_key(name) not in in_test]
+    problems = [f"{where}/ has {_listed(names)} that {other}/ lacks"
+                for where, names, other in (("test", only_test, "train"), ("train", only_train, "test")) if names]
+    if problems:
+        raise UsageError(f"{layout.root}: train/ and test/ must hold the same class folders, but "
+                         f"{'; and '.join(problems)}")
+
+
+def _listed(names: list[str]) -> str:
+    shown = ", ".join(names[:NAMES_SHOWN]) + (f", ... ({len(names):,} in all)" if len(names) > NAMES_SHOWN else "")
+    return ("class " if len(names) == 1 else "classes ") + shown
+
+
+def list_split(folder: Path, classes: Classes,
                skipped: list[tuple[Path, str]] | None = None) -> tuple[list[Path], np.ndarray]:
-    """Every image file of one split, at any depth under its class folder, with its label.
+    """Every image file under `folder`'s class folders (at any depth), with its label.
 
     Class folders are validated. Every other file under a class folder (not an image, a
     link to a folder, unreadable) is appended to `skipped` with the reason, so the import
     can say what it left out; hidden files and file-manager litter are passed over quietly.
     """
     skipped = [] if skipped is None else skipped
-    folder = root / split
     files: list[Path] = []
     labels: list[int] = []
     seen: set[int] = set()
@@ -75,7 +147,8 @@ def list_split(root: Path, split: str, classes: Classes,
         raise UsageError(f"{folder} has no folder for class {', '.join(absent)}; expected one per class")
     empty = [classes.names[index] for index in range(len(classes)) if index not in set(labels)]
     if empty:
-        raise UsageError(f"{folder}: no .png/.jpg images for class {', '.join(empty)}")
+        raise UsageError(f"{folder}: no {'/'.join(sorted(IMAGE_SUFFIXES))} images in the folder of "
+                         f"{_listed(empty)}; every class needs images (or remove its folder)")
     return files, np.asarray(labels, dtype=np.int64)
 
 
@@ -127,24 +200,30 @@ def decode_processes(workers: int, chunks: int, cpus: int) -> int:
     return max(1, min(workers or cpus, cpus, chunks))
 
 
-def decode_images(files: list[Path], workers: int, events: Events, description: str) -> np.ndarray:
-    """Decode files into one (N, 3, 32, 32) uint8 array, in parallel chunks."""
+def decode_images(files: list[Path], workers: int, events: Events,
+                  description: str) -> tuple[np.ndarray, Counter[tuple[int, int]]]:
+    """Decode files into one (N, 3, 32, 32) uint8 array, in parallel chunks, with how many
+    images were stored at each size (width, height)."""
     chunks = [files[start : start + DECODE_CHUNK] for start in range(0, len(files), DECODE_CHUNK)]
     processes = decode_processes(workers, len(chunks), usable_cpus())
     events.task_started(description, len(files), unit="images")
     decoded: list[np.ndarray] = []
+    sizes: Counter[tuple[int, int]] = Counter()
+
+    def collect(result: tuple[np.ndarray, list[tuple[int, int]]]) -> None:
+        decoded.append(result[0])
+        sizes.update(result[1])
+        events.task_advanced(sum(len(a) for a in decoded))
+
     try:
         if processes == 1:
-            results = map(_decode_chunk, chunks)
-            for array in results:
-                decoded.append(array)
-                events.task_advanced(sum(len(a) for a in decoded))
+            for result in map(_decode_chunk, chunks):
+                collect(result)
         else:
             pool = ProcessPoolExecutor(max_workers=processes, initializer=prepare_worker)
             try:
-                for array in pool.map(_decode_chunk, chunks):
-                    decoded.append(array)
-                    events.task_advanced(sum(len(a) for a in decoded))
+                for result in pool.map(_decode_chunk, chunks):
+                    collect(result)
             except BaseException:
                 # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and do not
                 # wait for the rest; the workers die with this process (see prepare_worker).
@@ -153,30 +232,63 @@ def decode_images(files: list[Path], workers: int, events: Events, description: 
             pool.shutdown(wait=True)
     finally:
         events.task_finished()
-    return np.concatenate(decoded) if decoded else np.zeros((0, 3, 32, 32), np.uint8)
+    images = np.concatenate(decoded) if decoded else np.zeros((0, 3, SIDE, SIDE), np.uint8)
+    return images, sizes
 
 
-def _decode_chunk(paths: list[Path]) -> np.ndarray:
-    out = np.empty((len(paths), 32, 32, 3), dtype=np.uint8)
+def _decode_chunk(paths: list[Path]) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    out = np.empty((len(paths), 3, SIDE, SIDE), dtype=np.uint8)
+    sizes = []
     for index, path in enumerate(paths):
-        out[index] = _decode_one(path)
-    return out.transpose(0, 3, 1, 2).copy()
+        out[index], size = _decode_one(path)
+        sizes.append(size)
+    return out, sizes
 
 
-def _decode_one(path: Path) -> np.ndarray:
-    """One 32x32 RGB image; its size is checked from the header, before any pixel is decoded."""
-    from PIL import Image, UnidentifiedImageError
+def _decode_one(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
+    """One image as 32x32 RGB (the rules of `data.pixels`), and the size it is stored at.
+    An image of more pixels than Pillow's limit is refused from its header, before decoding."""
+    from PIL import Image
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
-                if image.size != (32, 32):
-                    raise DatasetCorruptError(f"{path} is {image.size[0]}x{image.size[1]}, not 32x32")
-                if image.mode != "RGB":
-                    raise DatasetCorruptError(f"{path} is {image.mode}, not an RGB image")
-                return np.asarray(image)
+        return read_image(path, "crop")
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise DatasetCorruptError(f"{path} is far too large to be a CIFAR-10 image ({error})") from None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as error:
-        raise DatasetCorruptError(f"{path} is not a readable image ({error})") from None
+        raise DatasetCorruptError(f"{path} is far too large to import ({error}); shrink it or "
+                                  "move it out of the folder") from None
+    except Exception as error:  # noqa: BLE001 - decoders of damaged files raise all kinds of errors
+        raise DatasetCorruptError(f"{path} is not a readable image ({str(error) or type(error).__name__}); "
+                                  "replace it or move it out of the folder") from None
+
+
+@dataclass(frozen=True)
+class Resized:
+    """What the import did to the images' sizes: how many it resized, from which sizes."""
+
+    images: int  # not stored at 32x32
+    of: int
+    sizes: tuple[tuple[tuple[int, int], int], ...]  # every stored size with its count, most common first
+
+    @classmethod
+    def from_sizes(cls, sizes: Counter[tuple[int, int]]) -> Resized:
+        ordered = tuple(sorted(sizes.items(), key=lambda item: (-item[1], item[0])))
+        return cls(sum(count for size, count in ordered if size != (SIDE, SIDE)), sum(sizes.values()), ordered)
+
+    def describe(self) -> str:
+        shown = ", ".join(f"{_size(size)} ({count:,})" for size, count in self.sizes[:SIZES_SHOWN])
+        more = len(self.sizes) - SIZES_SHOWN
+        shown += f", and {more:,} other size{'' if more == 1 else 's'}" if more > 0 else ""
+        images = f"{self.images:,} image{'' if self.images == 1 else 's'}"
+        return f"resized {images} to {SIDE}x{SIDE} ({CROP_RULE}); sizes found: {shown}"
+
+    def as_json(self) -> dict:
+        return {"images": self.images, "of": self.of, "rule": CROP_RULE, "distinct_sizes": len(self.sizes),
+                "sizes": [{"size": _size(size), "images": count} for size, count in self.sizes[:SIZES_RECORDED]]}
+
+
+def _size(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def stored_name(path: Path, root: Path) -> str:
+    """How the dataset's files record where an image came from: its path under the image folder."""
+    return os.fsencode(path.relative_to(root)).decode("utf-8", "replace").replace(os.sep, "/")

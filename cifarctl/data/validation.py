@@ -47,8 +47,12 @@ class ValidationSplit:
         return f"{self.size:,} of {self.of:,} training images held out for validation (seed {self.seed})"
 
 
-def validation_size(text: str, training_images: int) -> int:
-    """`--val-split` as a count ("5000") or a fraction of the training images ("0.1")."""
+def validation_size(text: str, training_images: int, option: str = "--val-split",
+                    pool: str = "the training set") -> int:
+    """`--val-split` as a count ("5000") or a fraction of the training images ("0.1").
+
+    `option` and `pool` name the option and the images it holds out from in messages
+    (the import's `--test-split` holds out from the image folder)."""
     text = text.strip()
     try:
         if text.isdigit():
@@ -59,20 +63,22 @@ def validation_size(text: str, training_images: int) -> int:
                 raise ValueError
             size = round(fraction * training_images)
     except ValueError:
-        raise UsageError(f"--val-split {text!r} is neither a count of images nor a fraction between 0 and 1") from None
+        raise UsageError(f"{option} {text!r} is neither a count of images nor a fraction between 0 and 1") from None
     if size < 1:
-        raise UsageError(f"--val-split {text} holds out no image of {training_images:,}; ask for more")
+        raise UsageError(f"{option} {text} holds out no image of {training_images:,}; ask for more")
     if size >= training_images:
-        raise UsageError(f"--val-split {text} holds out {size:,} images, but the training set has only "
+        raise UsageError(f"{option} {text} holds out {size:,} images, but {pool} has only "
                          f"{training_images:,}; hold out fewer so some are left to train on")
     return size
 
 
-def held_out_indices(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+def held_out_indices(labels: torch.Tensor, size: int, seed: int, option: str = "--val-split",
+                     names: tuple[str, ...] = (), pool: str = "the training set") -> torch.Tensor:
     """`size` indices, as even over the classes as the counts allow, chosen by `seed`, sorted.
 
     Each class gives size // classes images, and the classes first in a seeded order give
     one more each for the remainder; which images a class gives is a seeded permutation.
+    Every class keeps at least one image. `option`, the class `names` and `pool` are for messages.
     """
     generator = torch.Generator().manual_seed(seed % 2**63)
     classes = torch.unique(labels)
@@ -83,8 +89,9 @@ def held_out_indices(labels: torch.Tensor, size: int, seed: int) -> torch.Tensor
         members = torch.nonzero(labels == label).flatten()
         wanted = share + (label in lucky)
         if wanted >= len(members):
-            raise UsageError(f"--val-split {size:,} would take {wanted:,} images of class {label} but it has only "
-                             f"{len(members):,} in the training set; hold out fewer")
+            name = names[label] if label < len(names) else label
+            raise UsageError(f"{option} {size:,} would take {wanted:,} images of class {name} but it has only "
+                             f"{len(members):,} in {pool}; hold out fewer")
         chosen.append(members[torch.randperm(len(members), generator=generator)[:wanted]])
     return torch.cat(chosen).sort().values
 

@@ -1,7 +1,8 @@
 """Images of any size and mode brought to what the network takes: 32x32 RGB uint8.
 
 Used by `predict`: inputs are listed (folders recursively), then decoded in parallel chunks
-by worker processes, as the image-folder import decodes. A file that cannot be read is
+by worker processes, as the image-folder import decodes. The pixel rules (crop or stretch,
+transparency, grey, bit depth) are `data.pixels`, shared with that import. A file that cannot be read is
 collected as an `ImageFailure`, not raised, so one bad file does not stop a thousand good ones.
 No torch here: worker processes only need Pillow and numpy.
 """
@@ -9,7 +10,6 @@ No torch here: worker processes only need Pillow and numpy.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import UnidentifiedImageError
 
+from cifarctl.data.pixels import SIDE, load_image
 from cifarctl.errors import CifarctlError
 from cifarctl.interrupts import prepare_worker
 
-SIDE = 32  # CIFAR-10's images are 32x32
-# Pillow first shrinks by a whole factor with a box filter, then resamples the last step
-# (at most 3x) with Lanczos: as sharp as a full Lanczos resize, much faster on large photos.
-REDUCING_GAP = 3.0
 # Folders are searched for these; a file named on the command line is tried whatever its name.
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 # Below this many files, starting worker processes costs more than it saves.
@@ -88,63 +85,6 @@ def _images_under(folder: Path, failures: list[ImageFailure]) -> Iterator[Path]:
                     yield Path(root, name)
                 else:
                     failures.append(ImageFailure(Path(root, name), "not a regular file; skipped"))
-
-
-def load_image(path: Path, resize: str = "crop") -> np.ndarray:
-    """One file as a (3, 32, 32) uint8 array; raises (OSError, Pillow's errors, ...) when unreadable.
-
-    `crop`: the largest centred square, resized (what a photo of one object needs);
-    `stretch`: the whole picture squeezed to a square.
-    """
-    with warnings.catch_warnings():
-        # Pillow only warns below twice its pixel limit; such an image costs gigabytes to decode
-        warnings.simplefilter("error", Image.DecompressionBombWarning)
-        image = Image.open(path)
-    with image:
-        image.draft(None, (SIDE * REDUCING_GAP, SIDE * REDUCING_GAP))  # JPEG: decode at a smaller scale
-        image = ImageOps.exif_transpose(image)  # photos are shown upright by every viewer; so here too
-        rgb = _as_rgb(image)
-    box = _centre_square(rgb.size) if resize == "crop" else (0, 0, *rgb.size)
-    if rgb.size != (SIDE, SIDE) or box != (0, 0, SIDE, SIDE):
-        rgb = rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP)
-    return np.array(rgb, dtype=np.uint8).transpose(2, 0, 1)  # a writable copy, not a view of Pillow's buffer
-
-
-def _as_rgb(image):
-    """RGB, with transparency shown on white as a viewer would, and high-bit-depth grey scaled
-    by its real range (Pillow's own conversion clips 0..65535 to 0..255: almost white)."""
-    if image.mode in ("I", "F") or image.mode.startswith("I;"):
-        return Image.fromarray(_grey_as_8_bits(image), "L").convert("RGB")
-    if image.mode == "P" and "transparency" in image.info:
-        image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, image.convert("RGBA")).convert("RGB")
-    return image.convert("RGB")
-
-
-def _grey_as_8_bits(image) -> np.ndarray:
-    """One grey channel of integers or floats as 0..255.
-
-    16-bit modes and 32-bit integers (TIFF and PNG store 16-bit data in them) are read as
-    0..65535; floating point as 0..1, the convention of every tool that writes it. Values
-    outside those ranges have no meaning cifarctl could guess: the image is refused.
-    """
-    pixels = np.asarray(image)
-    if pixels.dtype.kind == "f":
-        if not np.isfinite(pixels).all() or pixels.min() < 0 or pixels.max() > 1:
-            raise ValueError("floating-point pixels outside 0..1; save it as an 8- or 16-bit image")
-        return np.round(pixels * 255).astype(np.uint8)
-    if pixels.dtype.kind not in "iu" or (pixels.size and (pixels.min() < 0 or pixels.max() > 65535)):
-        raise ValueError(f"{image.mode} pixels outside 0..65535; save it as an 8- or 16-bit image")
-    return (pixels.astype(np.uint32) // 257).astype(np.uint8)
-
-
-def _centre_square(size: tuple[int, int]) -> tuple[int, int, int, int]:
-    width, height = size
-    side = min(width, height)
-    left, top = (width - side) // 2, (height - side) // 2
-    return left, top, left + side, top + side
 
 
 def decode_chunk(paths: list[Path], resize: str) -> DecodedChunk:
