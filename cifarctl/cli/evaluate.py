@@ -216,7 +216,8 @@ def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: O
     images_line = f"{result.total:,} {result.split} images"
     if confusion_path is not None:
         plot_confusion(result.confusion.numpy(), names, confusion_path,
-                       f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %")
+                       f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %",
+                       data.classes.superclasses, data.classes.superclass_of)
         saved["confusion"] = confusion_path
     if mistakes_path is not None:
         truth = data.labels.numpy()
