@@ -7,6 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from cifarctl.cli.sparkline import sparkline
+from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
+from cifarctl.errors import CifarctlError
 
 TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
 MANY_CLASSES = 20  # with more, a terminal gets the best and worst classes and the most confused pairs
@@ -28,6 +30,8 @@ def training_summary(result, unicode: bool = False) -> Table:
         epoch, step = result.resumed_from
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
+    if settings.dataset != DEFAULT_DATASET:  # the tutorial's CIFAR-10 goes without saying
+        table.add_row("dataset", f"{dataset_title(settings.dataset)}, {len(settings.classes)} classes")
     if settings.validation is not None:
         held = settings.validation
         table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
@@ -52,6 +56,13 @@ def training_summary(result, unicode: bool = False) -> Table:
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
     table.add_row("metrics log", str(result.files.metrics))
     return table
+
+
+def dataset_title(dataset: str) -> str:
+    try:
+        return dataset_spec(dataset).title
+    except CifarctlError:
+        return dataset
 
 
 def _loss_curve(losses, unicode: bool) -> str:
