@@ -129,3 +129,26 @@ def fake_official(monkeypatch: pytest.MonkeyPatch, fake_archive: tuple[Path, str
     official = acquire.official_source
     monkeypatch.setattr(acquire, "official_source", lambda name="CIFAR10": fake if name == "CIFAR10" else official(name))
     return fake
+
+
+@pytest.fixture(scope="module")
+def cifar100_model(_imported_cifar100: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(data dir, model file): a Net trained one epoch on the fake CIFAR-100, once per test module.
+    Commands that read the model: cli("--data-dir", str(data), "evaluate", "--model", str(model))."""
+    from cifarctl.cli.app import run
+
+    folder = tmp_path_factory.mktemp("cifar100-model")
+    data = folder / "data"
+    shutil.copytree(_imported_cifar100, data, copy_function=shutil.copy2)
+    with pytest.MonkeyPatch.context() as patch:  # what _isolated_environment does for each test
+        for name in list(os.environ):
+            if name.startswith("CIFARCTL_") or name == "NO_COLOR":
+                patch.delenv(name)
+        patch.setenv("CIFARCTL_THREADS", str(min(2, os.cpu_count() or 1)))
+        patch.chdir(folder)
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = run(["--data-dir", str(data), "--dataset", "cifar100", "train", "--model", "net", "--epochs", "1",
+                        "--batch-size", "32", "--seed", "0", "--output", "net100.pth"])
+        assert code == 0, err.getvalue()
+    return data, folder / "net100.pth"

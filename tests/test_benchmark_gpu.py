@@ -214,3 +214,13 @@ def test_the_fast_model_is_timed_across_its_widths(cli):
     assert document["model"] == "fast" and [r["width"] for r in document["results"]] == [8, 16]
     refused = cli("benchmark-gpu", "--model", "resnet18")
     assert refused.exit_code == 2 and "not a model with a width" in refused.stderr
+
+
+def test_cifar100_heads_have_a_hundred_outputs(cli):
+    """Only the last layer differs: Net's fc3 takes 84 features, a weight and a bias per class."""
+    measured = {}
+    for dataset in ("cifar10", "cifar100"):  # CIFAR-100's classes are known without its files
+        result = cli("--dataset", dataset, "benchmark-gpu", "--widths", "4,6", "--device", "cpu", *QUICK, "--json")
+        assert result.exit_code == 0, result.stderr
+        measured[dataset] = [row["params"] for row in json.loads(result.stdout)["results"] if row["device"] == "cpu"]
+    assert [big - small for small, big in zip(measured["cifar10"], measured["cifar100"])] == [90 * (84 + 1)] * 2

@@ -29,7 +29,10 @@ def test_json_schema(cli, data_dir, tutorial_model):
     result = cli("evaluate", "--model", str(tutorial_model), "--json")
     document = json.loads(result.stdout)
     assert set(document) == {"split", "accuracy", "correct", "total", "baseline", "tta", "per_class", "confusion",
-                             "model", "accuracy_ci95", "top5_accuracy", "per_class_scores", "macro_f1", "calibration"}
+                             "model", "accuracy_ci95", "top5_accuracy", "per_class_scores", "macro_f1", "calibration",
+                             "dataset", "classes", "most_confused", "superclass_accuracy", "per_superclass"}
+    assert document["dataset"] == "cifar10" and document["classes"] == list(document["per_class"])
+    assert document["superclass_accuracy"] is None and document["per_superclass"] is None  # CIFAR-10 has none
     assert document["total"] == 100 and document["baseline"] == 0.1
     assert document["accuracy"] == document["correct"] / document["total"]
     assert len(document["confusion"]) == 10 and all(len(row) == 10 for row in document["confusion"])
@@ -156,3 +159,79 @@ def test_a_checkpoint_of_another_version_is_named_with_what_to_do(cli, data_dir,
         assert result.exit_code == 1, result.stderr
         assert fragment in result.stderr, result.stderr
     assert "pip install -U cifarctl" in cli("evaluate", "--model", "cifar_net.ckpt").stderr or version != 4
+
+
+# --- CIFAR-100: too many classes for a row each and a 100 x 100 table -------------------------------------------
+
+
+def test_cifar100_report_shows_the_ends_the_superclasses_and_the_most_confused_pairs(cli, cifar100_model):
+    data, model = cifar100_model
+    result = cli("--data-dir", str(data), "evaluate", "--model", str(model))  # the model says it is CIFAR-100's
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    assert "Accuracy of the network on the 300 test images:" in out and "(random guessing: 1.0 %)" in out
+    document = json.loads(cli("--data-dir", str(data), "evaluate", "--model", str(model), "--json").stdout)
+    # the per-class table: the best five and the worst five, the other 90 said to be in --json
+    assert "the best 5 and the worst 5 of 100" in out and "… 90 more" in out
+    assert "all 100 classes are in --json" in out
+    per_class = out.split("Accuracy per class")[1].split("Accuracy per superclass")[0]
+    rows = [line.split("│")[1].strip() for line in per_class.splitlines() if line.startswith("│")]
+    ranked = sorted(document["per_class"], key=lambda name: -document["per_class"][name])  # stable, as the table's
+    assert rows == ranked[:5] + ["… 90 more"] + ranked[-5:]
+    # no 100 x 100 confusion table: the largest cells off its diagonal instead
+    assert "Confusion matrix" not in out and "Most confused pairs" in out
+    confused = out.split("Most confused pairs")[1].split("Calibration:")[0]
+    pairs = [[cell.strip() for cell in line.split("│")[1:-1]] for line in confused.splitlines() if line.startswith("│")]
+    assert len(pairs) == 10
+    assert [(true, predicted, int(count)) for true, _, predicted, count, _ in pairs] == [
+        (pair["true"], pair["predicted"], pair["count"]) for pair in document["most_confused"]]
+    # superclass accuracy beside the accuracy, and one row per superclass
+    assert "superclass" in out.split("Accuracy per class")[0]
+    assert f"{100 * document['superclass_accuracy']:.1f} %" in out.split("Accuracy per class")[0]
+    superclasses = out.split("Accuracy per superclass")[1].split("Most confused pairs")[0]
+    assert sum(line.startswith("│") for line in superclasses.splitlines()) == 20
+    assert "large_man-made_outdoor_things" in superclasses and "aquatic_mammals" in superclasses
+    assert len(out.splitlines()) < 80  # the old report ran to over 200 lines
+
+
+def test_cifar100_json_has_every_class_the_superclasses_and_the_pairs(cli, cifar100_model):
+    from cifarctl.data.catalog import CIFAR100_CLASSES
+
+    data, model = cifar100_model
+    result = cli("--data-dir", str(data), "evaluate", "--model", str(model), "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["dataset"] == "cifar100" and document["classes"] == list(CIFAR100_CLASSES.names)
+    assert len(document["per_class"]) == 100 and len(document["confusion"]) == 100
+    assert document["baseline"] == 0.01
+    confusion = torch.tensor(document["confusion"])
+    assert set(document["per_superclass"]) == set(CIFAR100_CLASSES.superclasses)
+    assert sum(score["images"] for score in document["per_superclass"].values()) == 300
+    # superclass accuracy from the matrix: the cells whose two classes share a superclass
+    member = torch.tensor(CIFAR100_CLASSES.superclass_of)
+    same = member[:, None] == member[None, :]
+    assert document["superclass_accuracy"] == pytest.approx(int(confusion[same].sum()) / 300, abs=1e-6)
+    assert document["superclass_accuracy"] >= document["accuracy"]
+    fish = document["per_superclass"]["fish"]
+    fish_rows = [CIFAR100_CLASSES.index(name) for name in ("aquarium_fish", "flatfish", "ray", "shark", "trout")]
+    assert fish["fine_accuracy"] == pytest.approx(sum(int(confusion[i, i]) for i in fish_rows) / 15, abs=1e-6)
+    assert fish["accuracy"] == pytest.approx(int(confusion[fish_rows][:, fish_rows].sum()) / 15, abs=1e-6)
+    pairs = document["most_confused"]
+    off_diagonal = (confusion - torch.diag(confusion.diagonal())).flatten()
+    assert [pair["count"] for pair in pairs] == off_diagonal.sort(descending=True).values[:10].tolist()
+    first = pairs[0]
+    assert confusion[CIFAR100_CLASSES.index(first["true"]), CIFAR100_CLASSES.index(first["predicted"])] == first["count"]
+    assert first["share"] == pytest.approx(first["count"] / 3, abs=1e-6)
+
+
+def test_several_cifar100_models_are_compared(cli, cifar100_model, tmp_path):
+    data, model = cifar100_model
+    other = tmp_path / "other.pth"
+    other.write_bytes(model.read_bytes())
+    result = cli("--data-dir", str(data), "evaluate", str(model), str(other))
+    assert result.exit_code == 0, result.stderr
+    assert "2 models" in result.stdout and "mean ± std of 2 models" in result.stdout
+    document = json.loads(cli("--data-dir", str(data), "evaluate", str(model), str(other), "--json").stdout)
+    assert [entry["dataset"] for entry in document["models"]] == ["cifar100", "cifar100"]
+    assert document["models"][0]["confusion"] == document["models"][1]["confusion"]
+    assert document["accuracy"]["std"] == 0

@@ -6,9 +6,16 @@ import pytest
 import torch
 from helpers import save_tutorial_model
 
-from cifarctl.data.catalog import SHORT_NAMES
+from cifarctl.data.catalog import CIFAR100_CLASSES, SHORT_NAMES, Classes
 from cifarctl.inference.calibration import reliability
-from cifarctl.inference.evaluation import class_scores, wilson_interval
+from cifarctl.inference.evaluation import (
+    EvalResult,
+    class_scores,
+    most_confused_pairs,
+    superclass_accuracy,
+    superclass_scores,
+    wilson_interval,
+)
 
 
 def test_wilson_interval_matches_a_hand_computation():
@@ -31,6 +38,49 @@ def test_precision_recall_f1_match_a_hand_computation():
     assert plane["f1"] == pytest.approx(2 * 0.6 * 0.75 / 1.35)
     assert (car["precision"], car["recall"], car["f1"]) == (pytest.approx(4 / 5), pytest.approx(4 / 6),
                                                             pytest.approx(2 * 0.8 * (2 / 3) / (0.8 + 2 / 3)))
+
+
+# Hand-made: four classes in two superclasses, X = {a, b} and Y = {c, d}; rows are the truth.
+TWO_GROUPS = Classes(("a", "b", "c", "d"), superclasses=("X", "Y"), superclass_of=(0, 0, 1, 1))
+GROUPED = torch.tensor([[5, 3, 1, 1],   # a: 10 images, 5 right, 8 in X
+                        [3, 3, 0, 0],   # b: 6 images, 3 right, 6 in X
+                        [0, 1, 6, 3],   # c: 10 images, 6 right, 9 in Y
+                        [4, 0, 0, 4]])  # d: 8 images, 4 right, 4 in Y
+
+
+def test_superclass_accuracy_matches_a_hand_computation():
+    # (8 + 6 + 9 + 4) of 34 images were put in their own superclass
+    assert superclass_accuracy(GROUPED, TWO_GROUPS) == pytest.approx(27 / 34)
+    scores = superclass_scores(GROUPED, TWO_GROUPS)
+    assert scores["X"] == {"accuracy": pytest.approx(14 / 16), "fine_accuracy": pytest.approx(8 / 16), "images": 16}
+    assert scores["Y"] == {"accuracy": pytest.approx(13 / 18), "fine_accuracy": pytest.approx(10 / 18), "images": 18}
+    result = EvalResult("test", GROUPED, [], [], classes=TWO_GROUPS)
+    assert result.superclass_baseline == pytest.approx(0.5)  # two of four classes share each superclass
+    assert result.as_json()["superclass_accuracy"] == round(27 / 34, 6)
+    assert superclass_accuracy(GROUPED, Classes(("a", "b", "c", "d"))) is None  # no superclasses: nothing to say
+
+
+def test_most_confused_pairs_match_a_hand_computation():
+    pairs = most_confused_pairs(GROUPED, TWO_GROUPS.names, count=6)
+    # 4 d->a first; three cells of 3: b->a (half of b) before a->b and c->d (0.3 each, in label order);
+    # then the cells of 1, in label order; the diagonal never
+    assert [(pair["true"], pair["predicted"], pair["count"]) for pair in pairs] == [
+        ("d", "a", 4), ("b", "a", 3), ("a", "b", 3), ("c", "d", 3), ("a", "c", 1), ("a", "d", 1)]
+    assert [pair["share"] for pair in pairs] == pytest.approx([4 / 8, 3 / 6, 3 / 10, 3 / 10, 1 / 10, 1 / 10])
+    assert len(most_confused_pairs(GROUPED, TWO_GROUPS.names)) == 7  # only the cells that hold an image
+    assert most_confused_pairs(torch.diag(torch.tensor([3, 4])), ("a", "b")) == []  # a perfect model
+
+
+def test_cifar100_superclass_accuracy_of_a_model_that_keeps_to_the_superclass():
+    """Every image taken for the next class of its superclass: no fine class right, every superclass right."""
+    confusion = torch.zeros(100, 100, dtype=torch.int64)
+    for label, group in enumerate(CIFAR100_CLASSES.superclass_of):
+        members = [index for index, other in enumerate(CIFAR100_CLASSES.superclass_of) if other == group]
+        confusion[label, members[(members.index(label) + 1) % len(members)]] = 2
+    result = EvalResult("test", confusion, [], [], classes=CIFAR100_CLASSES)
+    assert result.accuracy == 0 and result.superclass_accuracy == 1
+    assert result.superclass_baseline == pytest.approx(0.05)
+    assert all(score == {"accuracy": 1.0, "fine_accuracy": 0.0, "images": 10} for score in result.per_superclass().values())
 
 
 # Hand-made: eight predictions, their confidence and whether they were right.

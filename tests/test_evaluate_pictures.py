@@ -122,3 +122,80 @@ def test_a_model_whose_name_is_not_utf8_gets_its_pictures(cli, trained, tmp_path
     assert result.exit_code == 0, result.stderr
     assert _png_size(tmp_path / "c.png")[0] > 0
     assert "net\\xe9.pth" in result.stdout
+
+
+# --- many classes: CIFAR-100's 100 x 100 heat map, long names under the mistakes ----------------------------------
+
+
+def test_a_cifar100_heat_map_grows_goes_superclass_by_superclass_and_writes_no_numbers(cli, cifar100_model, tmp_path):
+    from cifarctl.data.catalog import CIFAR100_CLASSES, CIFAR100_SUPERCLASSES
+    from cifarctl.pictures.evaluation_plots import CELL_INCHES, confusion_figure
+    from cifarctl.pictures.figures import DPI
+
+    data, model = cifar100_model
+    result = cli("--data-dir", str(data), "evaluate", "--model", str(model), "--save-confusion", "c100.png",
+                 "--save-mistakes", "m100.png")
+    assert result.exit_code == 0, result.stderr
+    width, height = _png_size(tmp_path / "c100.png")
+    assert width >= 100 * CELL_INCHES * DPI and height >= 100 * CELL_INCHES * DPI  # 13 pixels a cell at least
+    confusion = np.array(json.loads(cli("--data-dir", str(data), "evaluate", "--model", str(model), "--json").stdout)
+                         ["confusion"])
+    figure = confusion_figure(confusion, CIFAR100_CLASSES.names, "t", CIFAR100_CLASSES.superclasses,
+                              CIFAR100_CLASSES.superclass_of)
+    axes = figure.axes[0]
+    assert not axes.texts  # 10,000 counts would be a grey smear
+    rows = [label.get_text() for label in axes.get_yticklabels()]
+    assert rows == [name for members in CIFAR100_SUPERCLASSES.values() for name in members]  # superclass by superclass
+    assert [label.get_text() for label in axes.get_xticklabels()] == rows
+    shown = axes.images[0].get_array()
+    first, second = CIFAR100_CLASSES.index(rows[0]), CIFAR100_CLASSES.index(rows[1])
+    assert shown[0, 1] == pytest.approx(confusion[first, second] / confusion[first].sum())  # cells follow their names
+    separators = [line for line in axes.lines if line.get_color() == "#555555"]
+    assert len(separators) == 2 * 19  # between 20 superclasses, across and down
+    names = [label.get_text() for side in axes.child_axes for label in side.get_yticklabels()]
+    assert names == [name.replace("_", " ") for name in CIFAR100_SUPERCLASSES]
+    assert max(label.get_fontsize() for label in axes.get_yticklabels()) < 8
+
+
+def test_ten_classes_keep_their_numbered_cells():
+    from cifarctl.data.catalog import SHORT_NAMES
+    from cifarctl.pictures.evaluation_plots import confusion_figure
+
+    figure = confusion_figure(np.eye(10, dtype=int) * 7, SHORT_NAMES, "t")
+    assert len(figure.axes[0].texts) == 100 and figure.get_size_inches().tolist() == [8, 7]
+
+
+def _caption_boxes(figure):
+    figure.canvas.draw()
+    renderer = figure.canvas.get_renderer()
+    panels = [axes for axes in figure.axes if axes.images]
+    return [(axes.title.get_window_extent(renderer), axes.get_window_extent(renderer)) for axes in panels]
+
+
+def test_long_class_names_in_the_mistakes_grid_stay_over_their_own_image(tmp_path, monkeypatch):
+    from cifarctl.pictures import evaluation_plots
+
+    captions = ["aquarium_fish → sweet_pepper (0.93)", "pickup_truck → willow_tree (0.90)", "cat → dog (0.88)",
+                "chimpanzee → lawn_mower (0.80)", "x" * 120 + " → " + "y" * 120 + " (0.70)", "bee → bed (0.51)"]
+    fitted, size, lines = evaluation_plots.fit_captions(captions, 2.1 * 72 - 6)
+    assert fitted[0] == "aquarium_fish →\nsweet_pepper (0.93)" and fitted[2] == "cat →\ndog (0.88)" and lines == 2
+    first, second = fitted[4].split("\n")  # names no font fits: cut, the arrow and the probability kept
+    assert first.startswith("xxxx") and first.endswith("x… →") and second.endswith("y… (0.70)")
+    drawn = {}
+    save_png = evaluation_plots.save_png
+    monkeypatch.setattr(evaluation_plots, "save_png", lambda figure, path: drawn.update(figure=figure)
+                        or save_png(figure, path))
+    evaluation_plots.plot_mistakes(np.zeros((6, 32, 32, 3), dtype=np.uint8), captions, tmp_path / "m.png", "long")
+    boxes = _caption_boxes(drawn["figure"])
+    assert len(boxes) == 6
+    for (title, _), (next_title, _) in zip(boxes, boxes[1:]):
+        assert title.x1 < next_title.x0  # never into the neighbour's caption
+    for title, panel in boxes:
+        assert title.width <= panel.width + 8 and title.y0 >= panel.y1  # over its own image, about its width
+
+
+def test_short_captions_are_left_alone():
+    from cifarctl.pictures.evaluation_plots import CAPTION_FONT, fit_captions
+
+    captions = ["plane → truck (0.97)", "cat → dog (0.50)"]
+    assert fit_captions(captions, 2.1 * 72 - 6) == (captions, CAPTION_FONT, 1)

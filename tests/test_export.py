@@ -193,3 +193,19 @@ def test_ctrl_c_before_anything_was_written_says_interrupted(cli, model, monkeyp
     result = cli("export", "-m", str(model))
     assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted"
     assert not (model.parent / "cifar_net.pt2").exists()
+
+
+def test_a_cifar100_model_exports_its_hundred_names_and_outputs(cli, cifar100_model, tmp_path):
+    from cifarctl.data.catalog import CIFAR100_CLASSES
+
+    data, model = cifar100_model
+    result = cli("--data-dir", str(data), "export", "-m", str(model), "-o", "net100.pt2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["classes"] == list(CIFAR100_CLASSES.names)
+    described = json.loads((tmp_path / "net100.pt2.json").read_text())
+    assert described["classes"] == list(CIFAR100_CLASSES.names) and described["dataset"] == "cifar100"
+    assert described["output"]["shape"] == ["batch", 100]
+    probabilities = torch.export.load(str(tmp_path / "net100.pt2")).module()(images(3))
+    assert probabilities.shape == (3, 100) and torch.allclose(probabilities.sum(dim=1), torch.ones(3), atol=1e-5)
+    told = cli("--data-dir", str(data), "export", "-m", str(model), "-o", "again.pt2")
+    assert "on 64 test images" in told.stdout  # checked on CIFAR-100's test images, the model's own dataset

@@ -39,6 +39,7 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
     result = cli("train", "--epochs", "2", "--log-every", "10", "--seed", "5", "--eval-every", "1")
     assert result.exit_code == 0, result.stderr
     records = _records(tmp_path / "cifar_net.metrics.jsonl")
+    assert records[0] == {"kind": "run", "dataset": "cifar10", "classes": 10}  # what the run trains on, first
     steps = [record for record in records if record["kind"] == "step"]
     epochs = [record for record in records if record["kind"] == "epoch"]
     assert len(steps) == 2 * (STEPS_PER_EPOCH // 10) and len(epochs) == 2
@@ -50,7 +51,7 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
                               "test_accuracy", "lr", "images_per_second", "seconds", "time"}
     assert [record["global_step"] for record in epochs] == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
     assert all(0 <= record["test_accuracy"] <= 1 for record in epochs)
-    times = [record["time"] for record in records]
+    times = [record["time"] for record in records[1:]]  # after the header, which has none
     assert times == sorted(times)
     # the printed tutorial lines and the log hold the same values
     printed = [line for line in result.stderr.splitlines() if line.startswith("[")]
@@ -60,7 +61,7 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
 def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
     result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(locate(data_dir), "train"),
                    torch.device("cpu"), run_files(tmp_path / "net.pth"))
-    assert len(_records(result.files.metrics)) == 3 + 1
+    assert len(_records(result.files.metrics)) == 1 + 3 + 1  # the run header, three loss lines, one epoch
 
 
 def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
@@ -87,10 +88,10 @@ def test_ctrl_c_and_resume_give_the_same_log_as_a_straight_run(data_dir, tmp_pat
         train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), should_stop=lambda: next(calls) == stop_at)
     lines_before = len(_records(tmp_path / "resumed.metrics.jsonl"))
     epochs_done, in_epoch = divmod(stop_at, STEPS_PER_EPOCH)
-    assert lines_before == epochs_done * (STEPS_PER_EPOCH // 10 + 1) + in_epoch // 10
+    assert lines_before == 1 + epochs_done * (STEPS_PER_EPOCH // 10 + 1) + in_epoch // 10  # 1: the run header
     resumed = train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), resume=True)
     assert _without_timing(_records(resumed.files.metrics)) == _without_timing(_records(straight.files.metrics))
-    assert len(resumed.loss_history) == len(straight.loss_history) - (lines_before - epochs_done)
+    assert len(resumed.loss_history) == len(straight.loss_history) - (lines_before - 1 - epochs_done)
 
 
 def test_kill_9_and_resume_leave_no_gap_and_no_duplicate(cli, data_dir, tmp_path):
@@ -150,7 +151,7 @@ def test_pandas_reads_the_log(cli, data_dir, tmp_path):
     pandas = pytest.importorskip("pandas")
     assert cli("train", "--epochs", "1", "--log-every", "25", "--seed", "1").exit_code == 0
     frame = pandas.read_json(tmp_path / "cifar_net.metrics.jsonl", lines=True)
-    assert list(frame["kind"]) == ["step"] * 3 + ["epoch"]
+    assert list(frame["kind"]) == ["run"] + ["step"] * 3 + ["epoch"]
     assert frame.loc[frame["kind"] == "step", "loss"].notna().all()
 
 
@@ -169,3 +170,23 @@ def test_a_full_disk_at_the_logs_last_write_names_the_log(tmp_path):
     log._handle = FullAtClose()
     with pytest.raises(WriteError, match=r"cannot write .*run\.metrics\.jsonl: No space left on device; free some"):
         log.close()
+
+
+def test_the_log_starts_with_what_the_run_trains_on_once_even_after_a_resume(cli, cifar100_data_dir, tmp_path):
+    args = ("--data-dir", str(cifar100_data_dir), "--dataset", "cifar100", "train", "--model", "net",
+            "--batch-size", "32", "--log-every", "5", "--seed", "4")
+    assert cli(*args, "--epochs", "1").exit_code == 0
+    resumed = cli(*args, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.stderr
+    records = _records(tmp_path / "cifar_net.metrics.jsonl")
+    assert records[0] == {"kind": "run", "dataset": "cifar100", "classes": 100}
+    assert [record["kind"] for record in records].count("run") == 1
+    assert [record["epoch"] for record in records if record["kind"] == "epoch"] == [1, 2]
+
+
+def test_a_header_that_names_no_usable_class_count_is_skipped_with_a_warning(tmp_path):
+    path = tmp_path / "run.metrics.jsonl"
+    step = {"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 4, "loss": 2.0}
+    path.write_text("".join(json.dumps(line) + "\n" for line in ({"kind": "run", "classes": 1}, step)))
+    records, warnings = read_metrics(path)
+    assert records == [step] and len(warnings) == 1 and "'classes'" in warnings[0]

@@ -252,3 +252,47 @@ def test_mean_needs_one_label_per_configuration(cli, tmp_path):
         write_log(tmp_path / f"net.seed{seed}.metrics.jsonl")
     result = cli("plot", "--mean", "net.seed0.metrics.jsonl", "net.seed1.metrics.jsonl", "--label", "a", "--label", "b")
     assert result.exit_code == 2 and "2 --label values for 1 configurations; give one per configuration" in result.stderr
+
+
+def _baselines(monkeypatch, runs):
+    """The random-guessing lines plot_training draws: (height in %, label)."""
+    from cifarctl.pictures import training_plots
+
+    drawn = {}
+    monkeypatch.setattr(training_plots, "save_png", lambda figure, path: drawn.update(figure=figure))
+    training_plots.plot_training(runs, Path("unused.png"))
+    accuracy = drawn["figure"].axes[1]
+    return sorted((line.get_ydata()[0], line.get_label()) for line in accuracy.lines
+                  if line.get_label().startswith("random guessing"))
+
+
+def test_random_guessing_is_drawn_at_one_over_the_logged_classes(monkeypatch, tmp_path):
+    from cifarctl.pictures.training_plots import RunCurves
+    from cifarctl.training.metrics import read_metrics, run_header
+
+    old = write_log(tmp_path / "old.metrics.jsonl")  # from before logs said their classes
+    new = tmp_path / "new.metrics.jsonl"
+    new.write_text(json.dumps(run_header("cifar100", 100)) + "\n" + old.read_text())
+    runs = {}
+    for path in (old, new):
+        records, warnings = read_metrics(path)
+        assert warnings == []
+        runs[path.stem] = RunCurves.from_records(path.stem, records)
+    assert (runs["new.metrics"].classes, runs["new.metrics"].dataset) == (100, "cifar100")
+    assert (runs["old.metrics"].classes, runs["old.metrics"].dataset) == (10, None)
+    assert _baselines(monkeypatch, [runs["new.metrics"]]) == [(1.0, "random guessing (1 %)")]
+    assert _baselines(monkeypatch, [runs["old.metrics"]]) == [(10.0, "random guessing (10 %)")]
+    both = _baselines(monkeypatch, [runs["old.metrics"], runs["new.metrics"]])
+    assert both == [(1.0, "random guessing (1 %)"), (10.0, "random guessing (10 %)")]
+    assert RunCurves.mean_of("m", [runs["new.metrics"], runs["new.metrics"]]).classes == 100
+
+
+def test_a_cifar100_run_is_plotted_against_its_own_baseline(cli, cifar100_data_dir, tmp_path):
+    trained = cli("--data-dir", str(cifar100_data_dir), "--dataset", "cifar100", "train", "--model", "net",
+                  "--epochs", "2", "--batch-size", "32", "--eval-every", "1", "--seed", "1")
+    assert trained.exit_code == 0, trained.stderr
+    result = cli("plot", "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)["runs"][0]
+    assert (run["dataset"], run["classes"], run["epochs"]) == ("cifar100", 100, 2)
+    assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))

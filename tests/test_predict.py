@@ -354,3 +354,29 @@ def test_names_from_stdin_are_bounded_by_the_longest_path(cli, model, monkeypatc
     monkeypatch.setattr("sys.stdin", io.StringIO("\0" * 100_000))
     result = cli("predict", "-")
     assert result.exit_code == 2 and "longer than 4096 characters" in result.stderr
+
+
+def test_a_cifar100_model_names_cifar100_classes_as_evaluate_does(cli, cifar100_model, tmp_path):
+    """Test images of the fake CIFAR-100 as PNG files: predict's top class is evaluate's prediction, by name."""
+    from cifarctl.data.catalog import CIFAR100_CLASSES
+    from cifarctl.data.memory import load_split
+    from cifarctl.inference.evaluation import predict as predict_labels
+    from cifarctl.inference.model_files import load_trained_model
+
+    data, model = cifar100_model
+    split = load_split(locate(data, "cifar100"), "test")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index, image in enumerate(split.images[:12]):
+        Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:02d}.png")
+    result = cli("predict", "--model", str(model), str(folder), "--json", "--top", "5", "--no-tta")
+    assert result.exit_code == 0, result.stderr
+    entries = json.loads(result.stdout)["predictions"]
+    assert all(top["class"] in CIFAR100_CLASSES.names for entry in entries for top in entry["top"])
+    assert all(len(entry["top"]) == 5 for entry in entries)
+    trained = load_trained_model(model)
+    expected = predict_labels(trained.network, split.images[:12], torch.device("cpu"), 100, trained.mean, trained.std)
+    assert [entry["top"][0]["class"] for entry in entries] == [CIFAR100_CLASSES.names[label]
+                                                              for label in expected.tolist()]
+    plain = cli("predict", "--model", str(model), str(folder / "00.png"), "--no-tta")
+    assert plain.stdout.split("\t")[1].split()[0] == CIFAR100_CLASSES.names[expected[0]]

@@ -119,3 +119,25 @@ def test_terminals_with_16_colours_get_ascii_pictures(data_dir, term, colour):
     assert (HALF_BLOCK in shown) == colour, shown[:400]
     if not colour:
         assert "@" in shown and "\x1b[4" not in shown  # the ramp's brightest character; no background colours
+
+
+def test_long_names_break_onto_a_second_line_instead_of_running_into_the_next(tmp_path):
+    """CIFAR-100's sweet_pepper and aquarium_fish do not fit under a 64-pixel image even in the smallest font."""
+    import torch
+
+    from cifarctl.pictures.grids import GRID_PADDING, MIN_FONT_SIZE, save_grid
+
+    images = torch.full((3, 3, 32, 32), 255, dtype=torch.uint8)
+    scale = 2
+    save_grid(images, tmp_path / "grid.png", ["sweet_pepper", "aquarium_fish", "bee"], scale=scale, per_row=3)
+    side, padding = 32 * scale, GRID_PADDING * scale
+    band = round(MIN_FONT_SIZE * 1.5) + round(MIN_FONT_SIZE * 1.2)  # the smallest font, and one line more
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.size == (3 * (side + padding) + padding, side + band + 2 * padding)
+        for column in range(3):
+            x = padding + column * (side + padding)
+            gap = (x - padding, padding + side, x, padding + side + band)  # between this caption and the last
+            assert column == 0 or _dark_pixels(image, gap) == 0, column
+        first_line = (padding, padding + side, padding + side, padding + side + band // 2)
+        second_line = (padding, padding + side + band // 2, padding + side, padding + side + band)
+        assert _dark_pixels(image, first_line) > 10 and _dark_pixels(image, second_line) > 10  # "sweet_" / "pepper"

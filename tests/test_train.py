@@ -363,3 +363,19 @@ def test_resuming_on_another_dataset_is_refused(cli, _imported_cifar100, data_di
     assert result.exit_code == 2
     assert "dataset cifar10 (now cifar100)" in result.stderr
     assert "classes of 10 (plane, car, bird, ...) (now of 100 (apple, aquarium_fish, baby, ...))" in result.stderr
+
+
+def test_a_run_on_another_dataset_than_cifar10_names_it(cli, data_dir, _imported_cifar100):
+    import shutil
+
+    shutil.copytree(_imported_cifar100 / "cifar-100-python", data_dir / "cifar-100-python")  # both in one data dir
+    result = cli("--dataset", "cifar100", "train", "--model", "net",
+                 "--epochs", "1", "--batch-size", "32", "--seed", "0", "--val-split", "100")
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("training Net (width 6) on 700 CIFAR-100 images (100 more held out for validation) on ")
+    summary = result.stdout.split("Training summary")[1]
+    assert "dataset" in summary and "CIFAR-100, 100 classes" in summary
+    tutorial = cli("train", "--epochs", "1", "--seed", "0")  # CIFAR-10 goes without saying, as before
+    assert tutorial.stderr.splitlines()[0].startswith("training Net (width 6) on 300 images on ")
+    assert "dataset" not in tutorial.stdout.split("Training summary")[1]

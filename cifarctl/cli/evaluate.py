@@ -57,7 +57,14 @@ def evaluate(
     if len(paths) > 1 and any(pictures_asked.values()):
         asked = ", ".join(option for option, path in pictures_asked.items() if path is not None)
         raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
-    from cifarctl.cli.reports import accuracy_table, confusion_table, per_class_table
+    from cifarctl.cli.reports import (
+        accuracy_table,
+        confusion_table,
+        has_many_classes,
+        most_confused_table,
+        per_class_table,
+        superclass_table,
+    )
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.devices import resolve_device
     from cifarctl.inference.evaluation import evaluate as run_evaluation
@@ -82,7 +89,7 @@ def evaluate(
         data = images_of(place, split.value, trained, path)
         check_classes_match(trained, data.classes, place.spec.name)
         result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
-                                trained.precision)
+                                trained.precision, dataset=place.spec.name)
         measured.append((path, trained, data, result, use_tta))
     if len(measured) > 1:
         return report_several(ui, measured, json_output, count_parameters)
@@ -108,7 +115,10 @@ def evaluate(
              + (" with test-time augmentation" if use_tta else ""))
     ui.print(accuracy_table(result, model_label))
     ui.print(per_class_table(result))
-    ui.print(confusion_table(result))
+    if result.per_superclass() is not None:
+        ui.print(superclass_table(result))
+    # An N x N table is unreadable past a few dozen classes: its largest cells say what it would
+    ui.print(most_confused_table(result) if has_many_classes(result) else confusion_table(result))
     ui.print(calibration_line(result))
     for name, picture in pictures.items():
         ui.info(f"saved the {name} picture to {picture}")
@@ -206,7 +216,8 @@ def save_pictures(result, data, confusion_path: Optional[Path], mistakes_path: O
     images_line = f"{result.total:,} {result.split} images"
     if confusion_path is not None:
         plot_confusion(result.confusion.numpy(), names, confusion_path,
-                       f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %")
+                       f"{model_label}\n{images_line}, accuracy {100 * result.accuracy:.1f} %",
+                       data.classes.superclasses, data.classes.superclass_of)
         saved["confusion"] = confusion_path
     if mistakes_path is not None:
         truth = data.labels.numpy()

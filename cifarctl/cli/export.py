@@ -60,7 +60,7 @@ def export(
     from cifarctl.inference.model_files import load_trained_model
 
     trained = load_trained_model(model, "cpu")
-    images, source = _check_images(config.place())
+    images, source = _check_images(_dataset_of(config, trained))
     result = export_model(trained, export_format.value, target, input_kind.value, images, source,
                           tolerance, events=ui.events())
     if json_output:
@@ -78,6 +78,20 @@ def export(
         ui.print(f"checked: reloaded with {result.checked_with}; on {result.compared_images} {result.images_source} "
                  f"the largest difference from the PyTorch model's probabilities is "
                  f"{result.max_abs_difference:.2e} (tolerance {result.tolerance:g})")
+
+
+def _dataset_of(config, trained):
+    """--dataset when given; otherwise the one the model was trained on (a CIFAR-100 model is
+    checked on CIFAR-100's test images), as evaluate chooses."""
+    from cifarctl.data.catalog import locate
+    from cifarctl.errors import CifarctlError
+
+    if config.source_of("dataset") == "default":
+        try:
+            return locate(config.data_dir, trained.dataset)
+        except CifarctlError:  # a name no dataset could have: the check uses random images instead
+            pass
+    return config.place()
 
 
 def _check_images(place):

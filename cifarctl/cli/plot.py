@@ -27,7 +27,7 @@ def plot(
     smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Plot training runs: loss against images seen, and train/test accuracy per epoch vs the 10% baseline."""
+    """Plot training runs: loss against images seen, and train/test accuracy per epoch vs random guessing (10% for CIFAR-10)."""
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.training.metrics import read_metrics
 
@@ -118,7 +118,7 @@ def run_report(log, run: RunCurves, warnings: list[str]) -> dict:
             "final_loss": run.final_loss, "last_running_loss": run.last_running_loss,
             "last_loss": run.last_loss,  # kept for scripts written before final_loss and last_running_loss
             "last_test_accuracy": run.last_test_accuracy, "last_val_accuracy": run.last_val_accuracy,
-            "warnings": warnings}
+            "dataset": run.dataset, "classes": run.classes, "warnings": warnings}
 
 
 def report_line(report: dict) -> str:

@@ -1,4 +1,5 @@
-"""Rich tables for results: training summary, accuracy, per-class accuracy, confusion."""
+"""Rich tables for results: training summary, accuracy, per-class accuracy, confusion; with many
+classes (CIFAR-100) the best and worst classes, the most confused pairs and the superclasses."""
 
 from __future__ import annotations
 
@@ -6,8 +7,17 @@ from rich.table import Table
 from rich.text import Text
 
 from cifarctl.cli.sparkline import sparkline
+from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
+from cifarctl.errors import CifarctlError
 
 TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
+MANY_CLASSES = 20  # with more, a terminal gets the best and worst classes and the most confused pairs
+CLASSES_AT_EACH_END = 5  # how many best and how many worst classes it gets then
+
+
+def has_many_classes(result) -> bool:
+    """Too many classes for a row each and an N x N matrix on a terminal (CIFAR-100)."""
+    return len(result.classes) > MANY_CLASSES
 
 
 def training_summary(result, unicode: bool = False) -> Table:
@@ -20,6 +30,8 @@ def training_summary(result, unicode: bool = False) -> Table:
         epoch, step = result.resumed_from
         table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
     table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
+    if settings.dataset != DEFAULT_DATASET:  # the tutorial's CIFAR-10 goes without saying
+        table.add_row("dataset", f"{dataset_title(settings.dataset)}, {len(settings.classes)} classes")
     if settings.validation is not None:
         held = settings.validation
         table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
@@ -44,6 +56,13 @@ def training_summary(result, unicode: bool = False) -> Table:
     table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
     table.add_row("metrics log", str(result.files.metrics))
     return table
+
+
+def dataset_title(dataset: str) -> str:
+    try:
+        return dataset_spec(dataset).title
+    except CifarctlError:
+        return dataset
 
 
 def _loss_curve(losses, unicode: bool) -> str:
@@ -79,31 +98,95 @@ def accuracy_table(result, model_label: str) -> Table:
     show_top5 = len(result.confusion) > TOP5_FROM_CLASSES and result.top5_accuracy is not None
     if show_top5:  # with ten classes, five guesses are half of them: meaningless
         table.add_column("top-5", justify="right")
+    show_superclass = result.superclass_accuracy is not None
+    if show_superclass:
+        table.add_column("superclass", justify="right")
     low, high = result.interval
     row = [model_label, Text(f"{100 * result.accuracy:.1f} %", style="bold green"),
            f"{100 * low:.1f}–{100 * high:.1f} %", f"{result.correct:,}"]
-    table.add_row(*row, *([f"{100 * result.top5_accuracy:.1f} %"] if show_top5 else []))
+    table.add_row(*row, *([f"{100 * result.top5_accuracy:.1f} %"] if show_top5 else []),
+                  *([f"{100 * result.superclass_accuracy:.1f} %"] if show_superclass else []))
     classes = len(result.confusion)
     table.add_row("random guessing", f"{100 / classes:.1f} %", "", f"{result.total // classes:,}",
-                  *([f"{100 * min(1.0, 5 / classes):.1f} %"] if show_top5 else []))
+                  *([f"{100 * min(1.0, 5 / classes):.1f} %"] if show_top5 else []),
+                  *([f"{100 * result.superclass_baseline:.1f} %"] if show_superclass else []))
+    if show_superclass:
+        table.caption = ("superclass: the prediction is in the true class's superclass (a shark taken for a trout "
+                         "counts: both are fish)")
+        table.caption_justify = "left"
     return table
 
 
 def per_class_table(result) -> Table:
+    """Every class, best first; with many classes only the best and the worst few, the rest
+    being in --json."""
     scores = result.scores()
     ranked = sorted(scores.items(), key=lambda item: item[1]["recall"], reverse=True)
-    table = Table(title="Accuracy per class (best first): accuracy is the class's recall, precision the share "
-                        "of its predictions that were right, F1 their harmonic mean", title_justify="left")
+    explained = ("accuracy is the class's recall, precision the share of its predictions that were right, F1 their "
+                 "harmonic mean")
+    if has_many_classes(result):
+        ends = CLASSES_AT_EACH_END
+        title = f"Accuracy per class, the best {ends} and the worst {ends} of {len(ranked)}: {explained}"
+    else:
+        title = f"Accuracy per class (best first): {explained}"
+    table = Table(title=title, title_justify="left")
     table.add_column("class")
     table.add_column("accuracy", justify="right")
     table.add_column("", min_width=20)
     table.add_column("precision", justify="right")
     table.add_column("F1", justify="right")
-    for position, (name, score) in enumerate(ranked):
+    if has_many_classes(result):
+        shown = list(enumerate(ranked))
+        shown = shown[:CLASSES_AT_EACH_END] + [None] + shown[-CLASSES_AT_EACH_END:]
+        table.caption = (f"all {len(ranked)} classes are in --json (per_class, per_class_scores)")
+        table.caption_justify = "left"
+    else:
+        shown = list(enumerate(ranked))
+    for entry in shown:
+        if entry is None:
+            table.add_row(Text(f"… {len(ranked) - 2 * CLASSES_AT_EACH_END} more", style="dim"), "", "", "", "")
+            continue
+        position, (name, score) = entry
         style = "green" if position < 2 else "red" if position >= len(ranked) - 2 else ""
         bar = "█" * round(score["recall"] * 20)
         table.add_row(Text(f"{name:5s}", style=style), Text(f"{100 * score['recall']:.1f} %", style=style),
                       Text(bar, style=style or "dim"), f"{100 * score['precision']:.1f} %", f"{score['f1']:.3f}")
+    return table
+
+
+def most_confused_table(result) -> Table:
+    """The largest off-diagonal cells of the confusion matrix: what a terminal can show of a
+    matrix too large for it."""
+    pairs = result.most_confused()
+    table = Table(title=f"Most confused pairs: the {len(pairs)} largest cells off the diagonal of the "
+                        f"{len(result.classes)} x {len(result.classes)} confusion matrix (all in --json)",
+                  title_justify="left")
+    table.add_column("true class")
+    table.add_column("")
+    table.add_column("predicted as")
+    table.add_column("images", justify="right")
+    table.add_column("of the true class", justify="right")
+    for pair in pairs:
+        table.add_row(pair["true"], "→", pair["predicted"], f"{pair['count']:,}", f"{100 * pair['share']:.1f} %")
+    if not pairs:
+        table.add_row(Text("no image was misclassified", style="dim"), "", "", "", "")
+    return table
+
+
+def superclass_table(result) -> Table:
+    """Per superclass (best first): how often its images were put in it, and how often in their exact class."""
+    scores = result.per_superclass()
+    ranked = sorted(scores.items(), key=lambda item: item[1]["accuracy"], reverse=True)
+    table = Table(title=f"Accuracy per superclass (best first): superclass accuracy counts a prediction of any of its "
+                        f"classes, fine the exact class", title_justify="left")
+    table.add_column("superclass")
+    table.add_column("superclass acc.", justify="right")
+    table.add_column("", min_width=20)
+    table.add_column("fine acc.", justify="right")
+    table.add_column("images", justify="right")
+    for name, score in ranked:
+        table.add_row(name, f"{100 * score['accuracy']:.1f} %", Text("█" * round(score["accuracy"] * 20), style="dim"),
+                      f"{100 * score['fine_accuracy']:.1f} %", f"{score['images']:,}")
     return table
 
 

@@ -1,5 +1,6 @@
 """Measuring a trained model: accuracy with its 95 % Wilson interval, top-5 accuracy, per-class
-accuracy, precision, recall and F1, the confusion matrix, and calibration."""
+accuracy, precision, recall and F1, the confusion matrix and its most confused pairs, accuracy
+by superclass (CIFAR-100), and calibration."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import math
 import torch
 import torch.nn as nn
 
-from cifarctl.data.catalog import CIFAR10_CLASSES, Classes
+from cifarctl.data.catalog import CIFAR10_CLASSES, DEFAULT_DATASET, Classes
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
 from cifarctl.errors import CheckpointError
 from cifarctl.inference.calibration import Reliability, reliability
@@ -20,6 +21,7 @@ from cifarctl.recipes.precision import autocast, inference_layout
 
 TUTORIAL_SAMPLE = 4  # the tutorial shows the first test batch of 4 images
 TOP_K = 5
+MOST_CONFUSED = 10  # the off-diagonal cells a report lists
 Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 
 
@@ -49,6 +51,50 @@ def class_scores(confusion: torch.Tensor, names: tuple[str, ...]) -> dict[str, d
     return scores
 
 
+def most_confused_pairs(confusion: torch.Tensor, names: tuple[str, ...],
+                        count: int = MOST_CONFUSED) -> list[dict[str, Any]]:
+    """The `count` largest off-diagonal cells of a confusion matrix (rows: truth), largest first:
+    which true class was taken for which, how often, and as a share of the true class's images.
+    Ties go to the larger share, then to label order; empty cells are never listed."""
+    counts = confusion.to(torch.int64)
+    totals = counts.sum(dim=1).tolist()
+    cells = [(int(counts[row, column]), row, column)
+             for row, column in (counts - torch.diag(counts.diagonal())).nonzero().tolist()]
+    cells.sort(key=lambda cell: (-cell[0], -cell[0] / totals[cell[1]], cell[1], cell[2]))
+    return [{"true": names[row], "predicted": names[column], "count": number, "share": number / totals[row]}
+            for number, row, column in cells[:count]]
+
+
+def superclass_scores(confusion: torch.Tensor, classes: Classes) -> dict[str, dict[str, float | int]] | None:
+    """Per superclass, over its classes' images: `accuracy`, the share predicted as any class
+    of the superclass (a shark taken for a trout still counts: both are fish), and
+    `fine_accuracy`, the share predicted as exactly their class. None without superclasses."""
+    if not classes.superclasses:
+        return None
+    member_of = torch.tensor(classes.superclass_of)
+    scores = {}
+    for index, name in enumerate(classes.superclasses):
+        members = member_of == index
+        rows = confusion[members].to(torch.int64)
+        images = int(rows.sum())
+        within = int(rows[:, members].sum())
+        exact = int(confusion.diagonal()[members].sum())
+        scores[name] = {"accuracy": within / images if images else 0.0,
+                        "fine_accuracy": exact / images if images else 0.0, "images": images}
+    return scores
+
+
+def superclass_accuracy(confusion: torch.Tensor, classes: Classes) -> float | None:
+    """The share of images whose predicted class is in their true class's superclass; None
+    without superclasses."""
+    if not classes.superclasses:
+        return None
+    member_of = torch.tensor(classes.superclass_of)
+    same = member_of[:, None] == member_of[None, :]
+    total = int(confusion.sum())
+    return int(confusion[same].sum()) / total if total else 0.0
+
+
 @dataclass
 class EvalResult:
     split: str
@@ -61,6 +107,7 @@ class EvalResult:
     top5_correct: int | None = None  # images whose class is among the five most probable
     calibration: Reliability | None = None
     classes: Classes = field(default=CIFAR10_CLASSES)
+    dataset: str = DEFAULT_DATASET  # --dataset's name for it
 
     @property
     def baseline(self) -> float:
@@ -102,6 +149,29 @@ class EvalResult:
         scores = self.scores()
         return sum(score["f1"] for score in scores.values()) / len(scores)
 
+    def most_confused(self, count: int = MOST_CONFUSED) -> list[dict[str, Any]]:
+        return most_confused_pairs(self.confusion, self.classes.names, count)
+
+    @property
+    def superclass_accuracy(self) -> float | None:
+        return superclass_accuracy(self.confusion, self.classes)
+
+    @property
+    def superclass_baseline(self) -> float | None:
+        """Random guessing's superclass accuracy: a class of the right superclass by chance."""
+        if not self.classes.superclasses:
+            return None
+        sizes = torch.bincount(torch.tensor(self.classes.superclass_of)).tolist()
+        images = self.confusion.sum(dim=1).tolist()
+        total = sum(images)
+        if not total:
+            return 0.0
+        return sum(count * sizes[self.classes.superclass_of[index]] for index, count in enumerate(images)) / (
+            total * len(self.classes))
+
+    def per_superclass(self) -> dict[str, dict[str, float | int]] | None:
+        return superclass_scores(self.confusion, self.classes)
+
     def as_json(self) -> dict[str, Any]:
         low, high = self.interval
         document = {
@@ -118,7 +188,17 @@ class EvalResult:
                                  for name, score in self.scores().items()},
             "macro_f1": round(self.macro_f1(), 6),
             "confusion": self.confusion.tolist(),
+            "dataset": self.dataset,
+            "classes": list(self.classes.names),
+            "most_confused": [{**pair, "share": round(pair["share"], 6)} for pair in self.most_confused()],
+            "superclass_accuracy": None,  # these two only where the classes have superclasses (CIFAR-100)
+            "per_superclass": None,
         }
+        grouped = self.per_superclass()
+        if grouped is not None:
+            document["superclass_accuracy"] = round(self.superclass_accuracy, 6)
+            document["per_superclass"] = {name: {key: round(value, 6) if isinstance(value, float) else value
+                                                 for key, value in score.items()} for name, score in grouped.items()}
         if self.calibration is not None:
             document["calibration"] = self.calibration.as_json()
         return document
@@ -155,7 +235,8 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_
 
 
 def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = 1000,
-             mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False, precision: str = "fp32") -> EvalResult:
+             mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False, precision: str = "fp32",
+             dataset: str = DEFAULT_DATASET) -> EvalResult:
     probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta, precision)
     confidence, predicted = probabilities.max(dim=1)
     truth = data.labels
@@ -173,4 +254,5 @@ def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: in
         top5_correct=int((top == truth[:, None]).any(dim=1).sum()),
         calibration=reliability(confidence, predicted == truth),
         classes=data.classes,
+        dataset=dataset,
     )

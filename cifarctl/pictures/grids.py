@@ -44,7 +44,10 @@ def save_grid(images, path: Path, captions: list[str] | None = None, scale: int 
     padding = GRID_PADDING * scale
     draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     font = _fitting_font(draw, captions or [], caption_font_size(scale), tile_w)
+    lines = [_caption_lines(draw, text, font, tile_w) for text in captions or []]
     band = round(font.size * 1.5) if captions and hasattr(font, "size") else (16 if captions else 0)
+    line_height = round(font.size * 1.2) if hasattr(font, "size") else 12
+    band += line_height * (max((len(caption) for caption in lines), default=1) - 1)
     columns, rows = max(1, min(len(tiles), per_row)), max(1, -(-len(tiles) // per_row))
     canvas = Image.new("RGB", (columns * (tile_w + padding) + padding, rows * (tile_h + band + padding) + padding),
                        "white")
@@ -54,8 +57,12 @@ def save_grid(images, path: Path, captions: list[str] | None = None, scale: int 
         x, y = padding + column * (tile_w + padding), padding + row * (tile_h + band + padding)
         canvas.paste(Image.fromarray(tile, "RGB").resize((tile_w, tile_h), Image.Resampling.NEAREST), (x, y))
         if captions:
-            text = _cut_to_width(draw, captions[index], font, tile_w + padding)
-            draw.text((x + tile_w / 2, y + tile_h + band / 2), text, fill="black", font=font, anchor="mm")
+            shown = lines[index]
+            middle = y + tile_h + band / 2
+            for number, line in enumerate(shown):
+                text = _cut_to_width(draw, line, font, tile_w + padding)
+                offset = (number - (len(shown) - 1) / 2) * line_height
+                draw.text((x + tile_w / 2, middle + offset), text, fill="black", font=font, anchor="mm")
     with atomic_write(Path(path)) as handle:
         canvas.save(handle, format="PNG")
 
@@ -72,6 +79,20 @@ def _fitting_font(draw, captions: list[str], size: int, width: int):
         size -= 1
         font = _caption_font(size)
     return font
+
+
+def _caption_lines(draw, text: str, font, width: int) -> list[str]:
+    """A caption too wide even in the smallest font, broken in two where it has a space or an
+    underscore ("sweet_" / "pepper"), at the break that leaves the narrower longer line; one
+    line when it fits or has no such break (it is cut to width then)."""
+    if draw.textlength(text, font=font) <= width:
+        return [text]
+    breaks = [index + 1 for index, character in enumerate(text[:-1]) if character in " _"]
+    if not breaks:
+        return [text]
+    best = min(breaks, key=lambda at: max(draw.textlength(text[:at].rstrip(), font=font),
+                                          draw.textlength(text[at:], font=font)))
+    return [text[:best].rstrip(), text[best:]]
 
 
 def _cut_to_width(draw, text: str, font, width: int) -> str:

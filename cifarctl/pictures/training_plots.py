@@ -17,7 +17,7 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, PercentFormatter
 
 from cifarctl.pictures.figures import house_style, new_figure, save_png
 
-RANDOM_BASELINE = 0.10  # one in ten classes
+LOGGED_WITHOUT_CLASSES = 10  # logs from before the "run" record are CIFAR-10's: random guessing is 10 %
 RAW_ALPHA = 0.3
 
 
@@ -36,11 +36,14 @@ class RunCurves:
     val_accuracy: list[float | None] = field(default_factory=list)
     runs: int = 1  # more than one: the curves are the mean of this many runs
     spread: dict[str, list[float | None]] = field(default_factory=dict)  # curve name -> std at each point
+    classes: int = LOGGED_WITHOUT_CLASSES  # the dataset's, from the log's "run" record
+    dataset: str | None = None  # None: the log does not say (CIFAR-10, before logs said)
 
     @classmethod
     def from_records(cls, label: str, records: list[dict[str, Any]]) -> RunCurves:
         steps = [record for record in records if record.get("kind") == "step" and _is_number(record.get("loss"))]
         epochs = [record for record in records if record.get("kind") == "epoch"]
+        header = next((record for record in records if record.get("kind") == "run"), {})
         return cls(
             label=label,
             step_images=[record["images"] for record in steps],
@@ -51,6 +54,8 @@ class RunCurves:
             train_accuracy=[_number_or_none(record.get("train_accuracy")) for record in epochs],
             test_accuracy=[_number_or_none(record.get("test_accuracy")) for record in epochs],
             val_accuracy=[_number_or_none(record.get("val_accuracy")) for record in epochs],
+            classes=header.get("classes", LOGGED_WITHOUT_CLASSES),
+            dataset=header.get("dataset") if isinstance(header.get("dataset"), str) else None,
         )
 
     @classmethod
@@ -75,7 +80,7 @@ class RunCurves:
                    epoch_images=[epoch_images[epoch] for epoch in shared_epochs],
                    epoch_losses=curves["epoch_losses"], train_accuracy=curves["train_accuracy"],
                    test_accuracy=curves["test_accuracy"], val_accuracy=curves["val_accuracy"], runs=len(runs),
-                   spread=spread)
+                   spread=spread, classes=first.classes, dataset=first.dataset)
 
     @property
     def has_accuracy(self) -> bool:
@@ -189,8 +194,9 @@ def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
                 axes.plot(*zip(*points), color=colour, linestyle=style, marker=marker, linewidth=2,
                           label=f"{_band_label(run)} {kind}" if len(runs) > 1 or run.runs > 1 else kind)
                 _draw_band(axes, run.epochs, values, run.spread.get(name), colour, 100)
-    axes.axhline(100 * RANDOM_BASELINE, color="grey", linestyle=":", linewidth=1.5,
-                 label=f"random guessing ({100 * RANDOM_BASELINE:.0f} %)")
+    for classes in sorted({run.classes for run in runs}):  # one line per class count drawn
+        axes.axhline(100 / classes, color="grey", linestyle=":", linewidth=1.5,
+                     label=f"random guessing ({random_guessing(classes)})")
     axes.set_title("Accuracy per epoch")
     axes.set_xlabel("epoch")
     axes.set_ylabel("accuracy")
@@ -201,6 +207,11 @@ def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
         only = next(iter(epochs_seen))
         axes.set_xlim(only - 1, only + 1)
     axes.legend(loc="best")
+
+
+def random_guessing(classes: int) -> str:
+    """The accuracy of a uniform guess among `classes`, as a label: "10 %", "1 %", "33 %"."""
+    return f"{100 / classes:.2g} %"
 
 
 def _band_label(run: RunCurves) -> str:

@@ -34,7 +34,7 @@ from cifarctl.recipes.schedules import refit
 from cifarctl.training import checkpoint
 from cifarctl.training.checkpoint import RunState
 from cifarctl.training.distributed import Cluster, any_rank, broadcast
-from cifarctl.training.metrics import MetricsLog, MetricsSink, clean_number
+from cifarctl.training.metrics import MetricsLog, MetricsSink, clean_number, run_header
 from cifarctl.training.parts import build_parts, seconds_per_step
 from cifarctl.training.progress import Progress, TrainingDiverged
 from cifarctl.training.run_files import RunFiles
@@ -154,7 +154,8 @@ def train(
     if saved is not None:
         state = checkpoint.restore(saved, parts, state)
         progress.resumed(state)
-    metrics.open(state.metrics_bytes if saved is not None else None)
+    metrics.open(state.metrics_bytes if saved is not None else None,
+                 run_header(settings.dataset, len(settings.classes)))
     step_at_start = state.step
     budget = (BudgetClock(settings.time_budget, started, budget_fit_step(recipe), steps_per_epoch)
               if settings.time_budget and settings.steps is None else None)

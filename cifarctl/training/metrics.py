@@ -1,7 +1,9 @@
 """The metrics log of a training run: one JSON object per line, beside the model file.
 
-Lines of kind "step" come with every running-loss line, lines of kind "epoch" at the end
-of every epoch. The checkpoint records how many bytes of the log belong to it, so a resumed
+The first line, of kind "run", says what the run trains on ({"kind": "run", "dataset":
+"cifar100", "classes": 100}), so a plot knows random guessing's accuracy; logs written before it
+existed have none and are CIFAR-10's. Lines of kind "step" come with every running-loss line,
+lines of kind "epoch" at the end of every epoch. The checkpoint records how many bytes of the log belong to it, so a resumed
 run first cuts off whatever was written after its checkpoint (by a run killed later) and
 the log never holds a gap or a duplicate. `pandas.read_json(path, lines=True)` reads it.
 """
@@ -14,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES
 from cifarctl.errors import CifarctlError
 from cifarctl.files import read_regular_file, write_error
 from cifarctl.json_documents import load_json
@@ -40,8 +43,9 @@ class MetricsLog:
         self.sink = sink
         self._handle = None
 
-    def open(self, keep_bytes: int | None) -> None:
-        """Start the log afresh (`keep_bytes` None) or continue one cut back to `keep_bytes`."""
+    def open(self, keep_bytes: int | None, header: dict[str, Any] | None = None) -> None:
+        """Start the log afresh (`keep_bytes` None) or continue one cut back to `keep_bytes`;
+        a log that starts empty starts with `header` (`run_header`: the sink does not get it)."""
         if self.path is None:
             return
         try:
@@ -51,6 +55,9 @@ class MetricsLog:
                 self._handle = open(self.path, "r+", encoding="utf-8")
                 self._handle.truncate(_whole_lines(self.path, min(max(keep_bytes, 0), self.path.stat().st_size)))
                 self._handle.seek(0, os.SEEK_END)
+            if header is not None and self._handle.tell() == 0:
+                self._handle.write(json.dumps(header, allow_nan=False) + "\n")
+                self._handle.flush()
         except OSError as error:
             raise write_error(self.path, error) from None
 
@@ -91,6 +98,11 @@ class MetricsLog:
                 self.sink.close()
 
 
+def run_header(dataset: str, classes: int) -> dict[str, Any]:
+    """The log's first record: what the run trains on."""
+    return {"kind": "run", "dataset": dataset, "classes": classes}
+
+
 MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
@@ -99,6 +111,11 @@ OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy", "val_accuracy")
 
 def record_problem(record: Any) -> str | None:
     """Why a parsed line cannot be plotted, or None when it is a sound metrics record."""
+    if isinstance(record, dict) and record.get("kind") == "run":
+        classes = record.get("classes")
+        if isinstance(classes, bool) or not isinstance(classes, int) or not MIN_CLASSES <= classes <= MAX_CLASSES:
+            return "has no usable 'classes'"
+        return None
     if not isinstance(record, dict) or record.get("kind") not in REQUIRED_NUMBERS:
         return "is not a metrics record"
     for key in REQUIRED_NUMBERS[record["kind"]]:

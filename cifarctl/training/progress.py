@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 
+from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
 from cifarctl.devices import describe as describe_device
 from cifarctl.durations import format_duration
 from cifarctl.errors import CifarctlError
@@ -23,6 +24,16 @@ PROGRESS_INTERVAL_S = 0.25
 
 class TrainingDiverged(CifarctlError):
     """The loss became NaN or infinite: the learning rate is too high for this model."""
+
+
+def dataset_words(dataset: str) -> str:
+    """How the first line names the images: "" for CIFAR-10, the tutorial's, else "CIFAR-100 "."""
+    if dataset == DEFAULT_DATASET:
+        return ""
+    try:
+        return f"{dataset_spec(dataset).title} "
+    except CifarctlError:
+        return f"{dataset} "
 
 
 class Progress:
@@ -45,8 +56,9 @@ class Progress:
         """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
         settings, parts, family = self.settings, self.parts, self.parts.info.family
         held_out = settings.validation
-        images = (f"{self.images:,} images ({held_out['size']:,} more held out for validation)" if held_out
-                  else f"{self.images:,} images")
+        images = f"{self.images:,} {dataset_words(settings.dataset)}images"
+        if held_out:
+            images += f" ({held_out['size']:,} more held out for validation)"
         line = (f"training {parts.info.describe()} on {images} on {describe_device(parts.device)}, "
                 f"{settings.recipe.name} recipe ({self._length()}, batch {settings.batch_size}, "
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
