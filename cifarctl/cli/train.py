@@ -191,7 +191,7 @@ def train(
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
 ) -> None:
-    """Train a model on CIFAR-10 or --dataset (default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
+    """Train a model on CIFAR-10 or another dataset (see --dataset; default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.training.run_files import run_files
     from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
