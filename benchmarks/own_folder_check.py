@@ -55,7 +55,7 @@ def main() -> None:
         report = json.loads(out)
         print(f"# {machine()}; CPU flags: {cpu_flags()}")
         print(f"imported {count:,} {args.size}x{args.size} PNGs of {', '.join(classes)} in {import_seconds:.1f} s: "
-              f"{report['counts']}; notes: {report['notes']}")
+              f"{report['counts']}; classes {report['classes']}; resized {report['resized']}")
         accuracies = []
         for seed in (int(text) for text in args.seeds.split(",")):
             model = work / f"subset{seed}.pth"
