@@ -235,3 +235,43 @@ def test_several_cifar100_models_are_compared(cli, cifar100_model, tmp_path):
     assert [entry["dataset"] for entry in document["models"]] == ["cifar100", "cifar100"]
     assert document["models"][0]["confusion"] == document["models"][1]["confusion"]
     assert document["accuracy"]["std"] == 0
+
+
+def test_the_models_own_dataset_wins_over_a_configured_one(cli, cifar100_model, tmp_path):
+    data, model = cifar100_model
+    (tmp_path / "cifarctl.toml").write_text('dataset = "cifar10"\n')  # a default for training, not for this model
+    result = cli("--data-dir", str(data), "evaluate", "--model", str(model), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert (json.loads(result.stdout)["dataset"], json.loads(result.stdout)["total"]) == ("cifar100", 300)
+
+
+def test_models_of_different_datasets_are_not_measured_together(cli, cifar100_model, data_dir, tmp_path):
+    _, model = cifar100_model
+    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", str(tmp_path / "ten.pth")).exit_code == 0
+    result = cli("evaluate", str(model), str(tmp_path / "ten.pth"))
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: the models were trained on different datasets ({model} on cifar100 and "
+                                     f"{tmp_path / 'ten.pth'} on cifar10); evaluate the models of one dataset "
+                                     "together, or pass --dataset")
+
+
+def test_a_dataset_imported_again_with_other_classes_is_named_as_such(cli, tmp_path):
+    from PIL import Image
+
+    def folder(names):
+        root = tmp_path / "photos"
+        for index, name in enumerate(names):
+            for split in ("train", "test"):
+                (root / split / name).mkdir(parents=True, exist_ok=True)
+                for number in range(4):
+                    Image.new("RGB", (32, 32), (60 * index, 20 * number, 0)).save(root / split / name / f"{number}.png")
+        return root
+
+    base = ("--data-dir", str(tmp_path / "data"), "--dataset", "pets")
+    assert cli(*base, "download", "--from", str(folder(["cat", "dog"]))).exit_code == 0
+    assert cli(*base, "train", "--epochs", "1", "--output", str(tmp_path / "pets.pth")).exit_code == 0
+    assert cli(*base, "download", "--from", str(folder(["cat", "dog", "fox"])), "--force").exit_code == 0
+    result = cli(*base, "evaluate", "--model", str(tmp_path / "pets.pth"))
+    assert result.exit_code == 2
+    assert ("was trained on pets when it had 2 classes: cat, dog; pets has 3 classes: cat, dog, fox now (it was "
+            "imported again)") in result.stderr

@@ -298,7 +298,7 @@ def _undecodable_image(root: Path) -> str:
 
 def _too_large_a_test_split(root: Path) -> str:
     make_folder(root, ["cat", "dog", "fox"], train=4, test=None, layout="plain")
-    return "would take 4 images of class"
+    return "which would leave a class of its 3 nothing to train on"
 
 
 def _test_without_train(root: Path) -> str:
@@ -374,3 +374,46 @@ def test_an_imported_folder_is_used_by_name_from_training_to_export(cli, tmp_pat
     document = json.loads(exported.stdout)
     assert document["classes"] == ["circle", "square", "triangle"]
     assert json.loads(Path(document["metadata"]).read_text())["classes"] == ["circle", "square", "triangle"]
+
+
+# --- what a user forgets or leaves lying around ---------------------------------------------------
+
+def test_own_classes_without_a_dataset_name_say_how_to_name_one(cli, tmp_path):
+    root = make_folder(tmp_path / "photos", ["big dog", "cat"])
+    result = cli("--data-dir", str(tmp_path / "data"), "download", "--from", str(root))
+    assert_one_line_error(result, 2, f"is not a CIFAR-10 class (plane, car, bird, cat, deer, ...); to import classes "
+                                     f"of your own, name the dataset: cifarctl download --dataset NAME --from {root}")
+    assert_no_dataset_written(tmp_path / "data")
+
+
+def test_another_built_in_datasets_copy_says_which_dataset_it_is(cli, tmp_path, fake_cifar100):
+    result = cli("--data-dir", str(tmp_path / "data"), "download", "--from", str(fake_cifar100))
+    assert_one_line_error(result, 2, f"--from {fake_cifar100} is CIFAR-100's folder; add --dataset cifar100")
+    names = ["apple", "aquarium fish", "train"]  # CIFAR-100 names, as an image folder of a subset would have them
+    root = make_folder(tmp_path / "c100", names)
+    result = cli("--data-dir", str(tmp_path / "data"), "download", "--from", str(root))
+    assert_one_line_error(result, 2, f"--from {root}: its class folders are CIFAR-100's classes; add --dataset cifar100")
+
+
+def test_an_image_beside_the_class_folders_is_named_as_skipped(cli, tmp_path):
+    root = make_folder(tmp_path / "pets", ["cat", "dog"])
+    Image.new("RGB", (32, 32)).save(root / "train" / "stray.png")  # train/ still holds class folders
+    result = import_folder(cli, tmp_path / "data", root)
+    assert result.exit_code == 0, result.stderr
+    assert f"skipped {root / 'train' / 'stray.png'}: beside the class folders, not in one" in result.stderr
+    assert "2 classes: cat, dog" in result.stdout and "1 file skipped" in result.stdout
+
+
+def test_a_small_class_keeps_an_image_and_the_others_give_more(cli, tmp_path):
+    root = tmp_path / "tiny"
+    make_folder(root, ["dog"], train=10, test=None, layout="plain")
+    make_folder(tmp_path / "one", ["cat"], train=1, test=None, layout="plain")
+    (tmp_path / "one" / "cat").rename(root / "cat")
+    result = import_folder(cli, tmp_path / "data", root, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["test_split"] == {"size": 2, "seed": 0, "of": 11}
+    from cifarctl.data.store import load_arrays
+
+    train_labels = load_arrays(locate(tmp_path / "data", "pets"), "train")[1].tolist()
+    test_labels = load_arrays(locate(tmp_path / "data", "pets"), "test")[1].tolist()
+    assert (train_labels.count(0), sorted(test_labels)) == (1, [1, 1])  # cat (label 0) keeps its one image

@@ -141,3 +141,20 @@ def test_long_names_break_onto_a_second_line_instead_of_running_into_the_next(tm
         first_line = (padding, padding + side, padding + side, padding + side + band // 2)
         second_line = (padding, padding + side + band // 2, padding + side, padding + side + band)
         assert _dark_pixels(image, first_line) > 10 and _dark_pixels(image, second_line) > 10  # "sweet_" / "pepper"
+
+
+def test_a_class_whose_name_has_a_comma_can_be_chosen(cli, tmp_path):
+    from PIL import Image
+
+    for index, name in enumerate(["red, blue", "green"]):
+        for split in ("train", "test"):
+            (tmp_path / "photos" / split / name).mkdir(parents=True)
+            for number in range(2):
+                Image.new("RGB", (32, 32), (100 * index, 50 * number, 0)).save(tmp_path / "photos" / split / name / f"{number}.png")
+    base = ("--data-dir", str(tmp_path / "data"), "--dataset", "colours")
+    assert cli(*base, "download", "--from", str(tmp_path / "photos")).exit_code == 0
+    result = cli(*base, "preview", "--classes", "red, blue", "--count", "2", "--seed", "0")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split() == ["red,", "blue", "red,", "blue"]
+    both = cli(*base, "preview", "--classes", "green,red, blue", "--count", "2", "--seed", "0")
+    assert both.exit_code == 2 and "'red' is not one of the dataset's classes" in both.stderr

@@ -45,7 +45,7 @@ def test_bad_split_sizes_are_refused(text, fragment):
 
 def test_a_split_that_would_empty_a_class_is_refused(data_dir):
     data = load_split(locate(data_dir), "train")
-    with pytest.raises(UsageError, match="has only 30"):
+    with pytest.raises(UsageError, match="holds out 299 of the 300 images of the training set, which would leave a class of its 10 nothing"):
         held_out_indices(data.labels, 299, 0)
 
 

@@ -102,6 +102,8 @@ def benchmark_gpu(
             "devices": ["cpu", *(str(d) for d in devices)],
             "unavailable": unavailable,
             "model": model,
+            "dataset": config.dataset,
+            "classes": len(classes),
             "batch_size": batch_size,
             "results": [timing.as_json() for timing in results],
             "host_to_device_ms": copies,

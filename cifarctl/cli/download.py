@@ -75,7 +75,8 @@ def download(
         again = "import it again" if origin is not None else "fetch it again"
         ui.print(f"{title} is already in {report.path} and verified ({counts}); use --force to {again}.")
     else:
-        left_out = f"; {len(report.skipped):,} files skipped, named above" if report.skipped else ""
+        left_out = f"; {len(report.skipped):,} {'file' if len(report.skipped) == 1 else 'files'} skipped, named above" \
+            if report.skipped else ""
         ui.print(f"{title} is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")
         for line in report.facts():
             ui.print(line)

@@ -108,8 +108,10 @@ def evaluate(
         draw_sample(ui, result, data, show)
     words = SPLIT_WORDS.get(split.value, split.value)
     names = data.classes.names
-    ui.print("GroundTruth: ", " ".join(f"{names[label]:5s}" for label in result.sample_truth))
-    ui.print("Predicted:   ", " ".join(f"{names[label]:5s}" for label in result.sample_predicted))
+    # The tutorial's '%5s' columns, widened to the longest name shown (CIFAR-10's all fit in five)
+    width = max([5, *(len(names[label]) for label in result.sample_truth + result.sample_predicted)])
+    ui.print("GroundTruth: ", " ".join(f"{names[label]:{width}s}" for label in result.sample_truth))
+    ui.print("Predicted:   ", " ".join(f"{names[label]:{width}s}" for label in result.sample_predicted))
     ui.print(f"Accuracy of the network on the {result.total:,} {words} images: {100 * result.accuracy:.1f} %"
              f" (random guessing: {100 * result.baseline:.{0 if len(names) <= 10 else 1}f} %)"
              + (" with test-time augmentation" if use_tta else ""))
@@ -125,14 +127,21 @@ def evaluate(
 
 
 def dataset_to_measure_on(config, trained_models):
-    """--dataset when given; otherwise the dataset the models were trained on (when they agree),
-    so a CIFAR-100 model is measured on CIFAR-100 without being told."""
+    """--dataset when given on the command line; otherwise the dataset the models were trained
+    on, so a CIFAR-100 model is measured on CIFAR-100 without being told (a dataset set in
+    cifarctl.toml or $CIFARCTL_DATASET is a default for training, not a reason to measure a
+    model on data it never learned)."""
     from cifarctl.data.catalog import locate
+    from cifarctl.errors import UsageError
 
-    recorded = {trained.dataset for trained in trained_models}
-    if config.source_of("dataset") == "default" and len(recorded) == 1:
-        return locate(config.data_dir, recorded.pop())
-    return config.place()
+    if config.source_of("dataset") == "option":
+        return config.place()
+    recorded = {trained.dataset: trained.path for trained in trained_models}
+    if len(recorded) > 1:
+        listed = " and ".join(f"{path} on {dataset}" for dataset, path in list(recorded.items())[:2])
+        raise UsageError(f"the models were trained on different datasets ({listed}); evaluate the models of one "
+                         "dataset together, or pass --dataset")
+    return locate(config.data_dir, next(iter(recorded)))
 
 
 def images_of(place, split: str, trained, path: Path):

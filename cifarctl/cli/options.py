@@ -78,7 +78,7 @@ def _complete_dataset(incomplete: str) -> list[str]:
 DatasetOption = Annotated[
     Optional[str],
     typer.Option("--dataset", metavar="NAME", show_default=False, autocompletion=_complete_dataset,
-                 help="cifar10 (default), cifar100, or the name you imported your own images under."),
+                 help="cifar10 (default; evaluate: the one the model learned), cifar100, or the name you imported your own images under."),
 ]
 DeviceOption = Annotated[
     Optional[str],

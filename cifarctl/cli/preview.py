@@ -11,20 +11,22 @@ from cifarctl.cli.options import NoDownloadOption, SplitName, check_png_outputs,
 from cifarctl.cli.startup import start
 
 
-def _class_names(value: Optional[str]) -> Optional[list[str]]:
+def _class_names(value: Optional[str]) -> Optional[str]:
+    if value is not None and not any(name.strip() for name in value.split(",")):
+        raise typer.BadParameter("give at least one class, e.g. --classes cat,dog", param_hint="'--classes'")
+    return value
+
+
+def _class_list(value: Optional[str], classes) -> Optional[list[int]]:
+    """The labels `--classes` names: a comma-separated list, or one class whose name has a comma."""
     if value is None:
         return None
-    names = [name for name in value.split(",") if name.strip()]
-    if not names:
-        raise typer.BadParameter("give at least one class, e.g. --classes cat,dog", param_hint="'--classes'")
-    return names
-
-
-def _class_list(names: Optional[list[str]], classes) -> Optional[list[int]]:
-    if names is None:
-        return None
     try:
-        return sorted({classes.index(name) for name in names})
+        return [classes.index(value)]
+    except ValueError:
+        pass
+    try:
+        return sorted({classes.index(name) for name in value.split(",") if name.strip()})
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="'--classes'") from None
 

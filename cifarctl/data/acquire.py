@@ -20,7 +20,7 @@ import numpy as np
 
 from cifarctl.data import image_folder
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
-from cifarctl.data.catalog import Classes, DatasetSpec, OfficialSource, Place, official_source
+from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
 from cifarctl.data.store import STATE_FOLDER, install, layout, lock_path, verified_dataset, verified_manifest
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
@@ -179,6 +179,9 @@ def import_dataset(
     resolved(origin, "--from")  # a loop of links is said as such, not as a missing file
     if not origin.exists():
         raise UsageError(f"--from {origin}: no such file or folder")
+    if (other := _other_builtin(origin, place)) is not None:
+        raise UsageError(f"--from {origin} is {other.title}'s {'archive' if origin.is_file() else 'folder'}; "
+                         f"add --dataset {other.name}")
     folder = None
     if origin.is_dir() and not _official_folder_in(origin, place):
         check_output_apart_from_inputs(place.folder, "--data-dir (its dataset folder)", (origin,))
@@ -338,6 +341,7 @@ def _install_from_image_folder(folder: image_folder.FolderLayout, place: Place, 
                                skipped: list[tuple[Path, str]],
                                hold_out: HoldOut | None) -> tuple[dict[str, int], FolderImport]:
     skipped.extend((other, "a folder beside train/ and test/ (only those two are read)") for other in folder.others)
+    _check_builtin_classes(folder, place)
     classes = image_folder.find_classes(folder.train, place.spec.classes)
     if folder.test is not None and place.spec.classes is None:
         image_folder.check_same_classes(folder, classes)
@@ -379,7 +383,7 @@ def _split_off_test(files: list[Path], labels: np.ndarray, classes: Classes,
 
     pool = "the image folder"
     size = validation_size(hold_out.size, len(labels), "--test-split", pool)
-    held = held_out_indices(torch.from_numpy(labels), size, hold_out.seed, "--test-split", classes.names, pool)
+    held = held_out_indices(torch.from_numpy(labels), size, hold_out.seed, "--test-split", pool)
     test = np.zeros(len(labels), dtype=bool)
     test[held.numpy()] = True
 
@@ -387,6 +391,44 @@ def _split_off_test(files: list[Path], labels: np.ndarray, classes: Classes,
         return [files[index] for index in np.flatnonzero(mask)], labels[mask]
 
     return {"train": part(~test), "test": part(test)}, HeldOut(size, hold_out.seed, len(labels))
+
+
+def _check_builtin_classes(folder: image_folder.FolderLayout, place: Place) -> None:
+    """A built-in dataset's image-folder copy names its classes; folders that do not are the
+    user's own classes (then the dataset needs a name) or the other built-in's (then say which)."""
+    fixed = place.spec.classes
+    if fixed is None:
+        return
+    names = image_folder.class_folder_names(folder.train)
+    unknown = [name for name in names if not _names_a_class(fixed, name)]
+    if len(unknown) * 2 < len(names):
+        return  # a stray folder among the dataset's classes: list_split names it, to be moved or renamed
+    for other in BUILTIN_DATASETS.values():
+        if other.classes is not None and other is not place.spec and names and all(
+                _names_a_class(other.classes, name) for name in names):
+            raise UsageError(f"--from {folder.root}: its class folders are {other.title}'s classes; add "
+                             f"--dataset {other.name}")
+    raise UsageError(f"--from {folder.root}: {folder.train / unknown[0]} is not a {place.spec.title} class "
+                     f"({', '.join(fixed.names[:5])}, ...); to import classes of your own, name the dataset: "
+                     f"cifarctl download --dataset NAME --from {folder.root}")
+
+
+def _names_a_class(classes: Classes, name: str) -> bool:
+    try:
+        classes.index(name)
+    except ValueError:
+        return False
+    return True
+
+
+def _other_builtin(origin: Path, place: Place) -> DatasetSpec | None:
+    """The other built-in dataset `origin` is a copy of (its archive's name or its extracted folder)."""
+    for other in BUILTIN_DATASETS.values():
+        if other is place.spec:
+            continue
+        if origin.name == other.archive or _official_folder_in(origin, Place(place.data_dir, other)) is not None:
+            return other
+    return None
 
 
 def _official_folder_in(path: Path, place: Place) -> Path | None:

@@ -50,14 +50,15 @@ class FolderLayout:
 def folder_layout(root: Path) -> FolderLayout | None:
     """The layout of `root`; None when it holds no class folders at all (so is no image folder).
 
-    train/ is the training split's folder when it holds class folders, but a class folder
-    when it holds images itself: CIFAR-100 has a class `train`, and so may the user's vehicles.
+    train/ is the training split's folder when it holds class folders (an image lying beside
+    them is named as skipped), but a class folder when it holds only images: CIFAR-100 has a
+    class `train`, and so may the user's vehicles.
     """
     if not root.is_dir():
         return None
     folders = sorted(path for path in _visible(root) if path.is_dir())
     train, test = root / "train", root / "test"
-    if train in folders and not _holds_images(train):
+    if train in folders and (not _holds_images(train) or _holds_folders(train)):
         test_folder = test if test in folders else None
         others = tuple(path for path in folders if path not in (train, test_folder))
         return FolderLayout(root, train, test_folder, others)
@@ -65,6 +66,10 @@ def folder_layout(root: Path) -> FolderLayout | None:
         raise UsageError(f"{root} has a test/ folder but no train/ folder; put the training images in "
                          f"{train}/<class>/, or the test/ folder's classes beside it without test/")
     return FolderLayout(root, root, None) if folders else None
+
+
+def _holds_folders(folder: Path) -> bool:
+    return any(path.is_dir() for path in _visible(folder))
 
 
 def _holds_images(folder: Path) -> bool:
@@ -130,7 +135,9 @@ def list_split(folder: Path, classes: Classes,
     files: list[Path] = []
     labels: list[int] = []
     seen: set[int] = set()
-    for class_folder in sorted(p for p in _visible(folder) if p.is_dir()):
+    entries = sorted(_visible(folder))
+    skipped.extend((path, "beside the class folders, not in one (not read)") for path in entries if not path.is_dir())
+    for class_folder in (path for path in entries if path.is_dir()):
         try:
             label = classes.index(class_folder.name)
         except ValueError as error:
@@ -150,6 +157,11 @@ def list_split(folder: Path, classes: Classes,
         raise UsageError(f"{folder}: no {'/'.join(sorted(IMAGE_SUFFIXES))} images in the folder of "
                          f"{_listed(empty)}; every class needs images (or remove its folder)")
     return files, np.asarray(labels, dtype=np.int64)
+
+
+def class_folder_names(folder: Path) -> list[str]:
+    """The names of the (not hidden) folders in `folder`, sorted."""
+    return sorted(path.name for path in _visible(folder) if path.is_dir())
 
 
 def _visible(folder: Path) -> list[Path]:

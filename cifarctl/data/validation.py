@@ -73,26 +73,35 @@ def validation_size(text: str, training_images: int, option: str = "--val-split"
 
 
 def held_out_indices(labels: torch.Tensor, size: int, seed: int, option: str = "--val-split",
-                     names: tuple[str, ...] = (), pool: str = "the training set") -> torch.Tensor:
+                     pool: str = "the training set") -> torch.Tensor:
     """`size` indices, as even over the classes as the counts allow, chosen by `seed`, sorted.
 
     Each class gives size // classes images, and the classes first in a seeded order give
     one more each for the remainder; which images a class gives is a seeded permutation.
-    Every class keeps at least one image. `option`, the class `names` and `pool` are for messages.
+    Every class keeps at least one image: what a small class cannot give, the others give, in
+    the same seeded order. `option` and `pool` are for messages.
     """
     generator = torch.Generator().manual_seed(seed % 2**63)
-    classes = torch.unique(labels)
+    classes = torch.unique(labels).tolist()
+    members = {label: torch.nonzero(labels == label).flatten() for label in classes}
+    if size > len(labels) - len(classes):
+        raise UsageError(f"{option} holds out {size:,} of the {len(labels):,} images of {pool}, which would leave a "
+                         f"class of its {len(classes):,} nothing to train on; hold out fewer")
     share, extra = divmod(size, len(classes))
-    lucky = set(classes[torch.randperm(len(classes), generator=generator)[:extra]].tolist())
-    chosen = []
-    for label in classes.tolist():
-        members = torch.nonzero(labels == label).flatten()
-        wanted = share + (label in lucky)
-        if wanted >= len(members):
-            name = names[label] if label < len(names) else label
-            raise UsageError(f"{option} {size:,} would take {wanted:,} images of class {name} but it has only "
-                             f"{len(members):,} in {pool}; hold out fewer")
-        chosen.append(members[torch.randperm(len(members), generator=generator)[:wanted]])
+    order = [classes[index] for index in torch.randperm(len(classes), generator=generator).tolist()]
+    wanted = {label: share + (label in order[:extra]) for label in classes}
+    short = 0
+    for label in classes:
+        if wanted[label] >= len(members[label]):
+            short += wanted[label] - (len(members[label]) - 1)
+            wanted[label] = len(members[label]) - 1
+    while short:  # the classes with images to spare give one more each, in the seeded order
+        for label in order:
+            if short and wanted[label] < len(members[label]) - 1:
+                wanted[label] += 1
+                short -= 1
+    chosen = [members[label][torch.randperm(len(members[label]), generator=generator)[:wanted[label]]]
+              for label in classes]
     return torch.cat(chosen).sort().values
 
 

@@ -110,6 +110,10 @@ def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -
     if tuple(trained.classes) == tuple(classes.names):
         return
     had = Classes(tuple(trained.classes)).describe()
+    if trained.dataset == dataset:
+        raise UsageError(f"{trained.path} was trained on {dataset} when it had {had}; {dataset} has {classes.describe()} "
+                         "now (it was imported again): train the model again, or import the images it was trained on "
+                         "under another name")
     raise UsageError(f"{trained.path} was trained on {trained.dataset} ({had}), but --dataset {dataset} has "
                      f"{classes.describe()}; pass --dataset {trained.dataset}, or a model trained on {dataset}")
 

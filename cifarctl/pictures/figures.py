@@ -7,6 +7,7 @@ plotting works on a server with no display and leaves no global state behind.
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,5 +44,7 @@ def new_figure(width_inches: float, height_inches: float) -> Figure:
 
 
 def save_png(figure: Figure, path: Path) -> None:
-    with atomic_write(Path(path)) as handle:
+    with atomic_write(Path(path)) as handle, warnings.catch_warnings():
+        # A class name in a script the font lacks (日本) is drawn as boxes: no warning per glyph.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
         figure.savefig(handle, format="png", dpi=DPI, facecolor="white")

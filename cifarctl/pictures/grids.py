@@ -74,10 +74,11 @@ def caption_font_size(scale: int) -> int:
 
 def _fitting_font(draw, captions: list[str], size: int, width: int):
     """The largest font up to `size` (down to MIN_FONT_SIZE) in which every caption fits `width`."""
-    font = _caption_font(size)
+    plain = all(text.isascii() for text in captions)
+    font = _caption_font(size, plain)
     while size > MIN_FONT_SIZE and any(draw.textlength(text, font=font) > width for text in captions):
         size -= 1
-        font = _caption_font(size)
+        font = _caption_font(size, plain)
     return font
 
 
@@ -101,13 +102,31 @@ def _cut_to_width(draw, text: str, font, width: int) -> str:
     return text
 
 
-def _caption_font(size: int):
+def _caption_font(size: int, plain: bool = True):
+    """Pillow's own font for plain ASCII captions; for other names (navío, Ünïcode, ☂) the
+    DejaVu Sans that matplotlib ships, which has their letters (not CJK: those stay boxes)."""
     from PIL import ImageFont
 
+    if not plain and (path := _dejavu_sans()) is not None:
+        try:
+            return ImageFont.truetype(str(path), size=size)
+        except OSError:
+            pass
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError, ImportError):  # an older Pillow or one without FreeType: fixed bitmap font
         return ImageFont.load_default()
+
+
+def _dejavu_sans() -> Path | None:
+    """matplotlib's bundled DejaVuSans.ttf, found without importing matplotlib (it is slow to import)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / "DejaVuSans.ttf"
+    return path if path.is_file() else None
 
 
 def as_hwc(images: torch.Tensor) -> np.ndarray:

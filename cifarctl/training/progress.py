@@ -83,7 +83,7 @@ class Progress:
             return f"length fitted to {format_duration(self.settings.time_budget)}"
         if self.settings.steps is not None:
             return f"{self.settings.steps:,} steps"
-        return f"{self.settings.epochs:g} epochs"
+        return f"{self.settings.epochs:g} epoch{'' if self.settings.epochs == 1 else 's'}"
 
     def resumed(self, state: RunState) -> None:
         epoch, step = divmod(state.step, self.steps_per_epoch)
