@@ -337,9 +337,15 @@ def test_cifar100_and_cifar10_live_side_by_side(cli, cifar100_server, http_serve
 
 
 def test_cifar100_archive_with_the_wrong_checksum_is_refused(cli, cifar100_server, fake_archive, tmp_path):
+    import shutil
+
     archive, _ = fake_archive  # CIFAR-10's archive offered as CIFAR-100's
     _, fake = cifar100_server
-    result = cli("--dataset", "cifar100", "download", "--from", str(archive))
+    named = cli("--dataset", "cifar100", "download", "--from", str(archive))
+    assert named.exit_code == 2
+    assert f"--from {archive} is CIFAR-10's archive; add --dataset cifar10" in named.stderr
+    renamed = shutil.copy(archive, tmp_path / "mirror.tar.gz")
+    result = cli("--dataset", "cifar100", "download", "--from", str(renamed))
     assert result.exit_code == 1
     assert f"expected {fake.archive_md5}" in result.stderr
     assert not (tmp_path / "data" / "cifar-100-python").exists()
