@@ -1,5 +1,6 @@
 """`cifarctl download` against a local HTTP server: resume, checksums, mirrors, fast path."""
 
+import json
 import signal
 import socket
 import subprocess
@@ -364,3 +365,11 @@ def test_dataset_names_that_cannot_be_used_get_one_line(cli, args, code, fragmen
     assert result.exit_code == code
     assert fragment in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_json_report_names_the_classes_of_a_dataset_already_there(cli, cifar100_data_dir):
+    result = cli("--data-dir", str(cifar100_data_dir), "--dataset", "cifar100", "download", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["action"] == "present" and document["classes"][:2] == ["apple", "aquarium_fish"]
+    assert len(document["classes"]) == 100 and document["resized"] is None

@@ -22,7 +22,15 @@ from cifarctl.data import image_folder
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
 from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
-from cifarctl.data.store import STATE_FOLDER, install, layout, lock_path, verified_dataset, verified_manifest
+from cifarctl.data.store import (
+    STATE_FOLDER,
+    dataset_classes,
+    install,
+    layout,
+    lock_path,
+    verified_dataset,
+    verified_manifest,
+)
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
 from cifarctl.files import (
@@ -64,6 +72,7 @@ class AcquireReport:
     notes: list[str] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)  # files of the source left out, and why
     folder: FolderImport | None = None  # what an image-folder import found
+    classes: tuple[str, ...] = ()  # the dataset's class names, in label order
 
     def facts(self) -> list[str]:
         """What an image-folder import found, one line each, for the report."""
@@ -73,7 +82,8 @@ class AcquireReport:
         found = self.folder.as_json() if self.folder else {"classes": None, "resized": None, "test_split": None}
         return {"action": self.action, "source": self.source, "path": str(self.path),
                 "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes,
-                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped], **found}
+                "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped], **found,
+                "classes": list(self.classes) or found["classes"]}
 
 
 DEFAULT_TEST_SPLIT = "0.2"
@@ -131,7 +141,8 @@ def present_dataset(place: Place, thorough: bool = False) -> AcquireReport | Non
         manifest = verify(place, official)
     except DatasetMissingError:
         return None
-    return AcquireReport("present", manifest.source, place.folder, manifest.counts)
+    return AcquireReport("present", manifest.source, place.folder, manifest.counts,
+                         classes=dataset_classes(place).names)
 
 
 def download_dataset(
@@ -156,7 +167,7 @@ def download_dataset(
         counts = _install_from_archive(archive, place, source, check_official, f"downloaded {archive.name}",
                                        DOWNLOADED_ARCHIVE_FIX, events)
     return AcquireReport("downloaded", " ".join(urls or [source.url]), place.folder, counts,
-                         time.monotonic() - started)
+                         time.monotonic() - started, classes=dataset_classes(place).names)
 
 
 def import_dataset(
@@ -215,7 +226,7 @@ def import_dataset(
         else:
             raise UsageError(f"--from {origin}: {_expected_sources(spec, source)}")
     return AcquireReport("imported", str(origin), place.folder, counts, time.monotonic() - started, notes, skipped,
-                         found)
+                         found, dataset_classes(place).names)
 
 
 def _hold_out(origin: Path, folder: image_folder.FolderLayout | None, test_split: str | None,
