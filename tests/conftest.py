@@ -65,21 +65,31 @@ def fake_archive(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -
     return archive, write_archive(fake_batches, archive)
 
 
-@pytest.fixture(scope="session")
-def _imported_data_dir(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def imported_once(source: Path, dataset: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir holding `source` imported as `dataset` (verified and cached), for a session."""
     from cifarctl.data.acquire import import_dataset
 
-    target = tmp_path_factory.mktemp("imported") / "data"
-    import_dataset(locate(target), fake_batches)
+    target = tmp_path_factory.mktemp(f"imported-{dataset}") / "data"
+    import_dataset(locate(target, dataset), source)
     return target
+
+
+def copied_data_dir(imported: Path, tmp_path: Path) -> Path:
+    """A test's own copy of a session's data dir, which it may change."""
+    target = tmp_path / "data"
+    shutil.copytree(imported, target, copy_function=shutil.copy2)
+    return target
+
+
+@pytest.fixture(scope="session")
+def _imported_data_dir(fake_batches: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return imported_once(fake_batches, "cifar10", tmp_path_factory)
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path, _imported_data_dir: Path) -> Path:
     """A data dir holding the fake dataset, verified and cached, as after `cifarctl download`."""
-    target = tmp_path / "data"
-    shutil.copytree(_imported_data_dir, target, copy_function=shutil.copy2)
-    return target
+    return copied_data_dir(_imported_data_dir, tmp_path)
 
 
 @pytest.fixture(scope="session")
@@ -92,19 +102,13 @@ def fake_cifar100(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _imported_cifar100(fake_cifar100: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from cifarctl.data.acquire import import_dataset
-
-    target = tmp_path_factory.mktemp("imported100") / "data"
-    import_dataset(locate(target, "cifar100"), fake_cifar100)
-    return target
+    return imported_once(fake_cifar100, "cifar100", tmp_path_factory)
 
 
 @pytest.fixture
 def cifar100_data_dir(tmp_path: Path, _imported_cifar100: Path) -> Path:
     """A data dir holding the fake CIFAR-100, verified and cached (use with --dataset cifar100)."""
-    target = tmp_path / "data"
-    shutil.copytree(_imported_cifar100, target, copy_function=shutil.copy2)
-    return target
+    return copied_data_dir(_imported_cifar100, tmp_path)
 
 
 @pytest.fixture
