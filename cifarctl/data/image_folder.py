@@ -86,7 +86,7 @@ def find_classes(folder: Path, fixed: Classes | None) -> Classes:
     folders in `folder`, in sorted order (as torchvision's ImageFolder orders them)."""
     if fixed is not None:
         return fixed
-    names = sorted(path.name for path in _visible(folder) if path.is_dir())
+    names = class_folder_names(folder)
     if not MIN_CLASSES <= len(names) <= MAX_CLASSES:
         raise UsageError(f"{folder} has {len(names):,} class folder{'' if len(names) == 1 else 's'}; a dataset needs "
                          f"{MIN_CLASSES} to {MAX_CLASSES:,} classes, one folder of images each")
