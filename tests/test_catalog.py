@@ -65,7 +65,8 @@ def test_specs_name_their_folders_and_what_to_do_when_missing(tmp_path):
     assert "--from FOLDER" in own.spec.missing_hint()
 
 
-@pytest.mark.parametrize("name", ["", "a b", "../x", ".hidden", "x" * 65, "cifar-100-python", "Cifar10", "cifar-10"])
+@pytest.mark.parametrize("name", ["", "a b", "../x", ".hidden", "x" * 65, "cifar-100-python", "Cifar10", "cifar-10",
+                                  "cifar-10-python.tar.gz"])
 def test_unusable_dataset_names_are_refused(name):
     with pytest.raises(UsageError):
         dataset_spec(name)

@@ -171,3 +171,15 @@ def test_several_models_report_mean_and_spread(cli, data_dir, tmp_path):
     assert document["accuracy"]["n"] == 2
     refused = cli("evaluate", "cifar_net.pth", "other.pth", "--save-reliability", "r.png")
     assert refused.exit_code == 2 and "draws one model" in refused.stderr
+
+
+def test_a_class_with_no_images_has_no_recall_and_stays_out_of_the_macro_f1():
+    from cifarctl.data.catalog import Classes
+    from cifarctl.inference.evaluation import EvalResult
+
+    confusion = torch.tensor([[3, 1, 0], [0, 0, 0], [0, 1, 2]])  # class b: no images, but predicted twice
+    result = EvalResult("test", confusion, [], [], classes=Classes(("a", "b", "c")))
+    assert result.per_class() == {"a": 0.75, "b": None, "c": 2 / 3}
+    assert result.scores()["b"] == {"precision": 0.0, "recall": None, "f1": None}
+    f1_a, f1_c = 2 * 1 * 0.75 / 1.75, 2 * 1 * (2 / 3) / (5 / 3)
+    assert result.macro_f1() == pytest.approx((f1_a + f1_c) / 2)

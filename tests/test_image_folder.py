@@ -220,7 +220,7 @@ def test_without_test_folder_a_seeded_class_balanced_split_is_held_out(cli, tmp_
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["counts"] == {"train": 24, "test": 6}  # 0.2 by default
-    assert document["test_split"] == {"size": 6, "seed": 0, "of": 30}
+    assert document["test_split"] == {"size": 6, "seed": 0, "of": 30, "classes_without_test_images": []}
     _, labels = load_arrays(locate(tmp_path / "a", "pets"), "test")
     assert np.bincount(labels).tolist() == [2, 2, 2]
     train_images, _ = load_arrays(locate(tmp_path / "a", "pets"), "train")
@@ -411,9 +411,50 @@ def test_a_small_class_keeps_an_image_and_the_others_give_more(cli, tmp_path):
     (tmp_path / "one" / "cat").rename(root / "cat")
     result = import_folder(cli, tmp_path / "data", root, "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["test_split"] == {"size": 2, "seed": 0, "of": 11}
+    assert json.loads(result.stdout)["test_split"] == {"size": 2, "seed": 0, "of": 11,
+                                                           "classes_without_test_images": ["cat"]}
     from cifarctl.data.store import load_arrays
 
     train_labels = load_arrays(locate(tmp_path / "data", "pets"), "train")[1].tolist()
     test_labels = load_arrays(locate(tmp_path / "data", "pets"), "test")[1].tolist()
     assert (train_labels.count(0), sorted(test_labels)) == (1, [1, 1])  # cat (label 0) keeps its one image
+
+
+def test_a_subset_of_cifar10s_classes_without_a_dataset_name_says_how_to_name_it(cli, tmp_path):
+    root = make_folder(tmp_path / "photos", ["cat", "dog", "ship"])
+    result = cli("--data-dir", str(tmp_path / "data"), "download", "--from", str(root))
+    assert_one_line_error(result, 2, f"--from {root} has 3 of CIFAR-10's 10 classes; for a dataset of just these, "
+                                     f"name it: cifarctl download --dataset NAME --from {root}")
+
+
+def test_class_names_that_look_like_markup_are_shown_as_they_are(cli, tmp_path):
+    root = make_folder(tmp_path / "pets", ["[red]cats", "dogs [old]"])  # rich would colour the first, hide the second's
+    data = tmp_path / "data"
+    result = import_folder(cli, data, root)
+    assert result.exit_code == 0, result.stderr
+    assert "2 classes: [red]cats, dogs [old]" in result.stdout
+    base = ("--data-dir", str(data), "--dataset", "pets")
+    preview = cli(*base, "preview", "--count", "3", "--seed", "0", "--classes", "dogs [old]")
+    assert preview.exit_code == 0 and preview.stdout.strip().splitlines()[-1].count("dogs [old]") == 3
+    assert cli(*base, "train", "--epochs", "1", "--batch-size", "2", "--output", str(tmp_path / "m.pth")).exit_code == 0
+    evaluated = cli(*base, "evaluate", "--model", str(tmp_path / "m.pth"))
+    assert evaluated.exit_code == 0, evaluated.stderr
+    assert "[red]cats" in evaluated.stdout.split("Confusion matrix")[1]
+    assert "dogs [old]" in evaluated.stdout.split("Confusion matrix")[1]
+
+
+def test_classes_left_without_test_images_are_said_and_not_scored(cli, tmp_path):
+    root = tmp_path / "few"
+    make_folder(root, ["a", "b", "c", "d"], train=3, test=None, layout="plain")  # 12 images, 2 held out
+    data = tmp_path / "data"
+    result = import_folder(cli, data, root, "--test-split", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    untested = json.loads(result.stdout)["test_split"]["classes_without_test_images"]
+    assert len(untested) == 2
+    base = ("--data-dir", str(data), "--dataset", "pets")
+    assert cli(*base, "train", "--epochs", "1", "--batch-size", "4", "--output", str(tmp_path / "m.pth")).exit_code == 0
+    document = json.loads(cli(*base, "evaluate", "--model", str(tmp_path / "m.pth"), "--json").stdout)
+    assert [name for name, value in document["per_class"].items() if value is None] == untested
+    assert all(document["per_class_scores"][name]["f1"] is None for name in untested)
+    text = cli(*base, "evaluate", "--model", str(tmp_path / "m.pth"), "--no-show").stdout
+    assert f"no test images of {', '.join(untested)}: not measured, and left out of the macro F1" in text

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from cifarctl.cli.options import JsonOption
 from cifarctl.cli.startup import start
@@ -79,4 +80,4 @@ def download(
             if report.skipped else ""
         ui.print(f"{title} is ready in {report.path}: {counts} ({report.action} in {report.seconds:.1f} s{left_out}).")
         for line in report.facts():
-            ui.print(line)
+            ui.print(Text(line))  # class names are text, never markup

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from cifarctl.cli.options import (
     DEFAULT_MODEL_FILE,
@@ -110,8 +111,8 @@ def evaluate(
     names = data.classes.names
     # The tutorial's '%5s' columns, widened to the longest name shown (CIFAR-10's all fit in five)
     width = max([5, *(len(names[label]) for label in result.sample_truth + result.sample_predicted)])
-    ui.print("GroundTruth: ", " ".join(f"{names[label]:{width}s}" for label in result.sample_truth))
-    ui.print("Predicted:   ", " ".join(f"{names[label]:{width}s}" for label in result.sample_predicted))
+    ui.print("GroundTruth: ", Text(" ".join(f"{names[label]:{width}s}" for label in result.sample_truth)))
+    ui.print("Predicted:   ", Text(" ".join(f"{names[label]:{width}s}" for label in result.sample_predicted)))
     ui.print(f"Accuracy of the network on the {result.total:,} {words} images: {100 * result.accuracy:.1f} %"
              f" (random guessing: {100 * result.baseline:.{0 if len(names) <= 10 else 1}f} %)"
              + (" with test-time augmentation" if use_tta else ""))

@@ -86,7 +86,7 @@ def _dataset_of(config, trained):
     from cifarctl.data.catalog import locate
     from cifarctl.errors import CifarctlError
 
-    if config.source_of("dataset") == "default":
+    if config.source_of("dataset") != "option":  # as evaluate: a configured default does not override the model
         try:
             return locate(config.data_dir, trained.dataset)
         except CifarctlError:  # a name no dataset could have: the check uses random images instead

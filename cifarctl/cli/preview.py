@@ -6,6 +6,7 @@ import random
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
 from cifarctl.cli.options import NoDownloadOption, SplitName, check_png_outputs, png_output_option
 from cifarctl.cli.startup import start
@@ -60,8 +61,8 @@ def preview(
     images, labels = sample(data, count, chosen_seed, _class_list(wanted, data.classes))
     captions = [data.classes.names[label] for label in labels.tolist()]
     for line in picture_lines(ui.out, as_hwc(images), captions):
-        ui.print(line)
-    ui.print(" ".join(f"{caption:5s}" for caption in captions))
+        ui.print(Text(line) if isinstance(line, str) else line)  # class names are text, never markup
+    ui.print(Text(" ".join(f"{caption:5s}" for caption in captions)))
     if save is not None:
         save_grid(images, save, captions, scale=scale)
         ui.info(f"saved {_images(len(images))} to {save} (seed {chosen_seed})")

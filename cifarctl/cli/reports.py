@@ -121,7 +121,9 @@ def per_class_table(result) -> Table:
     """Every class, best first; with many classes only the best and the worst few, the rest
     being in --json."""
     scores = result.scores()
-    ranked = sorted(scores.items(), key=lambda item: item[1]["recall"], reverse=True)
+    ranked = sorted(((name, score) for name, score in scores.items() if score["recall"] is not None),
+                    key=lambda item: item[1]["recall"], reverse=True)
+    unmeasured = [name for name, score in scores.items() if score["recall"] is None]
     explained = ("accuracy is the class's recall, precision the share of its predictions that were right, F1 their "
                  "harmonic mean")
     if has_many_classes(result):
@@ -135,13 +137,17 @@ def per_class_table(result) -> Table:
     table.add_column("", min_width=20)
     table.add_column("precision", justify="right")
     table.add_column("F1", justify="right")
-    if has_many_classes(result):
-        shown = list(enumerate(ranked))
+    captions = []
+    shown = list(enumerate(ranked))
+    if has_many_classes(result) and len(ranked) > 2 * CLASSES_AT_EACH_END:
         shown = shown[:CLASSES_AT_EACH_END] + [None] + shown[-CLASSES_AT_EACH_END:]
-        table.caption = (f"all {len(ranked)} classes are in --json (per_class, per_class_scores)")
+        captions.append(f"all {len(scores)} classes are in --json (per_class, per_class_scores)")
+    if unmeasured:
+        listed = ", ".join(unmeasured[:5]) + (f", ... ({len(unmeasured):,} in all)" if len(unmeasured) > 5 else "")
+        captions.append(f"no {result.split} images of {listed}: not measured, and left out of the macro F1")
+    if captions:
+        table.caption = Text("; ".join(captions))
         table.caption_justify = "left"
-    else:
-        shown = list(enumerate(ranked))
     for entry in shown:
         if entry is None:
             table.add_row(Text(f"… {len(ranked) - 2 * CLASSES_AT_EACH_END} more", style="dim"), "", "", "", "")
@@ -167,7 +173,8 @@ def most_confused_table(result) -> Table:
     table.add_column("images", justify="right")
     table.add_column("of the true class", justify="right")
     for pair in pairs:
-        table.add_row(pair["true"], "→", pair["predicted"], f"{pair['count']:,}", f"{100 * pair['share']:.1f} %")
+        table.add_row(Text(pair["true"]), "→", Text(pair["predicted"]), f"{pair['count']:,}",
+                      f"{100 * pair['share']:.1f} %")
     if not pairs:
         table.add_row(Text("no image was misclassified", style="dim"), "", "", "", "")
     return table
@@ -208,13 +215,13 @@ def confusion_table(result) -> Table:
     table.add_column("true \\ pred")
     names = result.classes.names
     for name in names:
-        table.add_column(name, justify="right")
+        table.add_column(Text(name), justify="right")
     for row_index, name in enumerate(names):
         cells = []
         for column_index in range(len(names)):
             count = int(result.confusion[row_index, column_index])
             cells.append(Text(str(count), style="bold green" if row_index == column_index else ("dim" if count == 0 else "")))
-        table.add_row(name, *cells)
+        table.add_row(Text(name), *cells)
     return table
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarctl.data import image_folder
+from cifarctl.data import image_folder, python_format
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
 from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
@@ -46,7 +46,8 @@ from cifarctl.files import (
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
 # The downloaded archive is ours to replace; an imported one is the user's own file.
-DOWNLOADED_ARCHIVE_FIX = "run 'cifarctl download --force' to fetch it again"
+def downloaded_archive_fix(spec: DatasetSpec) -> str:
+    return f"run 'cifarctl download{spec.option()} --force' to fetch it again"
 
 
 def imported_archive_fix(source: OfficialSource) -> str:
@@ -102,13 +103,19 @@ class HeldOut:
     size: int
     seed: int
     of: int
+    untested: tuple[str, ...] = ()  # classes with no image in the test split (too few images, or too many classes)
 
     def describe(self) -> str:
-        return (f"test split: {self.size:,} of {self.of:,} images held out, as even over the classes as their "
+        line = (f"test split: {self.size:,} of {self.of:,} images held out, as even over the classes as their "
                 f"counts allow (seed {self.seed})")
+        if self.untested:
+            shown = ", ".join(self.untested[:5]) + (", ..." if len(self.untested) > 5 else "")
+            line += (f"; {len(self.untested):,} classes have no test image ({shown}): evaluate cannot measure them "
+                     "(hold out more with --test-split)")
+        return line
 
     def as_json(self) -> dict:
-        return {"size": self.size, "seed": self.seed, "of": self.of}
+        return {"size": self.size, "seed": self.seed, "of": self.of, "classes_without_test_images": list(self.untested)}
 
 
 @dataclass(frozen=True)
@@ -156,7 +163,7 @@ def download_dataset(
     started = time.monotonic()
     source = source_of(place.spec)
     with _dataset_lock(place.data_dir, events):
-        if not force and (report := _present_or_none(place, "download")) is not None:
+        if not force and (report := _present_or_none(place, f"download{place.spec.option()}")) is not None:
             return report
         archive = place.data_dir / source.filename
         expected = archive_md5 or source.archive_md5
@@ -165,7 +172,7 @@ def download_dataset(
             fetch_archive(urls or [source.url], archive, expected, options, events)
         check_official = archive_md5 is None or archive_md5 == source.archive_md5
         counts = _install_from_archive(archive, place, source, check_official, f"downloaded {archive.name}",
-                                       DOWNLOADED_ARCHIVE_FIX, events)
+                                       downloaded_archive_fix(place.spec), events)
     return AcquireReport("downloaded", " ".join(urls or [source.url]), place.folder, counts,
                          time.monotonic() - started, classes=dataset_classes(place).names)
 
@@ -363,6 +370,11 @@ def _install_from_image_folder(folder: image_folder.FolderLayout, place: Place, 
     else:
         assert hold_out is not None
         listed, held_out = _split_off_test(*listed["train"], classes, hold_out)
+    for split, (files, _) in listed.items():
+        if place.spec.layout == "cifar100" and len(files) > python_format.MAX_SPLIT_IMAGES:
+            raise UsageError(f"--from {folder.root}: its {split} split has {len(files):,} images; a dataset of this "
+                             f"layout holds at most {python_format.MAX_SPLIT_IMAGES:,} per split (one data file of "
+                             "at most 1 GB each); import a part of the folder")
     splits, filenames, sizes = {}, {}, Counter()
     for split, (files, labels) in listed.items():
         images, found = image_folder.decode_images(files, workers, events, f"decoding {split} images")
@@ -401,7 +413,9 @@ def _split_off_test(files: list[Path], labels: np.ndarray, classes: Classes,
     def part(mask: np.ndarray) -> tuple[list[Path], np.ndarray]:
         return [files[index] for index in np.flatnonzero(mask)], labels[mask]
 
-    return {"train": part(~test), "test": part(test)}, HeldOut(size, hold_out.seed, len(labels))
+    tested = set(labels[test].tolist())
+    untested = tuple(name for index, name in enumerate(classes.names) if index not in tested)
+    return {"train": part(~test), "test": part(test)}, HeldOut(size, hold_out.seed, len(labels), untested)
 
 
 def _check_builtin_classes(folder: image_folder.FolderLayout, place: Place) -> None:
@@ -412,6 +426,9 @@ def _check_builtin_classes(folder: image_folder.FolderLayout, place: Place) -> N
         return
     names = image_folder.class_folder_names(folder.train)
     unknown = [name for name in names if not _names_a_class(fixed, name)]
+    if not unknown and 0 < len(names) < len(fixed):
+        raise UsageError(f"--from {folder.root} has {len(names)} of {place.spec.title}'s {len(fixed)} classes; for a "
+                         f"dataset of just these, name it: cifarctl download --dataset NAME --from {folder.root}")
     if len(unknown) * 2 < len(names):
         return  # a stray folder among the dataset's classes: list_split names it, to be moved or renamed
     for other in BUILTIN_DATASETS.values():

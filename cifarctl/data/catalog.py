@@ -135,7 +135,9 @@ BUILTIN_DATASETS = {
                             "cifar-100-python.tar.gz", "CIFAR100"),
 }
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-RESERVED_FOLDERS = {spec.folder.lower() for spec in BUILTIN_DATASETS.values()} | {"cifar-10", "cifar-100"}
+RESERVED_FOLDERS = ({spec.folder.lower() for spec in BUILTIN_DATASETS.values()}
+                    | {spec.archive.lower() for spec in BUILTIN_DATASETS.values() if spec.archive}
+                    | {"cifar-10", "cifar-100"})
 
 
 def dataset_spec(name: str) -> DatasetSpec:

@@ -27,6 +27,9 @@ from cifarctl.errors import CifarctlError, DatasetCorruptError
 from cifarctl.files import atomic_write
 
 META_FILE = "meta"
+# One data file per split, read back whole with at most MAX_BATCH_BYTES (1 GiB): 3,072 bytes an
+# image, and room left for the file names.
+MAX_SPLIT_IMAGES = 300_000
 SPLITS = {"train": ("train",), "test": ("test",)}
 REQUIRED_FILES = ("train", "test", META_FILE)
 

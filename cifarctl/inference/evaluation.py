@@ -37,15 +37,20 @@ def wilson_interval(correct: int, total: int, z: float = Z_95) -> tuple[float, f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def class_scores(confusion: torch.Tensor, names: tuple[str, ...]) -> dict[str, dict[str, float]]:
+def class_scores(confusion: torch.Tensor, names: tuple[str, ...]) -> dict[str, dict[str, float | None]]:
     """Per class: precision (of the images predicted as it, the share that are), recall (of its
-    images, the share found: the tutorial's per-class accuracy) and their harmonic mean F1."""
+    images, the share found: the tutorial's per-class accuracy) and their harmonic mean F1.
+    A class with no images measured (a small class of an imported folder may have none in its
+    test split) has no recall and no F1: None, not a 0 that would count as a failure."""
     scores = {}
     for index, name in enumerate(names[: len(confusion)]):
         hits = float(confusion[index, index])
         predicted, actual = float(confusion[:, index].sum()), float(confusion[index].sum())
         precision = hits / predicted if predicted else 0.0
-        recall = hits / actual if actual else 0.0
+        if not actual:
+            scores[name] = {"precision": precision, "recall": None, "f1": None}
+            continue
+        recall = hits / actual
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         scores[name] = {"precision": precision, "recall": recall, "f1": f1}
     return scores
@@ -126,10 +131,11 @@ class EvalResult:
     def accuracy(self) -> float:
         return self.correct / self.total if self.total else 0.0
 
-    def per_class(self) -> dict[str, float]:
+    def per_class(self) -> dict[str, float | None]:
+        """Each class's accuracy (recall); None for a class with no images measured."""
         totals = self.confusion.sum(dim=1)
         return {
-            name: (float(self.confusion[index, index]) / float(totals[index])) if totals[index] else 0.0
+            name: (float(self.confusion[index, index]) / float(totals[index])) if totals[index] else None
             for index, name in enumerate(self.classes.names)
         }
 
@@ -146,8 +152,9 @@ class EvalResult:
         return class_scores(self.confusion, self.classes.names)
 
     def macro_f1(self) -> float:
-        scores = self.scores()
-        return sum(score["f1"] for score in scores.values()) / len(scores)
+        """The mean F1 over the classes that had images measured."""
+        measured = [score["f1"] for score in self.scores().values() if score["f1"] is not None]
+        return sum(measured) / len(measured) if measured else 0.0
 
     def most_confused(self, count: int = MOST_CONFUSED) -> list[dict[str, Any]]:
         return most_confused_pairs(self.confusion, self.classes.names, count)
@@ -183,8 +190,8 @@ class EvalResult:
             "top5_accuracy": None if self.top5_accuracy is None else round(self.top5_accuracy, 6),
             "baseline": self.baseline,
             "tta": self.tta,
-            "per_class": {name: round(value, 6) for name, value in self.per_class().items()},
-            "per_class_scores": {name: {key: round(value, 6) for key, value in score.items()}
+            "per_class": {name: _rounded(value) for name, value in self.per_class().items()},
+            "per_class_scores": {name: {key: _rounded(value) for key, value in score.items()}
                                  for name, score in self.scores().items()},
             "macro_f1": round(self.macro_f1(), 6),
             "confusion": self.confusion.tolist(),
@@ -202,6 +209,10 @@ class EvalResult:
         if self.calibration is not None:
             document["calibration"] = self.calibration.as_json()
         return document
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
 
 
 @torch.inference_mode()
