@@ -19,6 +19,7 @@ from cifarctl.cli.options import (
     InferenceBatchSizeOption,
     TtaOption,
     check_png_outputs,
+    dataset_of_models,
     png_output_option,
 )
 from cifarctl.cli.startup import start
@@ -77,7 +78,7 @@ def evaluate(
                       save_reliability=save_reliability)
     torch_device = resolve_device(config.device)
     trained_models = [load_trained_model(path, torch_device) for path in paths]
-    place = dataset_to_measure_on(config, trained_models)
+    place = dataset_of_models(config, trained_models)
     ui.debug(f"measuring on {place.spec.title} in {place.data_dir}")
     if place.spec.classes is not None:  # a built-in's classes are known before any download
         for trained in trained_models:
@@ -88,7 +89,8 @@ def evaluate(
         use_tta = trained.tta if tta is None else tta
         ui.debug(f"model: {trained.describe()} from {path}, {trained.precision}, test-time augmentation {use_tta}")
         data = images_of(place, split.value, trained, path)
-        check_classes_match(trained, data.classes, place.spec.name)
+        if place.spec.classes is None:  # an imported dataset's classes are known once it is read
+            check_classes_match(trained, data.classes, place.spec.name)
         result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                                 trained.precision, dataset=place.spec.name)
         measured.append((path, trained, data, result, use_tta))
@@ -125,24 +127,6 @@ def evaluate(
     ui.print(calibration_line(result))
     for name, picture in pictures.items():
         ui.info(f"saved the {name} picture to {picture}")
-
-
-def dataset_to_measure_on(config, trained_models):
-    """--dataset when given on the command line; otherwise the dataset the models were trained
-    on, so a CIFAR-100 model is measured on CIFAR-100 without being told (a dataset set in
-    cifarctl.toml or $CIFARCTL_DATASET is a default for training, not a reason to measure a
-    model on data it never learned)."""
-    from cifarctl.data.catalog import locate
-    from cifarctl.errors import UsageError
-
-    if config.source_of("dataset") == "option":
-        return config.place()
-    recorded = {trained.dataset: trained.path for trained in trained_models}
-    if len(recorded) > 1:
-        listed = " and ".join(f"{path} on {dataset}" for dataset, path in list(recorded.items())[:2])
-        raise UsageError(f"the models were trained on different datasets ({listed}); evaluate the models of one "
-                         "dataset together, or pass --dataset")
-    return locate(config.data_dir, next(iter(recorded)))
 
 
 def images_of(place, split: str, trained, path: Path):

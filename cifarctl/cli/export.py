@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption, dataset_of_models
 from cifarctl.cli.startup import start
 
 CHECK_IMAGES = 64
@@ -81,17 +81,13 @@ def export(
 
 
 def _dataset_of(config, trained):
-    """--dataset when given; otherwise the one the model was trained on (a CIFAR-100 model is
-    checked on CIFAR-100's test images), as evaluate chooses."""
-    from cifarctl.data.catalog import locate
+    """The dataset whose test images check the export: as evaluate chooses it."""
     from cifarctl.errors import CifarctlError
 
-    if config.source_of("dataset") != "option":  # as evaluate: a configured default does not override the model
-        try:
-            return locate(config.data_dir, trained.dataset)
-        except CifarctlError:  # a name no dataset could have: the check uses random images instead
-            pass
-    return config.place()
+    try:
+        return dataset_of_models(config, [trained])
+    except CifarctlError:  # a name no dataset could have: the check uses random images instead
+        return config.place()
 
 
 def _check_images(place):

@@ -180,3 +180,22 @@ def check_png_outputs(data_dir: Path, inputs: tuple[Path, ...] = (), **outputs: 
             raise typer.BadParameter(f"{path} does not end in .png; the picture is written as a PNG",
                                      param_hint=f"'{option}'")
     check_outputs_distinct(named)
+
+
+def dataset_of_models(config, trained_models):
+    """The dataset commands that read models (evaluate, export) use: --dataset when given on
+    the command line; otherwise the one the models were trained on, so a CIFAR-100 model is
+    measured on CIFAR-100 without being told (a dataset set in cifarctl.toml or
+    $CIFARCTL_DATASET is a default for training, not a reason to measure a model on data it
+    never learned)."""
+    from cifarctl.data.catalog import locate
+    from cifarctl.errors import UsageError
+
+    if config.source_of("dataset") == "option":
+        return config.place()
+    recorded = {trained.dataset: trained.path for trained in trained_models}
+    if len(recorded) > 1:
+        listed = " and ".join(f"{path} on {dataset}" for dataset, path in list(recorded.items())[:2])
+        raise UsageError(f"the models were trained on different datasets ({listed}); evaluate the models of one "
+                         "dataset together, or pass --dataset")
+    return locate(config.data_dir, next(iter(recorded)))

@@ -236,7 +236,3 @@ def _imported_attributes(class_name: str) -> dict:
     dataset_class = getattr(torchvision.datasets, class_name)
     return {name: getattr(dataset_class, name) for name in ATTRIBUTES}
 
-
-def class_index(name: str) -> int:
-    """The label index of a CIFAR-10 long (airplane) or tutorial short (plane) class name."""
-    return CIFAR10_CLASSES.index(name)

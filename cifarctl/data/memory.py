@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 
 from cifarctl.data.catalog import CIFAR10_CLASSES, Classes, Place
-from cifarctl.data.store import dataset_classes, load_arrays
+from cifarctl.data.store import load_labelled
 
 # The tutorial's transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5)): pixels to [-1, 1].
 TUTORIAL_MEAN = (0.5, 0.5, 0.5)
@@ -37,8 +37,8 @@ class Split:
 
 
 def load_split(place: Place, split: str) -> Split:
-    images, labels = load_arrays(place, split)
-    return Split(split, torch.from_numpy(images), torch.from_numpy(labels), dataset_classes(place))
+    (images, labels), classes = load_labelled(place, split)
+    return Split(split, torch.from_numpy(images), torch.from_numpy(labels), classes)
 
 
 def normalize(images: torch.Tensor, mean=TUTORIAL_MEAN, std=TUTORIAL_STD, dtype=torch.float32) -> torch.Tensor:

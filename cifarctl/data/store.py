@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from cifarctl.data import batches_format, python_format
-from cifarctl.data.batches_format import FIX
 from cifarctl.data.catalog import BUILTIN_DATASETS, IMAGE_SHAPE, Classes, DatasetSpec, Place, locate
 from cifarctl.errors import CifarctlError, DatasetCorruptError, DatasetMissingError
 from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of, read_regular_file
@@ -346,14 +345,27 @@ def dataset_classes(place: Place) -> Classes:
     if place.spec.classes is not None:
         return place.spec.classes
     verified_manifest(place)
+    return _recorded_classes(place)
+
+
+def _recorded_classes(place: Place) -> Classes:
+    """A built-in's own classes, or those of an imported dataset's meta file (verified by the caller)."""
+    if place.spec.classes is not None:
+        return place.spec.classes
     return layout(place.spec).read_classes(place.folder, None, None, fix_for(place.spec))
 
 
 def load_arrays(place: Place, split: str) -> Arrays:
     """One split's images (N, 3, 32, 32) uint8 and labels (N,) int64, from the cache."""
+    return load_labelled(place, split)[0]
+
+
+def load_labelled(place: Place, split: str) -> tuple[Arrays, Classes]:
+    """One split's arrays and the dataset's classes, verifying the dataset once."""
     manifest = verified_manifest(place)
-    arrays = _cached_arrays(place.folder, manifest, split, len(dataset_classes(place)))
+    classes = _recorded_classes(place)
+    arrays = _cached_arrays(place.folder, manifest, split, len(classes))
     if arrays is None:  # a missing, changed or damaged cache is rebuilt from the verified data files
         _, splits = _rebuilt(place, manifest)
         arrays = splits[split]
-    return arrays
+    return arrays, classes

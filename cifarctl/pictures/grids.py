@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +119,7 @@ def _caption_font(size: int, plain: bool = True):
         return ImageFont.load_default()
 
 
+@functools.cache
 def _dejavu_sans() -> Path | None:
     """matplotlib's bundled DejaVuSans.ttf, found without importing matplotlib (it is slow to import)."""
     import importlib.util
