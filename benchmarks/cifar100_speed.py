@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed  # noqa: E402
+from common import cpu_flags, machine, timed
 
-from cifarctl.data.catalog import CIFAR100_CLASSES  # noqa: E402
+from cifarctl.data.catalog import CIFAR100_CLASSES
 
 
 def write_synthetic_cifar100(root: Path, train: int = 50_000, test: int = 10_000) -> Path:

@@ -15,11 +15,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed  # noqa: E402
+from common import cpu_flags, machine, timed
 
 PARTS = """
 import sys, time

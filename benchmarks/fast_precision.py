@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed  # noqa: E402
+from common import cpu_flags, machine, timed
 
 
 def main() -> None:

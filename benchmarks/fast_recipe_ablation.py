@@ -25,16 +25,16 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine  # noqa: E402
+from common import cpu_flags, machine
 
 from cifarctl.data.catalog import locate
-from cifarctl.data.memory import load_split, normalize  # noqa: E402
-from cifarctl.inference.model_files import load_trained_model  # noqa: E402
-from cifarctl.models import registry  # noqa: E402
-from cifarctl.recipes.precision import autocast  # noqa: E402
-from cifarctl.training.loop import train  # noqa: E402
-from cifarctl.training.run_files import run_files  # noqa: E402
-from cifarctl.training.settings import TrainSettings  # noqa: E402
+from cifarctl.data.memory import load_split, normalize
+from cifarctl.inference.model_files import load_trained_model
+from cifarctl.models import registry
+from cifarctl.recipes.precision import autocast
+from cifarctl.training.loop import train
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
 
 FAST = registry.get("fast").recipe
 BEFORE = {"weight_decay": 2e-6, "lookahead": 0, "freeze_stem_after": 0, "drop_last": False, "lr_end": 0.0,
@@ -115,7 +115,7 @@ def main() -> None:
             print(f"{name}, seed {seed}: {runs[-1]}", file=sys.stderr, flush=True)
         everything[name] = runs
 
-        def cell(key: str) -> str:
+        def cell(key: str, runs: list = runs) -> str:
             values = [100 * r[key] for r in runs]
             spread = statistics.stdev(values) if len(values) > 1 else 0.0
             return f"{statistics.mean(values):.2f} ± {spread:.2f}"

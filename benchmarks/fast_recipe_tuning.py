@@ -19,15 +19,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine  # noqa: E402
+from common import cpu_flags, machine
 
-from cifarctl.training.run_files import run_files  # noqa: E402
 from cifarctl.data.catalog import locate
-from cifarctl.data.memory import load_split  # noqa: E402
-from cifarctl.inference.evaluation import evaluate  # noqa: E402
-from cifarctl.inference.model_files import load_trained_model  # noqa: E402
-from cifarctl.training.settings import TrainSettings  # noqa: E402
-from cifarctl.training.loop import train  # noqa: E402
+from cifarctl.data.memory import load_split
+from cifarctl.inference.evaluation import evaluate
+from cifarctl.inference.model_files import load_trained_model
+from cifarctl.training.loop import train
+from cifarctl.training.run_files import run_files
+from cifarctl.training.settings import TrainSettings
 
 
 def main() -> None:

@@ -29,14 +29,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed  # noqa: E402
+from common import cpu_flags, machine, timed
 
 AIRBENCH_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "airbench_cpu.py"
 WIDE = ["--width", "64", "--model-option", "widen=4"]
 
 
 def run_airbench(tool: Path, gitdir: Path, batches: Path, epochs: str, workdir: str) -> dict:
-    seconds, out = timed([sys.executable, str(tool), "--airbench", str(gitdir), "--batches", str(batches),
+    _seconds, out = timed([sys.executable, str(tool), "--airbench", str(gitdir), "--batches", str(batches),
                           "--epochs", epochs, "--runs", "1"], workdir)
     line = next(line for line in out.splitlines() if line.startswith("airbench94-cpu:"))
     return {"accuracy": 100 * float(re.search(r"Mean: ([0-9.]+)", line).group(1)),

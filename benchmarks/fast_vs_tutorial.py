@@ -18,8 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, run_tutorial, timed  # noqa: E402
-
+from common import cpu_flags, machine, run_tutorial, timed
 
 
 def run_fast(data_dir: Path, workdir: str, budget: float, seed: int, extra: list[str]) -> dict:

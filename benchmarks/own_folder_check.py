@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed  # noqa: E402
+from common import cpu_flags, machine, timed
 
 
 def build_folder(images: Path, target: Path, classes: list[str], size: int) -> int:

@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine  # noqa: E402
+from common import machine
 
 
 def write_images(folder: Path, data_dir: Path | None, count: int, suffix: str) -> None:

@@ -22,7 +22,7 @@ import torch
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, timed  # noqa: E402
+from common import machine, timed
 
 
 def main() -> None:

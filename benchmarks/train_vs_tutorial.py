@@ -18,8 +18,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import machine, run_tutorial, timed  # noqa: E402
-
+from common import machine, run_tutorial, timed
 
 
 def run_cifarctl(data_dir: Path, workdir: str, seed: int) -> tuple[float, float]:

@@ -104,8 +104,8 @@ with torch.no_grad():
 
 print(f'Accuracy of the network on the 10000 test images: {100 * correct // total} %')
 
-correct_pred = {classname: 0 for classname in classes}
-total_pred = {classname: 0 for classname in classes}
+correct_pred = dict.fromkeys(classes, 0)
+total_pred = dict.fromkeys(classes, 0)
 
 with torch.no_grad():
     for data in testloader:

@@ -15,6 +15,7 @@ machine's load than about the network.
 
 from __future__ import annotations
 
+import itertools
 import os
 import platform
 import statistics
@@ -255,7 +256,7 @@ def benchmark_warnings(results: list[Timing]) -> list[str]:
                 for timing in results if timing.unstable]
     for device in dict.fromkeys(timing.device for timing in results):
         by_width = sorted((timing for timing in results if timing.device == device), key=lambda t: t.width)
-        for narrower, wider in zip(by_width, by_width[1:]):
+        for narrower, wider in itertools.pairwise(by_width):
             if narrower.ms_per_step > NARROWER_SLOWER_LIMIT * wider.ms_per_step:
                 warnings.append(f"width {wider.width} on {device} measured {narrower.ms_per_step / wider.ms_per_step:.1f}x "
                                 f"faster than width {narrower.width}, which cannot be the network")

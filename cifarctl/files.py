@@ -9,7 +9,7 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -337,7 +337,7 @@ class LockBusy(CifarctlError):
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_path: Path, on_wait: callable = None, busy: str | None = None,
+def exclusive_lock(lock_path: Path, on_wait: Callable[[str], None] | None = None, busy: str | None = None,
                    remove: bool = False) -> Iterator[None]:
     """Hold an exclusive advisory lock on `lock_path` for the life of the block.
 
@@ -357,7 +357,7 @@ def exclusive_lock(lock_path: Path, on_wait: callable = None, busy: str | None =
             # Never through a link: a planted `.x.lock -> /etc/passwd` must not be truncated.
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
                                  | getattr(os, "O_CLOEXEC", 0), 0o644)
-            handle = open(descriptor, "r+b")
+            handle = open(descriptor, "r+b")  # noqa: SIM115 (kept open while the lock is held)
         except (WriteError, OSError) as error:
             if isinstance(error, OSError) and error.errno == errno.ELOOP:
                 raise CifarctlError(f"the lock file {lock_path} is a symbolic link; remove it") from None
@@ -423,9 +423,7 @@ def release_inherited_locks() -> None:
     """
     null = os.open(os.devnull, os.O_RDWR)
     for descriptor in list(_HELD_LOCKS):
-        try:
+        with contextlib.suppress(OSError):
             os.dup2(null, descriptor)  # not close: the number stays taken, so no later file reuses it
-        except OSError:
-            pass
     os.close(null)
     _HELD_LOCKS.clear()

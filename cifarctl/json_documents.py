@@ -24,7 +24,7 @@ def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
     try:
         return json.loads(text)
     except RecursionError:  # a stack smaller than the bound assumes
-        raise JsonTooDeep(f"nested too deep to read") from None
+        raise JsonTooDeep("nested too deep to read") from None
 
 
 def _nesting_exceeds(text: str, max_depth: int) -> bool:

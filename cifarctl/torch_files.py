@@ -7,7 +7,6 @@ Model files are made in `cifarctl.inference.model_files`, training checkpoints i
 from __future__ import annotations
 
 import io
-import math
 import pickle
 import reprlib
 import zipfile

@@ -12,8 +12,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fake_cifar import write_archive, write_batches  # noqa: E402
-from http_server import LocalServer  # noqa: E402
+from fake_cifar import write_archive, write_batches
+from http_server import LocalServer
 
 from cifarctl.data.catalog import locate
 

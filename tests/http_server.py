@@ -28,7 +28,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: object) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         self.behaviour.requests.append({"path": self.path, "range": self.headers.get("Range")})
         if self.behaviour.status is not None:
             self.send_error(self.behaviour.status)

@@ -174,8 +174,9 @@ def test_root_help_says_where_global_options_go(cli):
 
 
 def _all_commands():
-    from cifarctl.cli.startup import Group
     import typer.main
+
+    from cifarctl.cli.startup import Group
 
     group = typer.main.get_command(app)
     assert isinstance(group, Group)

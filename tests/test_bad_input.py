@@ -177,10 +177,10 @@ def _stdout_cases(model: str, image: str) -> list[list[str]]:
 def test_results_lost_on_a_full_stdout_are_an_error_not_exit_0(data_dir, tmp_path, case):
     """`cifarctl evaluate --json > /dev/full`: the results were lost, so exit 1 with one line;
     a reader that left (`| head`) stays quiet."""
+    import subprocess
+
     from helpers import save_tutorial_model
     from PIL import Image
-
-    import subprocess
 
     model = save_tutorial_model(tmp_path)
     Image.new("RGB", (40, 30), (200, 10, 10)).save(tmp_path / "red.png")

@@ -170,7 +170,7 @@ def test_json_has_warnings_and_an_unstable_flag_per_result(cli):
     rows = document["results"]
     assert [(row["width"], row["device"]) for row in rows] == [(2, "cpu")]  # all([]) would pass anything
     assert all(isinstance(row["unstable"], bool) for row in rows)
-    unstable = [f"width 2 on cpu is unstable" in warning for warning in document["warnings"]]
+    unstable = ["width 2 on cpu is unstable" in warning for warning in document["warnings"]]
     assert any(unstable) == rows[0]["unstable"]
 
 

@@ -50,7 +50,7 @@ def test_torchvision_sources_are_read_without_importing_torchvision():
         assert (source.url, source.filename, source.archive_md5) == (dataset_class.url, dataset_class.filename,
                                                                      dataset_class.tgz_md5)
         assert source.base_folder == dataset_class.base_folder
-        assert source.file_md5s == {name: md5 for name, md5 in dataset_class.train_list + dataset_class.test_list} | {
+        assert source.file_md5s == dict(dataset_class.train_list + dataset_class.test_list) | {
             dataset_class.meta["filename"]: dataset_class.meta["md5"]}
 
 

@@ -11,9 +11,9 @@ import torch
 
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
+from cifarctl.training.loop import train
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.loop import train
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from cifarctl.data.catalog import locate
 from cifarctl.data import fetch
+from cifarctl.data.catalog import locate
 from cifarctl.data.fetch import partial_path
 from cifarctl.data.store import load_arrays
 

@@ -1,17 +1,16 @@
 """`evaluate` pictures: confusion heat map and mistakes grid as PNGs, test images drawn in a terminal."""
 
+import itertools
 import json
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_on_a_terminal
 from PIL import Image
 
-from helpers import run_on_a_terminal
-
 from cifarctl.pictures.evaluation_plots import most_confident_mistakes, plot_mistakes
-
 
 
 @pytest.fixture
@@ -177,7 +176,7 @@ def test_long_class_names_in_the_mistakes_grid_stay_over_their_own_image(tmp_pat
 
     captions = ["aquarium_fish → sweet_pepper (0.93)", "pickup_truck → willow_tree (0.90)", "cat → dog (0.88)",
                 "chimpanzee → lawn_mower (0.80)", "x" * 120 + " → " + "y" * 120 + " (0.70)", "bee → bed (0.51)"]
-    fitted, size, lines = evaluation_plots.fit_captions(captions, 2.1 * 72 - 6)
+    fitted, _size, lines = evaluation_plots.fit_captions(captions, 2.1 * 72 - 6)
     assert fitted[0] == "aquarium_fish →\nsweet_pepper (0.93)" and fitted[2] == "cat →\ndog (0.88)" and lines == 2
     first, second = fitted[4].split("\n")  # names no font fits: cut, the arrow and the probability kept
     assert first.startswith("xxxx") and first.endswith("x… →") and second.endswith("y… (0.70)")
@@ -188,7 +187,7 @@ def test_long_class_names_in_the_mistakes_grid_stay_over_their_own_image(tmp_pat
     evaluation_plots.plot_mistakes(np.zeros((6, 32, 32, 3), dtype=np.uint8), captions, tmp_path / "m.png", "long")
     boxes = _caption_boxes(drawn["figure"])
     assert len(boxes) == 6
-    for (title, _), (next_title, _) in zip(boxes, boxes[1:]):
+    for (title, _), (next_title, _) in itertools.pairwise(boxes):
         assert title.x1 < next_title.x0  # never into the neighbour's caption
     for title, panel in boxes:
         assert title.width <= panel.width + 8 and title.y0 >= panel.y1  # over its own image, about its width

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cifarctl.errors import CifarctlError, UsageError
 from cifarctl.data.guards import check_output_file, check_output_outside_dataset
+from cifarctl.errors import CifarctlError, UsageError
 from cifarctl.files import atomic_write
 
 
@@ -75,19 +75,17 @@ def test_atomic_write_never_replaces_what_is_not_a_regular_file(tmp_path, make, 
     target = tmp_path / "out.pth"
     make(target)
     kind_before = stat.S_IFMT(os.lstat(target).st_mode)
-    with pytest.raises(CifarctlError, match="only replaces regular files"):
-        with atomic_write(target) as handle:
-            handle.write(b"data")
+    with pytest.raises(CifarctlError, match="only replaces regular files"), atomic_write(target) as handle:
+        handle.write(b"data")
     assert stat.S_IFMT(os.lstat(target).st_mode) == kind_before
     assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
 
 
 def test_atomic_write_checks_again_before_the_rename(tmp_path):
     target = tmp_path / "out.pth"
-    with pytest.raises(CifarctlError, match="is a FIFO"):
-        with atomic_write(target) as handle:
-            os.mkfifo(target)  # appeared while the file was being written
-            handle.write(b"data")
+    with pytest.raises(CifarctlError, match="is a FIFO"), atomic_write(target) as handle:
+        os.mkfifo(target)  # appeared while the file was being written
+        handle.write(b"data")
     assert stat.S_ISFIFO(os.lstat(target).st_mode)
 
 

@@ -15,10 +15,10 @@ import torch
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
+from cifarctl.training.loop import train
 from cifarctl.training.metrics import read_metrics
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.loop import train
 
 STEPS_PER_EPOCH = 300 // 4  # the fake training set at the tutorial's batch size
 TIMING_KEYS = {"time", "seconds", "images_per_second"}  # the only fields allowed to differ between runs
@@ -112,7 +112,7 @@ def test_kill_9_and_resume_leave_no_gap_and_no_duplicate(cli, data_dir, tmp_path
         time.sleep(extra_delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
-        records, _ = read_metrics(files.metrics)  # a cut last line is allowed here, and only here
+        read_metrics(files.metrics)  # a cut last line is allowed here, and only here
         checkpoint = torch.load(files.checkpoint, weights_only=True)
         assert files.metrics.stat().st_size >= checkpoint["metrics_bytes"] > 0
     epochs = checkpoint["step"] // STEPS_PER_EPOCH + 1

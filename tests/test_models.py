@@ -32,7 +32,7 @@ def test_every_family_builds_to_the_shapes_it_declares():
 def test_options_are_checked_against_the_family():
     net = registry.get("net")
     assert net.resolve_options({}) == {"width": 6}
-    with pytest.raises(UsageError, match="outside 1..4096"):
+    with pytest.raises(UsageError, match=r"outside 1\.\.4096"):
         net.resolve_options({"width": 300_000})
     with pytest.raises(UsageError, match="does not take --depth"):
         net.resolve_options({"depth": 3})
@@ -52,9 +52,9 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
 
     from cifarctl.data.memory import load_split
     from cifarctl.errors import Interrupted
+    from cifarctl.training.loop import train
     from cifarctl.training.run_files import run_files
     from cifarctl.training.settings import TrainSettings
-    from cifarctl.training.loop import train
 
     # the CLI runs take their threads from $CIFARCTL_THREADS (conftest): the same here, for equal sums
     settings = TrainSettings.for_model(name, seed=5, epochs=2, batch_size=100, log_every=1,
@@ -100,7 +100,7 @@ def test_sizes_claimed_by_a_file_are_limited_before_building(tmp_path):
                                                "fc2.weight", "fc2.bias", "fc3.weight", "fc3.bias")}
     state["conv1.weight"] = torch.zeros(300_000, 3, 1, 1)
     torch.save(state, tmp_path / "huge.pth")
-    with pytest.raises(CheckpointError, match="outside 1..4096"):
+    with pytest.raises(CheckpointError, match=r"outside 1\.\.4096"):
         load_trained_model(tmp_path / "huge.pth")
 
 

@@ -10,7 +10,7 @@ def test_matches_torch_optim_sgd_bit_for_bit():
     theirs.load_state_dict(ours.state_dict())
     our_optimizer = MomentumSGD(ours.parameters(), lr=0.001, momentum=0.9)
     their_optimizer = torch.optim.SGD(theirs.parameters(), lr=0.001, momentum=0.9, foreach=False)
-    for step in range(30):
+    for _step in range(30):
         inputs, targets = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
         for model, optimizer in ((ours, our_optimizer), (theirs, their_optimizer)):
             optimizer.zero_grad()

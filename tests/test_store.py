@@ -71,7 +71,7 @@ class _Boom:
 
 def test_booby_trapped_batch_never_runs_code(tmp_path):
     payload = pickle.dumps({"data": _Boom(), "labels": [0]}, protocol=2)
-    with pytest.raises(UnsafePickleError, match="refusing to load posix.system"):
+    with pytest.raises(UnsafePickleError, match=r"refusing to load posix\.system"):
         load_batch(payload)
     assert not (tmp_path / "PWNED").exists()
 

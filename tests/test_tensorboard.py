@@ -8,10 +8,10 @@ import torch
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
+from cifarctl.training.loop import train
 from cifarctl.training.metrics import read_metrics
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.loop import train
 
 
 def _scalars(folder) -> dict[str, list[tuple[int, float]]]:

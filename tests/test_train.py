@@ -14,9 +14,9 @@ from helpers import TutorialNet, limit_file_size
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
+from cifarctl.training.loop import train
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.loop import train
 
 
 def test_defaults_are_the_tutorials(cli, data_dir):
@@ -144,7 +144,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
         if line.startswith("[1,    10]") or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGINT)
-    stdout, stderr = process.communicate(timeout=60)
+    _stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
     assert "--resume" in stderr and "Traceback" not in stderr
     assert (tmp_path / "cifar_net.ckpt").is_file() and not (tmp_path / "cifar_net.pth").exists()
@@ -294,7 +294,7 @@ def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoin
     """The model file cannot be written at the end: the error names it and says the run's checkpoint is safe."""
     import errno
 
-    from cifarctl.files import WriteError, write_error
+    from cifarctl.files import write_error
 
     def full(path, *args, **kwargs):
         raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))

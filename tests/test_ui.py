@@ -1,8 +1,8 @@
 """Terminal output: plain when asked, and never a crash over a closed stdout or stderr."""
 
-import json
 import errno
 import io
+import json
 import os
 import subprocess
 import sys

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from cifarctl.data.catalog import locate
 from cifarctl.data import memory
+from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.data.validation import held_out_indices, split_off, validation_size
 from cifarctl.errors import CifarctlError, UsageError

@@ -80,7 +80,6 @@ def benchmark_gpu(
         run_benchmark,
     )
     from cifarctl.cli.reports import benchmark_table, machine_line
-
     from cifarctl.data.store import dataset_classes
 
     config, ui = start(ctx)

@@ -41,8 +41,8 @@ def export(
     and compared with the PyTorch model on test images (random ones when no dataset is present).
     Test-time augmentation is not part of the export.
     """
-    from cifarctl.inference.export import FORMATS, default_output, export_model, require_onnx_packages
     from cifarctl.data.guards import check_output_file
+    from cifarctl.inference.export import FORMATS, default_output, export_model, require_onnx_packages
 
     if export_format is ExportFormat.onnx:
         require_onnx_packages()

@@ -162,7 +162,7 @@ NoDownloadOption = Annotated[
 ]
 
 
-def png_output_option(*names: str, help: str):  # noqa: A002 (typer's word)
+def png_output_option(*names: str, help: str):
     """An option naming a PNG to write; `check_png_outputs` checks it before any work starts."""
     return Annotated[Optional[Path], typer.Option(*names, metavar="FILE.png", help=help, show_default=False)]
 

@@ -184,8 +184,8 @@ def superclass_table(result) -> Table:
     """Per superclass (best first): how often its images were put in it, and how often in their exact class."""
     scores = result.per_superclass()
     ranked = sorted(scores.items(), key=lambda item: item[1]["accuracy"], reverse=True)
-    table = Table(title=f"Accuracy per superclass (best first): superclass accuracy counts a prediction of any of its "
-                        f"classes, fine the exact class", title_justify="left")
+    table = Table(title="Accuracy per superclass (best first): superclass accuracy counts a prediction of any of its "
+                        "classes, fine the exact class", title_justify="left")
     table.add_column("superclass")
     table.add_column("superclass acc.", justify="right")
     table.add_column("", min_width=20)

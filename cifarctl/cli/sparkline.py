@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 
 from rich.console import Console
@@ -34,4 +35,4 @@ def _buckets(values: list[float], width: int) -> list[float]:
     if len(values) <= width:
         return values
     edges = [round(index * len(values) / width) for index in range(width + 1)]
-    return [sum(values[start:end]) / (end - start) for start, end in zip(edges, edges[1:])]
+    return [sum(values[start:end]) / (end - start) for start, end in itertools.pairwise(edges)]

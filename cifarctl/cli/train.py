@@ -151,7 +151,7 @@ def said_for_signal(error, stop):
 
 def _recipe_default(field: str) -> str:
     """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
-    
+
     return ", ".join(f"{name} {getattr(registry.get(name).recipe, field):g}" for name in registry.names())
 
 
@@ -192,20 +192,20 @@ def train(
     no_download: NoDownloadOption = False,
 ) -> None:
     """Train a model on CIFAR-10 or another dataset (see --dataset; default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
-    from cifarctl.training.run_files import run_files
     from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
+    from cifarctl.data.guards import check_output_file
     from cifarctl.data.memory import load_split
     from cifarctl.devices import resolve_device
-    from cifarctl.training.distributed import cluster_from_environment, device_for, join, leave, on_main
     from cifarctl.errors import CifarctlError, Interrupted, UsageError
     from cifarctl.events import Events
-    from cifarctl.data.guards import check_output_file
     from cifarctl.files import WriteError, check_free_space, check_outputs_distinct
     from cifarctl.interrupts import StopRequest
-    from cifarctl.training.settings import TrainSettings
+    from cifarctl.training.distributed import cluster_from_environment, device_for, join, leave, on_main
     from cifarctl.training.loop import train as run_training
+    from cifarctl.training.run_files import run_files
+    from cifarctl.training.settings import TrainSettings
     from cifarctl.training.sweep_plan import plan_runs, repeat_seeds
 
     config, ui = start(ctx)

@@ -43,7 +43,6 @@ from cifarctl.files import (
     write_error,
 )
 
-
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
 # The downloaded archive is ours to replace; an imported one is the user's own file.
 def downloaded_archive_fix(spec: DatasetSpec) -> str:
@@ -492,7 +491,7 @@ def member_limits(spec: DatasetSpec) -> dict[str, int]:
     """The members installed, with their size limits: the data files, the meta file, and
     CIFAR-10's official readme (kept so the folder is the official release's, as torchvision leaves it)."""
     files = layout(spec)
-    limits = {name: MAX_BATCH_BYTES for name in files.REQUIRED_FILES} | {files.META_FILE: MAX_META_BYTES}
+    limits = dict.fromkeys(files.REQUIRED_FILES, MAX_BATCH_BYTES) | {files.META_FILE: MAX_META_BYTES}
     return limits | ({"readme.html": MAX_META_BYTES} if spec.layout == "cifar10" else {})
 
 

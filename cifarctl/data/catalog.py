@@ -190,7 +190,7 @@ class OfficialSource:
 def official_source(torchvision_class: str = "CIFAR10") -> OfficialSource:
     attributes = _torchvision_attributes(torchvision_class)
     try:
-        files = {name: md5 for name, md5 in attributes["train_list"] + attributes["test_list"]}
+        files = dict(attributes["train_list"] + attributes["test_list"])
         files[attributes["meta"]["filename"]] = attributes["meta"]["md5"]
         return OfficialSource(
             url=attributes["url"],

@@ -267,7 +267,7 @@ def _decode_one(path: Path) -> tuple[np.ndarray, tuple[int, int]]:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise DatasetCorruptError(f"{path} is far too large to import ({error}); shrink it or "
                                   "move it out of the folder") from None
-    except Exception as error:  # noqa: BLE001 - decoders of damaged files raise all kinds of errors
+    except Exception as error:
         raise DatasetCorruptError(f"{path} is not a readable image ({str(error) or type(error).__name__}); "
                                   "replace it or move it out of the folder") from None
 

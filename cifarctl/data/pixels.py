@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import warnings
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import numpy as np

@@ -63,11 +63,9 @@ def dataset_paths(data_dir: Path) -> tuple[Path, ...]:
     for spec in BUILTIN_DATASETS.values():
         place = Place(Path(data_dir), spec)
         paths += [place.folder, place.archive]
-    try:
+    with contextlib.suppress(OSError):
         paths += sorted(manifest.parent.parent for manifest in Path(data_dir).glob(f"*/{STATE_FOLDER}/{MANIFEST}")
                         if manifest.parent.parent not in paths)
-    except OSError:
-        pass
     return tuple(paths)
 
 

@@ -4,10 +4,9 @@ by superclass (CIFAR-100), and calibration."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
-
-import math
 
 import torch
 import torch.nn as nn

@@ -98,7 +98,7 @@ def decode_chunk(paths: list[Path], resize: str) -> DecodedChunk:
             good.append(path)
         except UnidentifiedImageError:
             failures.append(ImageFailure(path, "not an image Pillow can read"))
-        except Exception as error:  # noqa: BLE001 - decoders of damaged files raise all kinds of errors
+        except Exception as error:
             failures.append(ImageFailure(path, _reason(error)))
     array = np.stack(images) if images else np.zeros((0, 3, SIDE, SIDE), np.uint8)
     return DecodedChunk(good, array, failures)

@@ -23,7 +23,6 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.torch_files import CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
 from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.models import (
@@ -34,6 +33,7 @@ from cifarctl.models import (
     registry,
 )
 from cifarctl.recipes.precision import inference_layout, resolve_precision
+from cifarctl.torch_files import CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
 
 MODEL_FORMAT = "cifarctl-model"
 MODEL_VERSION = 1

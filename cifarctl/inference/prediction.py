@@ -13,8 +13,8 @@ import torch
 
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError
-from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.events import Events
+from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.inference.images import ImageDecoder, ImageFailure
 from cifarctl.inference.model_files import TrainedModel
 

@@ -19,7 +19,14 @@ import torch
 
 from cifarctl.data.memory import Split
 from cifarctl.errors import CheckpointError, CifarctlError, UsageError
-from cifarctl.torch_files import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, is_checkpoint, load_state, save_state, version_problem
+from cifarctl.torch_files import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    is_checkpoint,
+    load_state,
+    save_state,
+    version_problem,
+)
 from cifarctl.training.distributed import Cluster, on_main
 from cifarctl.training.parts import Parts
 from cifarctl.training.run_files import RunFiles

@@ -9,6 +9,7 @@ this module does anything.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -74,10 +75,8 @@ def leave(together: bool = True) -> None:
     if not dist.is_initialized():
         return
     if together:
-        try:
+        with contextlib.suppress(RuntimeError):  # another rank has gone already: nothing to wait for
             dist.barrier()
-        except RuntimeError:
-            pass  # another rank has gone already; nothing left to wait for
     dist.destroy_process_group()
 
 

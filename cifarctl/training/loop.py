@@ -44,7 +44,7 @@ from cifarctl.training.time_budget import BudgetClock, budget_fit_step, pick_siz
 STOP_CHECK_EVERY = 20  # under torchrun, ranks agree on a Ctrl-C every this many steps
 EVALUATION_BATCH = 1000
 
-__all__ = ["TrainSettings", "TrainResult", "TrainingDiverged", "train"]
+__all__ = ["TrainResult", "TrainSettings", "TrainingDiverged", "train"]
 
 
 @dataclass

@@ -50,9 +50,9 @@ class MetricsLog:
             return
         try:
             if keep_bytes is None or not self.path.is_file():
-                self._handle = open(self.path, "w", encoding="utf-8")
+                self._handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (open for the run)
             else:
-                self._handle = open(self.path, "r+", encoding="utf-8")
+                self._handle = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115 (open for the run)
                 self._handle.truncate(_whole_lines(self.path, min(max(keep_bytes, 0), self.path.stat().st_size)))
                 self._handle.seek(0, os.SEEK_END)
             if header is not None and self._handle.tell() == 0:

@@ -9,8 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cifarctl.errors import CifarctlError, UsageError
 from cifarctl.data.guards import check_outside_any_dataset
+from cifarctl.errors import CifarctlError, UsageError
 
 INSTALL_HINT = "pip install 'cifarctl[tensorboard]'"
 SCALARS = {  # record kind -> (TensorBoard tag, record key)
