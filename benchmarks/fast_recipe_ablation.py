@@ -83,7 +83,7 @@ def accuracies(model, images, labels, mean, std, precision) -> dict[str, float]:
 def run(data, test, overrides: dict, options: dict, epochs: float, seed: int) -> dict:
     settings = TrainSettings.for_model("fast", options, seed=seed, epochs=epochs, **overrides)
     with tempfile.TemporaryDirectory() as folder:
-        result = train(settings, data, torch.device("cpu"), run_files(Path(folder) / "model.pth"))
+        result = train(settings, data, run_files(Path(folder) / "model.pth"))
         trained = load_trained_model(Path(folder) / "model.pth")
     measured = accuracies(trained.network, test.images, test.labels, trained.mean, trained.std, trained.precision)
     measured["images_per_second"] = result.images_per_second

@@ -41,7 +41,7 @@ def main() -> None:
     data, test = load_split(locate(args.data_dir), "train"), load_split(locate(args.data_dir), "test")
     settings = TrainSettings.for_model(args.model, seed=args.seed, **overrides)
     with tempfile.TemporaryDirectory() as folder:
-        result = train(settings, data, torch.device("cpu"), run_files(Path(folder) / "model.pth"))
+        result = train(settings, data, run_files(Path(folder) / "model.pth"))
         trained = load_trained_model(Path(folder) / "model.pth")
     accuracy = {}
     for tta in (False, True):

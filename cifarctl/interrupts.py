@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from cifarctl.errors import Interrupted
+
 DUPLICATE_GRACE_S = 1.0
 ABORT_MESSAGE = "interrupted again: stopping without saving"
 # What each stop signal is called in the one error line.
@@ -114,6 +116,16 @@ class StopRequest:
     @property
     def word(self) -> str:
         return SIGNAL_WORDS.get(self.signum, "interrupted")
+
+    def reworded(self, error: Interrupted) -> Interrupted:
+        """The training loop's "interrupted ...; checkpoint saved" line, worded and coded for the
+        signal that stopped it ("terminated ...", exit 143)."""
+        message = str(error)
+        if self.word != "interrupted" and message.startswith("interrupted"):
+            message = self.word + message.removeprefix("interrupted")
+        said = Interrupted(message)
+        said.exit_code = self.exit_code
+        return said
 
     def __exit__(self, *exc: object) -> None:
         for signum, handler in self._previous.items():

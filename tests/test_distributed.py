@@ -42,8 +42,7 @@ def single_process_weights(tmp_path_factory, _imported_data_dir):
     """One process with the global batch of the 2-process runs: 2 x 4 = 8."""
     folder = tmp_path_factory.mktemp("single")
     data = load_split(locate(_imported_data_dir), "train")
-    train(TrainSettings.for_model("net", epochs=2, batch_size=8, seed=3), data, torch.device("cpu"),
-          run_files(folder / "single.pth"))
+    train(TrainSettings.for_model("net", epochs=2, batch_size=8, seed=3), data, run_files(folder / "single.pth"))
     return weights(folder / "single.pth")
 
 

@@ -162,6 +162,7 @@ def test_batch_norm_shifts_learn_faster_and_the_whitening_bias_freezes():
 def test_the_stem_stops_learning_after_the_recipes_epochs(data_dir, tmp_path):
     from cifarctl.data.memory import load_split
     from cifarctl.errors import Interrupted
+    from cifarctl.training.context import Context, ResumePolicy
     from cifarctl.training.loop import train
     from cifarctl.training.run_files import run_files
     from cifarctl.training.settings import TrainSettings
@@ -173,9 +174,9 @@ def test_the_stem_stops_learning_after_the_recipes_epochs(data_dir, tmp_path):
     steps_per_epoch = settings.recipe.steps_per_epoch(len(data))
     calls = iter(range(10**6))
     with pytest.raises(Interrupted):  # stop at the start of epoch 2: the checkpoint holds epoch 1's end
-        train(settings, data, torch.device("cpu"), files, should_stop=lambda: next(calls) == steps_per_epoch)
+        train(settings, data, files, context=Context(should_stop=lambda: next(calls) == steps_per_epoch))
     after_one = torch.load(files.checkpoint, weights_only=True)["model"]
-    train(settings, data, torch.device("cpu"), files, resume=True)
+    train(settings, data, files, policy=ResumePolicy(resume=True))
     final = torch.load(files.output, weights_only=True)["state_dict"]
     assert torch.equal(final["whiten.bias"], after_one["whiten.bias"])
     assert not torch.equal(final["blocks.0.conv1.weight"], after_one["blocks.0.conv1.weight"])

@@ -15,6 +15,7 @@ import torch
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import CifarctlError, Interrupted
+from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.loop import train
 from cifarctl.training.metrics import read_metrics
 from cifarctl.training.run_files import run_files
@@ -60,15 +61,15 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
 
 def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
     result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(locate(data_dir), "train"),
-                   torch.device("cpu"), run_files(tmp_path / "net.pth"))
+                   run_files(tmp_path / "net.pth"))
     assert len(_records(result.files.metrics)) == 1 + 3 + 1  # the run header, three loss lines, one epoch
 
 
 def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
     """75 steps an epoch, a line every 10: the 5 steps after [1, 70] are not carried into [2, 10]."""
-    data, cpu = load_split(locate(data_dir), "train"), torch.device("cpu")
-    every_10 = train(TrainSettings.for_model("net", seed=7, log_every=10), data, cpu, run_files(tmp_path / "a.pth"))
-    every_5 = train(TrainSettings.for_model("net", seed=7, log_every=5), data, cpu, run_files(tmp_path / "b.pth"))
+    data = load_split(locate(data_dir), "train")
+    every_10 = train(TrainSettings.for_model("net", seed=7, log_every=10), data, run_files(tmp_path / "a.pth"))
+    every_5 = train(TrainSettings.for_model("net", seed=7, log_every=5), data, run_files(tmp_path / "b.pth"))
     fine = {(r["epoch"], r["step"]): r["loss"] for r in _records(every_5.files.metrics) if r["kind"] == "step"}
     for record in _records(every_10.files.metrics):
         if record["kind"] == "step":
@@ -80,16 +81,16 @@ def test_each_logged_loss_is_the_mean_of_its_own_steps(data_dir, tmp_path):
 def test_ctrl_c_and_resume_give_the_same_log_as_a_straight_run(data_dir, tmp_path, stop_at):
     data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("net", seed=11, log_every=10)
-    cpu = torch.device("cpu")
-    straight = train(settings, data, cpu, run_files(tmp_path / "straight.pth"))
+    straight = train(settings, data, run_files(tmp_path / "straight.pth"))
 
     calls = iter(range(10_000))
     with pytest.raises(Interrupted):
-        train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), should_stop=lambda: next(calls) == stop_at)
+        train(settings, data, run_files(tmp_path / "resumed.pth"),
+              context=Context(should_stop=lambda: next(calls) == stop_at))
     lines_before = len(_records(tmp_path / "resumed.metrics.jsonl"))
     epochs_done, in_epoch = divmod(stop_at, STEPS_PER_EPOCH)
     assert lines_before == 1 + epochs_done * (STEPS_PER_EPOCH // 10 + 1) + in_epoch // 10  # 1: the run header
-    resumed = train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), resume=True)
+    resumed = train(settings, data, run_files(tmp_path / "resumed.pth"), policy=ResumePolicy(resume=True))
     assert _without_timing(_records(resumed.files.metrics)) == _without_timing(_records(straight.files.metrics))
     assert len(resumed.loss_history) == len(straight.loss_history) - (lines_before - 1 - epochs_done)
 

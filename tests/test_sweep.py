@@ -11,6 +11,7 @@ from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.statistics import summarize, welch_p_value
+from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.settings import TrainSettings
 from cifarctl.training.sweep import RunOutcome, SweepResult, run_sweep
 from cifarctl.training.sweep_plan import parse_seeds, plan_runs, repeat_seeds, run_output
@@ -135,20 +136,19 @@ def test_resuming_a_repeated_run_continues_only_the_interrupted_seed(data_dir, t
     data = load_split(locate(data_dir), "train")
     evaluation = load_split(locate(data_dir), "test")
     settings = TrainSettings.for_model("net", epochs=1, log_every=10)
-    cpu = torch.device("cpu")
     planned = plan_runs(tmp_path / "m.pth", [0, 1, 2])
     straight = plan_runs(tmp_path / "straight.pth", [1])
-    run_sweep(settings, straight, None, data, evaluation, cpu)
+    run_sweep(settings, straight, None, data, evaluation)
 
     steps = iter(range(10_000))
     stop_in_seed_1 = lambda: next(steps) == 75 + 30  # noqa: E731  (seed 0 has 75 steps)
     with pytest.raises(Interrupted):
-        run_sweep(settings, planned, None, data, evaluation, cpu, should_stop=stop_in_seed_1)
+        run_sweep(settings, planned, None, data, evaluation, context=Context(should_stop=stop_in_seed_1))
     first = planned[0].files
     finished_log = first.metrics.read_bytes()
     assert first.output.is_file() and not planned[1].files.output.exists() and not planned[2].files.checkpoint.exists()
 
-    result = run_sweep(settings, planned, None, data, evaluation, cpu, resume=True)
+    result = run_sweep(settings, planned, None, data, evaluation, ResumePolicy(resume=True))
     assert [run.resumed for run in result.runs] == [True, True, False]
     assert result.runs[0].steps == 0 and result.runs[1].steps == 75 - 30 and result.runs[2].steps == 75
     assert first.metrics.read_bytes() == finished_log  # seed 0 was not trained again

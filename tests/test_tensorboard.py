@@ -3,11 +3,11 @@
 import sys
 
 import pytest
-import torch
 
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted
+from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.loop import train
 from cifarctl.training.metrics import read_metrics
 from cifarctl.training.run_files import run_files
@@ -39,17 +39,19 @@ def test_a_resumed_run_shows_each_step_once(data_dir, tmp_path):
     pytest.importorskip("tensorboard")
     from cifarctl.training.tensorboard import TensorBoardSink
 
-    data, cpu = load_split(locate(data_dir), "train"), torch.device("cpu")
+    data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("net", seed=8, log_every=10)
     calls = iter(range(10_000))
     files = run_files(tmp_path / "net.pth")
     with pytest.raises(Interrupted):
-        train(settings, data, cpu, files, should_stop=lambda: next(calls) == 100, metrics_sink=TensorBoardSink(tmp_path / "tb"))
+        train(settings, data, files, context=Context(should_stop=lambda: next(calls) == 100,
+                                                   metrics_sink=TensorBoardSink(tmp_path / "tb")))
     # a killed run may have written events past its checkpoint: pretend so by logging a stray one
     stray = TensorBoardSink(tmp_path / "tb")
     stray.write({"kind": "step", "global_step": 110, "loss": 99.0, "lr": 0.001})
     stray.close()
-    train(settings, data, cpu, files, resume=True, metrics_sink=TensorBoardSink(tmp_path / "tb"))
+    train(settings, data, files, policy=ResumePolicy(resume=True),
+          context=Context(metrics_sink=TensorBoardSink(tmp_path / "tb")))
     steps = [step for step, _ in _scalars(tmp_path / "tb")["loss/running"]]
     assert steps == sorted(set(steps)) and len(steps) == 2 * 7
     assert 99.0 not in [value for _, value in _scalars(tmp_path / "tb")["loss/running"]]

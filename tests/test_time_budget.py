@@ -107,7 +107,7 @@ def test_a_budget_picks_the_largest_size_that_affords_its_epochs(seconds, expect
         asked.append(options["widen"])
         return 10.0 if options["widen"] == 2 else 40.0
 
-    from cifarctl.training.time_budget import pick_size
+    from cifarctl.training.sizing import pick_size
 
     options, epochs = pick_size(SIZES, seconds_per_epoch, seconds)
     assert options == expected and asked == timed

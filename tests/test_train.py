@@ -14,6 +14,7 @@ from helpers import TutorialNet, limit_file_size
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
 from cifarctl.errors import Interrupted, UsageError
+from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.loop import train
 from cifarctl.training.run_files import run_files
 from cifarctl.training.settings import TrainSettings
@@ -74,14 +75,14 @@ def _weights(path: Path) -> dict:
 def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_at):
     data = load_split(locate(data_dir), "train")
     settings = TrainSettings.for_model("net", seed=123, log_every=10)
-    cpu = torch.device("cpu")
-    train(settings, data, cpu, run_files(tmp_path / "straight.pth"))
+    train(settings, data, run_files(tmp_path / "straight.pth"))
 
     calls = iter(range(10_000))
     with pytest.raises(Interrupted, match="--resume"):
-        train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), should_stop=lambda: next(calls) == stop_at)
+        train(settings, data, run_files(tmp_path / "resumed.pth"),
+              context=Context(should_stop=lambda: next(calls) == stop_at))
     assert not (tmp_path / "resumed.pth").exists()
-    result = train(settings, data, cpu, run_files(tmp_path / "resumed.pth"), resume=True)
+    result = train(settings, data, run_files(tmp_path / "resumed.pth"), policy=ResumePolicy(resume=True))
     assert result.resumed_from == divmod(stop_at, 75)
     straight, resumed = _weights(tmp_path / "straight.pth"), _weights(tmp_path / "resumed.pth")
     assert straight.keys() == resumed.keys()
@@ -90,13 +91,12 @@ def test_interrupted_and_resumed_run_is_bit_identical(data_dir, tmp_path, stop_a
 
 def test_resume_refuses_different_settings(data_dir, tmp_path):
     data = load_split(locate(data_dir), "train")
-    cpu = torch.device("cpu")
-    train(TrainSettings.for_model("net", epochs=1, seed=1), data, cpu, run_files(tmp_path / "a.pth"))
+    train(TrainSettings.for_model("net", epochs=1, seed=1), data, run_files(tmp_path / "a.pth"))
     with pytest.raises(UsageError, match="batch_size 4 \\(now 8\\)"):
-        train(TrainSettings.for_model("net", epochs=1, seed=1, batch_size=8), data, cpu, run_files(tmp_path / "a.pth"),
-              resume=True)
+        train(TrainSettings.for_model("net", epochs=1, seed=1, batch_size=8), data, run_files(tmp_path / "a.pth"),
+              policy=ResumePolicy(resume=True))
     with pytest.raises(UsageError, match="no checkpoint"):
-        train(TrainSettings.for_model("net"), data, cpu, run_files(tmp_path / "b.pth"), resume=True)
+        train(TrainSettings.for_model("net"), data, run_files(tmp_path / "b.pth"), policy=ResumePolicy(resume=True))
 
 
 def test_resume_can_extend_training(data_dir, tmp_path, cli):

@@ -105,7 +105,10 @@ class Command(typer.core.TyperCommand):
         self.params.extend(global_parameters((*self.uses, *EVERY_COMMAND)))
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
-        arguments, own, shared = [], [], []
+        """Arguments, then the command's options in the panels they name (Typer's
+        `rich_help_panel`, drawn as plain sections so help needs no rich), then the global ones."""
+        sections: dict[str, list[tuple[str, str]]] = {"Arguments": [], "Options": []}
+        shared = []
         for parameter in self.get_params(ctx):
             record = parameter.get_help_record(ctx)
             if record is None:
@@ -113,10 +116,13 @@ class Command(typer.core.TyperCommand):
             if parameter.param_type_name == "argument":
                 # typer would add the Python type ("IMAGES <list[str]>"); the name says it all
                 name = parameter.metavar or parameter.name.upper()
-                arguments.append((name + ("..." if parameter.nargs != 1 else ""), record[1]))
+                sections["Arguments"].append((name + ("..." if parameter.nargs != 1 else ""), record[1]))
+            elif _is_global(parameter):
+                shared.append(record)
             else:
-                (shared if _is_global(parameter) else own).append(record)
-        for title, rows in (("Arguments", arguments), ("Options", own), (GLOBAL_SECTION, shared)):
+                sections.setdefault(getattr(parameter, "rich_help_panel", None) or "Options", []).append(record)
+        sections[GLOBAL_SECTION] = shared
+        for title, rows in sections.items():
             if rows:
                 with formatter.section(title):
                     formatter.write_dl(rows)

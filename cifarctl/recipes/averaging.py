@@ -36,9 +36,10 @@ class Lookahead:
             self._pull(1 - self.decay(step, total_steps))
 
     @torch.no_grad()
-    def finish(self) -> None:
+    def at_epoch_end(self, run_finished: bool) -> None:
         """At the end of the run: the model takes the slow weights."""
-        self._pull(0.0)
+        if run_finished:
+            self._pull(0.0)
 
     def _pull(self, weight: float) -> None:
         torch._foreach_lerp_(self.slow, self.tensors, weight)
@@ -47,8 +48,26 @@ class Lookahead:
     def state_dict(self) -> dict[str, Any]:
         return {"every": self.every, "slow": [t.clone() for t in self.slow]}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if state is None:
+            raise ValueError("the checkpoint has no averaged weights for this recipe's Lookahead")
         slow = state["slow"]
         if len(slow) != len(self.slow) or any(a.shape != b.shape for a, b in zip(slow, self.slow)):
             raise ValueError("the averaged weights do not match this model")
         self.slow = [t.to(device=b.device, dtype=b.dtype).clone() for t, b in zip(slow, self.slow)]
+
+
+class NoAveraging:
+    """A recipe without weight averaging: the model keeps its own weights."""
+
+    def after_step(self, step: int, total_steps: int) -> None:
+        pass
+
+    def at_epoch_end(self, run_finished: bool) -> None:
+        pass
+
+    def state_dict(self) -> None:
+        return None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        pass

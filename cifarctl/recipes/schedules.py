@@ -1,4 +1,4 @@
-"""Per-step learning-rate schedules, as torch.optim.lr_scheduler.LambdaLR multipliers.
+"""Per-step learning-rate schedules: torch's LambdaLR with our multipliers, or the tutorial's fixed rate.
 
 Each multiplier is a small object of plain numbers, so the scheduler's state_dict (which
 keeps the objects' attributes) goes into a checkpoint and loads with weights_only=True.
@@ -58,11 +58,50 @@ class Triangular:
         return 1 - (1 - self.end) * fall
 
 
-def make_scheduler(optimizer: torch.optim.Optimizer, recipe, total_steps: int) -> torch.optim.lr_scheduler.LambdaLR | None:
-    """The scheduler for the recipe's schedule over `total_steps`; None for "constant" (nothing
-    to step). A time budget changes the length later through `refit`."""
-    if recipe.schedule == "constant":
+class ConstantRate:
+    """The tutorial's fixed learning rate: nothing to step, refit or save."""
+
+    def step(self) -> None:
+        pass
+
+    def refit(self, total_steps: int) -> None:
+        pass
+
+    def state_dict(self) -> None:
         return None
+
+    def load_state_dict(self, state: dict | None) -> None:
+        pass
+
+
+class StepSchedule:
+    """A per-step multiplier of the optimiser's rates (torch's LambdaLR) over the run's length."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, multiplier: OneCycle | Triangular, flat_steps: int) -> None:
+        self.multiplier = multiplier
+        self.flat_steps = flat_steps
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
+
+    def step(self) -> None:
+        self.scheduler.step()
+
+    def refit(self, total_steps: int) -> None:
+        """A new run length (a time budget measured the speed); the steps already taken were in
+        the flat start, which does not depend on the length."""
+        self.multiplier.fit(total_steps, self.flat_steps)
+
+    def state_dict(self) -> dict:
+        return self.scheduler.state_dict()
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state is not None:
+            self.scheduler.load_state_dict(state)
+
+
+def make_schedule(optimizer, recipe, total_steps: int) -> ConstantRate | StepSchedule:
+    """The schedule the recipe names, fitted to `total_steps`."""
+    if recipe.schedule == "constant":
+        return ConstantRate()
     if recipe.schedule == "onecycle":
         multiplier = OneCycle(recipe.warmup)
     elif recipe.schedule == "triangular":
@@ -70,12 +109,4 @@ def make_scheduler(optimizer: torch.optim.Optimizer, recipe, total_steps: int) -
     else:
         raise ValueError(f"unknown schedule {recipe.schedule!r}")
     multiplier.fit(total_steps, recipe.flat_steps)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, multiplier)
-
-
-def refit(scheduler: torch.optim.lr_scheduler.LambdaLR | None, recipe, total_steps: int) -> None:
-    """Give a scheduler a new run length (after a time budget measured the speed); the steps
-    already taken were in the flat start, which does not depend on the length."""
-    if scheduler is not None:
-        for multiplier in scheduler.lr_lambdas:
-            multiplier.fit(total_steps, recipe.flat_steps)
+    return StepSchedule(optimizer, multiplier, recipe.flat_steps)

@@ -1,4 +1,4 @@
-"""A training run's position, and the checkpoint that saves and restores it with the run's parts.
+"""The checkpoint of a training run: saved at epoch ends and on a stop, checked and restored on --resume.
 
 Everything a bit-identical resume needs goes in: the weights, optimiser, schedule and
 averaged weights (from `Parts`), the step, the RNG state, the running losses, how much of
@@ -9,16 +9,14 @@ checks that the checkpoint belongs to this run before anything is built from it.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from cifarctl.data.memory import Split
-from cifarctl.errors import CheckpointError, CifarctlError, UsageError
+from cifarctl.errors import CheckpointError, CifarctlError, Interrupted, UsageError
 from cifarctl.torch_files import (
     CHECKPOINT_FORMAT,
     CHECKPOINT_VERSION,
@@ -27,10 +25,11 @@ from cifarctl.torch_files import (
     save_state,
     version_problem,
 )
-from cifarctl.training.distributed import Cluster, on_main
+from cifarctl.training.distributed import Cluster, on_main, stop_agreed
 from cifarctl.training.parts import Parts
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
+from cifarctl.training.state import RunState, dataset_identity, planned_steps
 
 REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer": dict, "step": int,
                  "total_steps": int, "output": str, "dataset": dict, "torch_rng": torch.Tensor}
@@ -39,66 +38,6 @@ REQUIRED_KEYS = {"settings": dict, "world_size": int, "model": dict, "optimizer"
 CHANGEABLE = {"eval_every", "threads", "compile"}
 CHANGEABLE_RECIPE = {"log_every"}
 CHANGEABLE_WITH_CONSTANT_RATE = {"steps"}  # and the recipe's epochs: a constant rate can run longer
-
-
-def dataset_identity(data: Split) -> dict[str, Any]:
-    """How many images, and a fingerprint of labels and a sample of pixels (milliseconds to make)."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(data.labels.cpu().numpy().tobytes())
-    digest.update(data.images[:: max(1, len(data) // 512)].cpu().numpy().tobytes())
-    return {"images": len(data), "fingerprint": digest.hexdigest()}
-
-
-@dataclass
-class RunState:
-    step: int  # global mini-batch steps done
-    total_steps: int
-    dataset: dict[str, Any]
-    running_loss: float = 0.0  # the tutorial's running_loss, reset at every log line
-    epoch_loss: float = 0.0
-    final_loss: float = float("nan")  # mean loss over the last whole epoch
-    test_accuracy: float | None = None
-    metrics_bytes: int = 0
-    elapsed_seconds: float = 0.0  # training time before this process, for the metrics log
-    seen_images_this_run: int = 0  # by this process, not saved
-    correct: int = 0  # right answers this epoch, by this process, when the recipe reports them
-    # Summed on the device after every step and read (one host sync) only when a line needs them.
-    pending_loss: torch.Tensor | None = None
-    pending_correct: torch.Tensor | None = None
-
-    @classmethod
-    def fresh(cls, settings: TrainSettings, steps_per_epoch: int, data: Split) -> RunState:
-        return cls(step=0, total_steps=planned_steps(settings, steps_per_epoch), dataset=dataset_identity(data))
-
-    def count(self, loss: torch.Tensor, outputs: torch.Tensor | None = None, targets: torch.Tensor | None = None) -> None:
-        """Add one step's loss (and right answers, given outputs and targets) without a host sync."""
-        if self.pending_loss is None:
-            self.pending_loss = torch.zeros((), dtype=torch.float64, device=loss.device)
-            self.pending_correct = torch.zeros((), dtype=torch.int64, device=loss.device)
-        self.pending_loss += loss.detach()
-        if outputs is not None:
-            self.pending_correct += (outputs.detach().argmax(dim=1) == targets).sum()
-
-    def settle(self) -> None:
-        """Move the sums from the device into the running, epoch and correct counts."""
-        if self.pending_loss is None:
-            return
-        loss, correct = float(self.pending_loss), int(self.pending_correct)
-        self.pending_loss.zero_()
-        self.pending_correct.zero_()
-        self.running_loss += loss
-        self.epoch_loss += loss
-        self.correct += correct
-
-    def epochs_total(self, steps_per_epoch: int) -> str:
-        """How many epochs the run has, counting a last partial one (a length set by --steps)."""
-        return str(math.ceil(self.total_steps / steps_per_epoch))
-
-
-def planned_steps(settings: TrainSettings, steps_per_epoch: int) -> int:
-    if settings.steps is not None:
-        return settings.steps
-    return max(1, math.ceil(settings.epochs * steps_per_epoch))
 
 
 def save(files: RunFiles, settings: TrainSettings, parts: Parts, state: RunState, world_size: int) -> None:
@@ -121,9 +60,9 @@ def save(files: RunFiles, settings: TrainSettings, parts: Parts, state: RunState
         "torch_rng": torch.get_rng_state(),
         "model": parts.network.state_dict(),
         "optimizer": parts.optimizer.state_dict(),
-        "scheduler": parts.scheduler.state_dict() if parts.scheduler is not None else None,
-        "lookahead": parts.lookahead.state_dict() if parts.lookahead is not None else None,
-        "scaler": parts.scaler.state_dict() if parts.scaler is not None else None,
+        "scheduler": parts.schedule.state_dict(),
+        "lookahead": parts.averaging.state_dict(),
+        "scaler": parts.scaler.state_dict() if parts.scaler.is_enabled() else None,
     }, files.checkpoint)
 
 
@@ -133,18 +72,18 @@ def restore(checkpoint: dict[str, Any], parts: Parts, fresh: RunState) -> RunSta
     try:
         parts.network.load_state_dict(checkpoint["model"])
         parts.optimizer.load_state_dict(checkpoint["optimizer"])
-        for part, key in ((parts.scheduler, "scheduler"), (parts.lookahead, "lookahead"), (parts.scaler, "scaler")):
-            if part is not None and checkpoint.get(key) is not None:
-                part.load_state_dict(checkpoint[key])
+        parts.schedule.load_state_dict(checkpoint.get("scheduler"))
+        parts.averaging.load_state_dict(checkpoint.get("lookahead"))
+        if checkpoint.get("scaler") is not None:
+            parts.scaler.load_state_dict(checkpoint["scaler"])
     except (RuntimeError, ValueError, KeyError, TypeError) as error:
         detail = " ".join(str(error).split())[:120]
         raise CheckpointError(f"the checkpoint does not fit {parts.info.describe()} ({detail}); "
                               "it is damaged or from another run") from None
     torch.set_rng_state(checkpoint["torch_rng"])
-    return RunState(
+    return dataclasses.replace(
+        fresh,
         step=checkpoint["step"],
-        total_steps=fresh.total_steps,
-        dataset=fresh.dataset,
         running_loss=float(checkpoint.get("running_loss", 0.0)),
         epoch_loss=float(checkpoint.get("epoch_loss", 0.0)),
         final_loss=float(checkpoint.get("final_loss", float("nan"))),
@@ -155,13 +94,13 @@ def restore(checkpoint: dict[str, Any], parts: Parts, fresh: RunState) -> RunSta
 
 
 def read_for_resume(files: RunFiles, settings: TrainSettings, data: Split, steps_per_epoch: int,
-                    cluster: Cluster | None, allow_other_data: bool = False) -> dict[str, Any]:
+                    cluster: Cluster, allow_other_data: bool = False) -> dict[str, Any]:
     """The checkpoint to continue from, checked against this run, on every rank (rank 0 reads it)."""
-    world_size = cluster.world_size if cluster else 1
-    return on_main(lambda: _checked(files, settings, data, steps_per_epoch, world_size, allow_other_data), cluster)
+    return on_main(lambda: _checked(files, settings, data, steps_per_epoch, cluster.world_size, allow_other_data),
+                   cluster)
 
 
-def claim_checkpoint(files: RunFiles, restart: bool, cluster: Cluster | None) -> None:
+def claim_checkpoint(files: RunFiles, restart: bool, cluster: Cluster) -> None:
     """Before a fresh run: never overwrite a checkpoint of another output, or an unfinished one
     of this output, without being told to."""
     on_main(lambda: _check_claim(files, restart), cluster)
@@ -240,8 +179,10 @@ def _field_problem(state: dict[str, Any]) -> str | None:
         "final_loss": _number(state.get("final_loss", 0.0), -math.inf, nan_ok=True),
         "test_accuracy": state.get("test_accuracy") is None or _number(state["test_accuracy"], 0.0, 1.0),
         "elapsed_seconds": _number(state.get("elapsed_seconds", 0.0)),
-        "dataset": isinstance(state["dataset"].get("images"), int) and isinstance(state["dataset"].get("fingerprint"), str),
-        "torch_rng": state["torch_rng"].dtype == torch.uint8 and state["torch_rng"].shape == torch.get_rng_state().shape,
+        "dataset": isinstance(state["dataset"].get("images"), int)
+        and isinstance(state["dataset"].get("fingerprint"), str),
+        "torch_rng": state["torch_rng"].dtype == torch.uint8
+        and state["torch_rng"].shape == torch.get_rng_state().shape,
         "lookahead": state.get("lookahead") is None or isinstance(state["lookahead"], dict),
     }
     wrong = [name for name, sound in checks.items() if not sound]
@@ -300,3 +241,26 @@ def _differences(saved: TrainSettings, now: TrainSettings) -> list[str]:
     different += [f"{key} {before['recipe'].get(key)} (now {value})" for key, value in after["recipe"].items()
                   if key not in skip_recipe and before["recipe"].get(key) != value]
     return different
+
+
+class Checkpoints:
+    """Saves the run's checkpoint at every epoch's end and on a stop request (rank 0 writes it;
+    every rank settles its losses first, since those are averaged over the ranks)."""
+
+    def __init__(self, run, parts: Parts, progress, context) -> None:
+        self.run, self.parts, self.progress, self.context = run, parts, progress, context
+        self.written = False  # by this run: a checkpoint from before it is no state of this run
+
+    def save(self, state: RunState) -> None:
+        self.progress.before_checkpoint(state)
+        if self.context.cluster.is_main:
+            save(self.run.files, self.run.settings_at(state), self.parts, state, self.context.cluster.world_size)
+            self.written = True
+
+    def stop_if_asked(self, state: RunState) -> None:
+        """On a stop request (Ctrl-C, SIGTERM, SIGHUP): save, then stop with the line that says how to go on."""
+        if stop_agreed(self.context.should_stop, state.step, self.context.cluster):
+            self.save(state)
+            raise Interrupted(f"interrupted at epoch {state.epoch + 1}, mini-batch {state.in_epoch}; checkpoint "
+                              f"saved to {self.run.files.checkpoint}; rerun the same command with --resume to "
+                              "continue")

@@ -20,9 +20,13 @@ import torch.distributed as dist
 
 from cifarctl.errors import CifarctlError
 
+STOP_CHECK_EVERY = 20  # under torchrun, the ranks agree on a stop request every this many steps
+
 
 @dataclass(frozen=True)
 class Cluster:
+    """The processes a run trains on: several under torchrun, else one (`ALONE`)."""
+
     rank: int
     world_size: int
     local_rank: int
@@ -31,21 +35,28 @@ class Cluster:
     def is_main(self) -> bool:
         return self.rank == 0
 
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
 
-def cluster_from_environment() -> Cluster | None:
-    """The process's place in a torchrun job, or None when it runs alone."""
+
+ALONE = Cluster(rank=0, world_size=1, local_rank=0)
+
+
+def cluster_from_environment() -> Cluster:
+    """The process's place in a torchrun job, or `ALONE` when it runs by itself."""
     try:
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     except ValueError:
         raise CifarctlError("RANK, WORLD_SIZE and LOCAL_RANK must be whole numbers (set by torchrun)") from None
-    return Cluster(rank, world_size, local_rank) if world_size > 1 else None
+    return Cluster(rank, world_size, local_rank) if world_size > 1 else ALONE
 
 
 def device_for(cluster: Cluster, device: torch.device) -> torch.device:
     """One GPU per process: process LOCAL_RANK uses cuda:LOCAL_RANK."""
-    if device.type == "cuda":
+    if device.type == "cuda" and cluster.distributed:
         if cluster.local_rank >= torch.cuda.device_count():
             raise CifarctlError(f"process {cluster.rank} wants cuda:{cluster.local_rank}, but this machine has "
                                 f"{torch.cuda.device_count()} GPU(s); lower --nproc-per-node")
@@ -55,7 +66,7 @@ def device_for(cluster: Cluster, device: torch.device) -> torch.device:
 
 
 def join(cluster: Cluster, device: torch.device) -> None:
-    if dist.is_initialized():
+    if not cluster.distributed or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     try:
@@ -80,19 +91,19 @@ def leave(together: bool = True) -> None:
     dist.destroy_process_group()
 
 
-def broadcast(value: Any, cluster: Cluster | None) -> Any:
+def broadcast(value: Any, cluster: Cluster) -> Any:
     """Rank 0's `value`, on every rank."""
-    if cluster is None:
+    if not cluster.distributed:
         return value
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
 
 
-def on_main(action: Callable[[], Any], cluster: Cluster | None) -> Any:
+def on_main(action: Callable[[], Any], cluster: Cluster) -> Any:
     """Run `action` on rank 0 (or the only process) and give its result to every rank; if it
     fails with a user-facing error, every rank raises that same error."""
-    if cluster is None:
+    if not cluster.distributed:
         return action()
     outcome: Any = None
     if cluster.is_main:
@@ -111,18 +122,36 @@ def _collective_device() -> torch.device:
     return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
 
 
-def mean_over_ranks(values: list[float], cluster: Cluster | None) -> list[float]:
-    if cluster is None:
+def mean_over_ranks(values: list[float], cluster: Cluster) -> list[float]:
+    if not cluster.distributed:
         return values
     tensor = torch.tensor(values, dtype=torch.float64, device=_collective_device())
     dist.all_reduce(tensor)
     return (tensor / cluster.world_size).tolist()
 
 
-def any_rank(flag: bool, cluster: Cluster | None) -> bool:
+def any_rank(flag: bool, cluster: Cluster) -> bool:
     """True on every rank when it is True on at least one (all ranks must call it together)."""
-    if cluster is None:
+    if not cluster.distributed:
         return flag
     tensor = torch.tensor([1 if flag else 0], dtype=torch.int32, device=_collective_device())
     dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
     return bool(tensor.item())
+
+
+def wrapped(network: torch.nn.Module, device: torch.device, cluster: Cluster) -> torch.nn.Module:
+    """What a training step calls: the network, or under torchrun its DistributedDataParallel
+    wrapper, which averages the gradients over the processes in `backward()`."""
+    if not cluster.distributed:
+        return network
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def stop_agreed(should_stop: Callable[[], bool], step: int, cluster: Cluster) -> bool:
+    """Whether to stop now. Alone: at once. Under torchrun every rank must stop at the same step,
+    so the ranks agree every STOP_CHECK_EVERY steps (a collective each time)."""
+    if not cluster.distributed:
+        return should_stop()
+    return step % STOP_CHECK_EVERY == 0 and any_rank(should_stop(), cluster)

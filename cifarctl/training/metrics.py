@@ -3,9 +3,9 @@
 The first line, of kind "run", says what the run trains on ({"kind": "run", "dataset":
 "cifar100", "classes": 100}), so a plot knows random guessing's accuracy; logs written before it
 existed have none and are CIFAR-10's. Lines of kind "step" come with every running-loss line,
-lines of kind "epoch" at the end of every epoch. The checkpoint records how many bytes of the log belong to it, so a resumed
-run first cuts off whatever was written after its checkpoint (by a run killed later) and
-the log never holds a gap or a duplicate. `pandas.read_json(path, lines=True)` reads it.
+lines of kind "epoch" at the end of every epoch. The checkpoint records how many bytes of the
+log belong to it, so a resumed run first cuts off whatever was written after its checkpoint
+(by a run killed later) and the log never holds a gap or a duplicate. `pandas.read_json(path, lines=True)` reads it.
 """
 
 from __future__ import annotations
@@ -143,7 +143,8 @@ def read_metrics(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     try:
         text = read_regular_file(Path(path), "metrics log", MAX_LOG_BYTES).decode("utf-8")
     except FileNotFoundError:
-        raise CifarctlError(f"metrics log {path} does not exist; 'cifarctl train' writes one beside the model") from None
+        raise CifarctlError(f"metrics log {path} does not exist; 'cifarctl train' writes one beside the model"
+                            ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise CifarctlError(f"metrics log {path} cannot be read ({error})") from None
     records, warnings = [], []

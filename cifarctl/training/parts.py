@@ -2,29 +2,32 @@
 
 `build_parts` makes, in order: the model (with the family's `prepare` hook, e.g. whitening
 filters from the training images), the optimiser (with the family's parameter groups), the
-schedule over the run's whole length, weight averaging, the loss and the number format. The
-training loop uses them; `cifarctl.training.checkpoint` saves and restores them.
+schedule over the run's whole length, weight averaging, the loss and the number format.
+Every optional part is an object that is always there (a constant rate, no averaging, a
+disabled fp16 scaler), so the loop never asks whether a recipe has one.
+`cifarctl.training.checkpoint` saves and restores them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn as nn
 
+from cifarctl.compiling import compiled
 from cifarctl.cpu_threads import uses_small_batch_mode
 from cifarctl.data.memory import normalize
+from cifarctl.events import Events
 from cifarctl.models import ModelInfo, build_model, count_parameters, hook
 from cifarctl.recipes import Recipe
 from cifarctl.recipes.augment import augment_epoch
-from cifarctl.recipes.averaging import Lookahead
+from cifarctl.recipes.averaging import Lookahead, NoAveraging
 from cifarctl.recipes.optimizers import make_optimizer
 from cifarctl.recipes.precision import resolve_precision
-from cifarctl.recipes.schedules import make_scheduler
-from cifarctl.training.distributed import Cluster
+from cifarctl.recipes.schedules import ConstantRate, StepSchedule, make_schedule
+from cifarctl.training.distributed import ALONE, Cluster, wrapped
 from cifarctl.training.settings import TrainSettings
 
 
@@ -36,15 +39,14 @@ class Parts:
     model: nn.Module  # what a step calls: the network, or its DistributedDataParallel wrapper
     network: nn.Module  # the network itself, whose weights are saved
     optimizer: Any  # a torch.optim optimiser, or the tutorial's MomentumSGD
-    scheduler: torch.optim.lr_scheduler.LambdaLR | None  # None for a constant rate
-    lookahead: Lookahead | None
-    scaler: torch.amp.GradScaler | None  # fp16 only
+    schedule: ConstantRate | StepSchedule
+    averaging: Lookahead | NoAveraging
+    scaler: torch.amp.GradScaler  # enabled for fp16 only; otherwise it passes the loss and the step through
     criterion: nn.Module
     precision: str  # fp32, bf16 or fp16, resolved for the device
     memory_format: torch.memory_format
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    freeze_stem: Callable[[nn.Module], None] | None
 
     @property
     def parameter_count(self) -> int:
@@ -61,6 +63,11 @@ class Parts:
         """The whole training set for one epoch, augmented from (seed, epoch) alone and normalised."""
         return self.normalized(augment_epoch(images, self.recipe.augment, seed, epoch))
 
+    def at_epoch_start(self, epoch: int) -> None:
+        """What the recipe changes from one epoch on: the family's stem stops learning."""
+        if self.recipe.freeze_stem_after and epoch >= self.recipe.freeze_stem_after:
+            hook(self.info.family, "freeze_stem")(self.network)
+
     def synchronize(self) -> None:
         """Wait for the device's queued work, so a clock read measures it."""
         if self.device.type == "cuda":
@@ -68,7 +75,9 @@ class Parts:
 
 
 def build_parts(settings: TrainSettings, device: torch.device, images: torch.Tensor, total_steps: int,
-                cluster: Cluster | None = None) -> Parts:
+                cluster: Cluster = ALONE, events: Events = Events()) -> Parts:
+    """The parts for `settings` over `total_steps` steps; `images` (uint8, on `device`) are the
+    training images a family's `prepare` hook may learn from."""
     recipe, info = settings.recipe, ModelInfo(settings.model, settings.options, len(settings.classes))
     family = info.family
     # channels-last convolutions are faster on GPUs and for oneDNN's CPU kernels; tiny CPU
@@ -81,49 +90,19 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
     prepare = hook(family, "prepare")
     if prepare is not None:
         prepare(network, normalize(images, mean, std))
-    model = network
-    if cluster is not None:
-        from torch.nn.parallel import DistributedDataParallel
-
-        model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
+    model = wrapped(network, device, cluster)
+    if settings.compile:
+        model = compiled(model, device.type, events)
     optimizer = make_optimizer(network, recipe, hook(family, "param_groups"))
     precision = resolve_precision(settings.precision, device)
-    # Alone: the batch mean, as the tutorial. Under DDP, which averages gradients over ranks:
-    # each rank's sum, scaled in the step so the average is the mean over the global batch.
-    criterion = nn.CrossEntropyLoss(reduction="mean" if cluster is None else "sum",
-                                    label_smoothing=recipe.label_smoothing)
     return Parts(
-        info=info, recipe=recipe, device=device, model=model, network=network, optimizer=optimizer,
-        scheduler=make_scheduler(optimizer, recipe, total_steps),
-        lookahead=Lookahead(network, recipe.lookahead, recipe.flat_steps) if recipe.lookahead else None,
-        scaler=torch.amp.GradScaler(device.type) if precision == "fp16" else None,
-        criterion=criterion, precision=precision, memory_format=memory_format, mean=mean, std=std,
-        freeze_stem=hook(family, "freeze_stem") if recipe.freeze_stem_after else None,
+        info=info, recipe=recipe, device=device, model=model, network=network,
+        optimizer=optimizer, schedule=make_schedule(optimizer, recipe, total_steps),
+        averaging=Lookahead(network, recipe.lookahead, recipe.flat_steps) if recipe.lookahead else NoAveraging(),
+        scaler=torch.amp.GradScaler(device.type, enabled=precision == "fp16"),
+        # The batch's mean, as the tutorial's. Under torchrun each process takes the mean of its
+        # share and DistributedDataParallel averages the processes' gradients: the global batch's
+        # mean whenever the shares are equal (every step but, at most, an epoch's short last one).
+        criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+        precision=precision, memory_format=memory_format, mean=mean, std=std,
     )
-
-
-PROBE_STEPS = 3
-
-
-def seconds_per_step(settings: TrainSettings, device: torch.device, images: torch.Tensor,
-                     labels: torch.Tensor) -> float:
-    """A training step's time for `settings` on this machine: PROBE_STEPS steps on the first
-    batch after one untimed step (allocations, kernel choice). The weights are thrown away."""
-    import time
-
-    from cifarctl.recipes.precision import autocast
-
-    batch = slice(0, min(len(labels), settings.batch_size))
-    parts = build_parts(settings, device, images[batch], total_steps=PROBE_STEPS + 1)
-    inputs, targets = parts.normalized(images[batch]), labels[batch]
-    for step in range(PROBE_STEPS + 1):
-        if step == 1:
-            parts.synchronize()
-            started = time.perf_counter()
-        parts.optimizer.zero_grad()
-        with autocast(device, parts.precision):
-            loss = parts.criterion(parts.model(inputs).float(), targets)
-        loss.backward()
-        parts.optimizer.step()
-    parts.synchronize()
-    return (time.perf_counter() - started) / PROBE_STEPS

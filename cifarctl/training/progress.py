@@ -3,21 +3,24 @@ per-epoch lines, the progress bar and the metrics log. The loop calls it; it tra
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Iterator
+
+import torch
 
 from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
 from cifarctl.devices import describe as describe_device
 from cifarctl.durations import format_duration
 from cifarctl.errors import CifarctlError
-from cifarctl.events import Events
-from cifarctl.training.checkpoint import RunState
-from cifarctl.training.distributed import Cluster, mean_over_ranks
+from cifarctl.training.context import Context
 from cifarctl.training.distributed import backend as dist_backend
-from cifarctl.training.metrics import MetricsLog
+from cifarctl.training.distributed import mean_over_ranks
+from cifarctl.training.metrics import MetricsLog, run_header
 from cifarctl.training.parts import Parts
-from cifarctl.training.run_files import RunFiles
-from cifarctl.training.settings import TrainSettings
+from cifarctl.training.start import Run
+from cifarctl.training.state import RunState
 
 PROGRESS_INTERVAL_S = 0.25
 
@@ -36,27 +39,47 @@ def dataset_words(dataset: str) -> str:
         return f"{dataset} "
 
 
+def last_step_position(state: RunState) -> tuple[int, int]:
+    """(epoch, steps done in it) of the step just taken: `[epoch + 1, step]` in the tutorial's line."""
+    epoch, before = divmod(state.step - 1, state.steps_per_epoch)
+    return epoch, before + 1
+
+
 class Progress:
-    def __init__(self, settings: TrainSettings, parts: Parts, files: RunFiles, events: Events, metrics: MetricsLog,
-                 cluster: Cluster | None, steps_per_epoch: int, images: int, evaluated_on: str = "test") -> None:
-        self.settings, self.parts, self.files, self.events, self.metrics = settings, parts, files, events, metrics
+    def __init__(self, run: Run, parts: Parts, context: Context, evaluated_on: str = "test") -> None:
+        self.run, self.settings, self.parts, self.files = run, run.settings, parts, run.files
+        self.events, self.cluster = context.events, context.cluster
         self.evaluated_on = evaluated_on  # the split --eval-every measures: "val" when one is held out
-        self.cluster = cluster
-        self.world_size = cluster.world_size if cluster else 1
-        self.steps_per_epoch, self.images = steps_per_epoch, images
-        self.global_batch = settings.batch_size * self.world_size
+        self.metrics = MetricsLog(run.files.metrics if context.cluster.is_main else None,
+                                  context.metrics_sink if context.cluster.is_main else None)
+        self.global_batch = run.settings.batch_size * context.cluster.world_size
         self.loss_history: list[float] = []
         self.last_progress = time.monotonic()
         self.mark = time.perf_counter()  # training time since the last checkpoint is added to the state's
         self.epoch_started_at = self.mark
         self.epoch_seen = 0
 
+    @contextlib.contextmanager
+    def training(self, state: RunState) -> Iterator[None]:
+        """Around the loop: the first lines, the metrics log open, the progress bar."""
+        self.first_line()
+        if self.run.saved is not None:
+            self.resumed(state)
+        self.metrics.open(state.metrics_bytes if self.run.saved is not None else None,
+                          run_header(self.settings.dataset, len(self.settings.classes)))
+        try:
+            self.started(state)
+            yield
+        finally:
+            self.events.task_finished()
+            self.metrics.close()
+
     # --- lines ------------------------------------------------------------------------------
-    def first_line(self, threads_why: str = "") -> None:
+    def first_line(self) -> None:
         """What is about to happen: data, device, model, recipe, seed, and a time estimate where slow."""
         settings, parts, family = self.settings, self.parts, self.parts.info.family
         held_out = settings.validation
-        images = f"{self.images:,} {dataset_words(settings.dataset)}images"
+        images = f"{self.run.images:,} {dataset_words(settings.dataset)}images"
         if held_out:
             images += f" ({held_out['size']:,} more held out for validation)"
         line = (f"training {parts.info.describe()} on {images} on {describe_device(parts.device)}, "
@@ -66,14 +89,14 @@ class Progress:
             line += f", {parts.precision}"
         if parts.device.type == "cpu":
             line += f", {settings.threads} CPU thread{'s' if settings.threads != 1 else ''}"
-            line += f" ({threads_why})" if threads_why else ""
+            line += f" ({self.run.threads_why})" if self.run.threads_why else ""
         self.events.message(line)
-        if self.cluster is not None:
-            self.events.message(f"distributed: {self.world_size} processes ({dist_backend()}), {settings.batch_size} "
-                                f"images per process per step = global batch {self.global_batch}, "
-                                f"lr {settings.recipe.lr:g}")
+        if self.cluster.distributed:
+            self.events.message(f"distributed: {self.cluster.world_size} processes ({dist_backend()}), "
+                                f"{settings.batch_size} images per process per step = global batch "
+                                f"{self.global_batch}, lr {settings.recipe.lr:g}")
         if family.cpu_note and parts.device.type == "cpu":
-            steps = settings.steps if settings.steps is not None else settings.epochs * self.steps_per_epoch
+            steps = settings.steps if settings.steps is not None else settings.epochs * self.run.steps_per_epoch
             seconds = steps * self.global_batch / max(family.images_per_second_cpu, 1e-9)
             self.events.warning(f"{family.name} is {family.cpu_note}; this run may take about "
                                 f"{format_duration(seconds)} here")
@@ -86,13 +109,13 @@ class Progress:
         return f"{self.settings.epochs:g} epoch{'' if self.settings.epochs == 1 else 's'}"
 
     def resumed(self, state: RunState) -> None:
-        epoch, step = divmod(state.step, self.steps_per_epoch)
-        if state.step >= state.total_steps:
-            self.events.message(f"{self.files.checkpoint} has already trained {state.step / self.steps_per_epoch:g} "
-                                f"epochs: nothing left to train, writing {self.files.output} from it "
-                                "(ask for more with --epochs)")
+        if state.finished:
+            self.events.message(f"{self.files.checkpoint} has already trained "
+                                f"{state.step / state.steps_per_epoch:g} epochs: nothing left to train, writing "
+                                f"{self.files.output} from it (ask for more with --epochs)")
         else:
-            self.events.message(f"resuming from {self.files.checkpoint} at epoch {epoch + 1}, mini-batch {step}")
+            self.events.message(f"resuming from {self.files.checkpoint} at epoch {state.epoch + 1}, "
+                                f"mini-batch {state.in_epoch}")
 
     def started(self, state: RunState) -> None:
         self.mark = time.perf_counter()
@@ -108,7 +131,7 @@ class Progress:
             repeat += f" --threads {self.settings.threads}"
         self.events.task_finished()
         self.events.message(f"time budget {format_duration(self.settings.time_budget)}: {1000 * per_step:.0f} ms "
-                            f"per step here, so {total:,} steps ({total / self.steps_per_epoch:.2f} epochs); "
+                            f"per step here, so {total:,} steps ({total / state.steps_per_epoch:.2f} epochs); "
                             f"{repeat} repeats this run exactly")
         self.started(state)
 
@@ -117,6 +140,16 @@ class Progress:
                             "(the run is no longer repeated exactly by --steps)")
         self.events.task_started(f"training {self.parts.info.describe()}", state.total_steps, unit="steps",
                                  completed=state.step)
+
+    def after_step(self, state: RunState, loss: torch.Tensor, outputs: torch.Tensor, labels: torch.Tensor) -> None:
+        """Count the step's loss (and right answers, for recipes that report them), print the
+        tutorial's loss line every log_every mini-batches, and move the progress bar."""
+        report = self.parts.recipe.epoch_report
+        state.count(loss, len(labels), *((outputs, labels) if report else ()))
+        epoch, in_epoch = last_step_position(state)
+        if in_epoch % self.settings.log_every == 0:
+            self.loss_line(state, epoch, in_epoch)
+        self.bar(state, epoch, in_epoch)
 
     def loss_line(self, state: RunState, epoch: int, in_epoch: int) -> None:
         """The tutorial's `[epoch, step] loss:` line, and the same in the metrics log."""
@@ -141,43 +174,44 @@ class Progress:
         self.last_progress = time.monotonic()
         state.settle()
         since_log = in_epoch % self.settings.log_every
-        if self.cluster is None and since_log:
+        if not self.cluster.distributed and since_log:
             self.check_finite(state.running_loss, state)
         loss = f"  loss {state.running_loss / since_log:.3f}" if since_log else ""
-        rate = (state.seen_images_this_run - self.epoch_seen) * self.world_size / max(
+        rate = (state.seen_images_this_run - self.epoch_seen) * self.cluster.world_size / max(
             1e-9, time.perf_counter() - self.epoch_started_at)
-        self.events.task_advanced(state.step, f"epoch {epoch + 1}/{state.epochs_total(self.steps_per_epoch)}"
-                                              f"{loss}  {rate:,.0f} img/s")
+        self.events.task_advanced(state.step, f"epoch {epoch + 1}/{state.epochs_total}{loss}  {rate:,.0f} img/s")
 
-    def epoch_line(self, state: RunState, epoch: int, steps: int, test_accuracy: float | None) -> None:
+    def epoch_line(self, state: RunState, accuracy: float | None) -> None:
+        """The end of an epoch (or of the run in the middle of one): loss, accuracies, speed."""
+        epoch, steps = last_step_position(state)
         seconds = time.perf_counter() - self.epoch_started_at
-        images = (state.seen_images_this_run - self.epoch_seen) * self.world_size
+        images = (state.seen_images_this_run - self.epoch_seen) * self.cluster.world_size
         state.settle()
         epoch_loss, correct = mean_over_ranks([state.epoch_loss, float(state.correct)], self.cluster)
         state.correct = 0
         self.check_finite(epoch_loss, state)
         state.final_loss = epoch_loss / steps
-        train_accuracy = correct * self.world_size / images if self.parts.recipe.epoch_report and images else None
-        if test_accuracy is not None:
-            state.test_accuracy = test_accuracy
+        train_accuracy = correct * self.cluster.world_size / images if self.parts.recipe.epoch_report and images \
+            else None
+        if accuracy is not None:
+            state.test_accuracy = accuracy
         state.epoch_loss = 0.0
-        state.running_loss = 0.0  # as the tutorial's loop does: steps after the last log line of an epoch are not logged
+        state.running_loss = 0.0  # as the tutorial's loop: steps after an epoch's last log line are not logged
         rate = images / seconds if seconds > 0 else 0.0
         lr = self.parts.learning_rate()
-        if self.parts.recipe.epoch_report or test_accuracy is not None:
-            line = f"epoch {epoch + 1:>3}/{state.epochs_total(self.steps_per_epoch)}  loss {state.final_loss:.3f}"
+        if self.parts.recipe.epoch_report or accuracy is not None:
+            line = f"epoch {epoch + 1:>3}/{state.epochs_total}  loss {state.final_loss:.3f}"
             if train_accuracy is not None:
                 line += f"  train acc {100 * train_accuracy:5.1f} %"
             line += f"  lr {lr:.4g}  {rate:,.0f} img/s"
-            if test_accuracy is not None:
-                line += f"  {self.evaluated_on} acc {100 * test_accuracy:5.1f} %"
+            if accuracy is not None:
+                line += f"  {self.evaluated_on} acc {100 * accuracy:5.1f} %"
             self.events.message(line)
         self.events.task_advanced(state.step, f"epoch {epoch + 1} done")
         self.metrics.write({"kind": "epoch", "epoch": epoch + 1, "global_step": state.step,
                             "images": self._images_seen(epoch, steps), "train_loss": round(state.final_loss, 6),
                             "train_accuracy": None if train_accuracy is None else round(train_accuracy, 6),
-                            f"{self.evaluated_on}_accuracy": None if test_accuracy is None
-                            else round(test_accuracy, 6),
+                            f"{self.evaluated_on}_accuracy": None if accuracy is None else round(accuracy, 6),
                             "lr": lr, "images_per_second": round(rate, 1), "seconds": round(seconds, 3),
                             "time": self._time(state)})
 
@@ -199,14 +233,15 @@ class Progress:
 
     def _images_seen(self, epoch: int, in_epoch: int) -> int:
         """Training images used so far (an epoch's last batch may be smaller than the others)."""
-        per_epoch = min(self.images, self.steps_per_epoch * self.global_batch)
+        per_epoch = min(self.run.images, self.run.steps_per_epoch * self.global_batch)
         return epoch * per_epoch + min(in_epoch * self.global_batch, per_epoch)
 
     def check_finite(self, value: float, state: RunState) -> None:
         if not math.isfinite(value):
             kept = (f"the checkpoint {self.files.checkpoint} keeps the last finite state"
-                    if self.files.checkpoint.exists() and (self.cluster is None or self.cluster.is_main)
+                    if self.files.checkpoint.exists() and self.cluster.is_main
                     else "no checkpoint was written")
-            raise TrainingDiverged(f"the loss became {value} at step {state.step} (epoch "
-                                   f"{state.step // self.steps_per_epoch + 1}): training diverged with lr "
-                                   f"{self.settings.recipe.lr:g}; {kept}; train again with a lower --lr")
+            epoch, _ = last_step_position(state)
+            raise TrainingDiverged(f"the loss became {value} at step {state.step} (epoch {epoch + 1}): training "
+                                   f"diverged with lr {self.settings.recipe.lr:g}; {kept}; train again with a "
+                                   "lower --lr")

@@ -15,15 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from cifarctl.data.memory import Split
-from cifarctl.events import Events
 from cifarctl.inference.evaluation import evaluate
 from cifarctl.inference.model_files import load_trained_model
 from cifarctl.statistics import SIGNIFICANCE, Summary, summarize, welch_p_value
 from cifarctl.training import checkpoint
-from cifarctl.training.loop import train
+from cifarctl.training.context import Context, ResumePolicy
+from cifarctl.training.loop import EVALUATION_BATCH, train
 from cifarctl.training.settings import TrainSettings
 from cifarctl.training.sweep_plan import PlannedRun
 
@@ -118,25 +116,22 @@ def settings_for(settings: TrainSettings, run: PlannedRun, option: str | None) -
 
 
 def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | None, data: Split,
-              evaluation: Split, device: torch.device, resume: bool = False, *, events: Events = Events(),
-              should_stop: Callable[[], bool] = lambda: False, allow_other_data: bool = False,
-              restart: bool = False, announce: Callable[[int, PlannedRun], None] = lambda index, run: None,
-              ) -> SweepResult:
+              evaluation: Split, policy: ResumePolicy = ResumePolicy(), context: Context = Context(),
+              announce: Callable[[int, PlannedRun], None] = lambda index, run: None) -> SweepResult:
     # Checked before the first run trains: an unfinished run met later would stop the sweep
     # after the earlier runs had been trained again.
     for run in planned:
-        if not (resume and run.files.checkpoint.exists()):
-            checkpoint.claim_checkpoint(run.files, restart, None)
+        if not (policy.resume and run.files.checkpoint.exists()):
+            checkpoint.claim_checkpoint(run.files, policy.restart, context.cluster)
     outcomes = []
     for index, run in enumerate(planned):
         announce(index, run)
-        continuing = resume and run.files.checkpoint.exists()
-        result = train(settings_for(settings, run, option), data, device, run.files, continuing, events=events,
-                       should_stop=should_stop, test_data=evaluation, allow_other_data=allow_other_data,
-                       restart=restart)
-        trained = load_trained_model(run.files.output, device)
-        measured = evaluate(trained.network, evaluation, device, 1000, trained.mean, trained.std, trained.tta,
-                            trained.precision)
+        continuing = policy.resume and run.files.checkpoint.exists()
+        result = train(settings_for(settings, run, option), data, run.files, evaluation,
+                       dataclasses.replace(policy, resume=continuing), context)
+        trained = load_trained_model(run.files.output, context.device)
+        measured = evaluate(trained.network, evaluation, context.device, EVALUATION_BATCH, trained.mean, trained.std,
+                            trained.tta, trained.precision)
         outcomes.append(RunOutcome(run.seed, run.value, measured.accuracy, result.final_loss, result.seconds,
                                    run.files.output, continuing, result.steps))
     return SweepResult(option, evaluation.name, outcomes)

@@ -16,7 +16,8 @@ INSTALL_HINT = "pip install 'cifarctl[tensorboard]'"
 SCALARS = {  # record kind -> (TensorBoard tag, record key)
     "step": (("loss/running", "loss"), ("learning_rate", "lr")),
     "epoch": (("loss/epoch_mean", "train_loss"), ("accuracy/train", "train_accuracy"),
-              ("accuracy/test", "test_accuracy"), ("accuracy/validation", "val_accuracy"), ("speed/images_per_second", "images_per_second")),
+              ("accuracy/test", "test_accuracy"), ("accuracy/validation", "val_accuracy"),
+              ("speed/images_per_second", "images_per_second")),
 }
 
 

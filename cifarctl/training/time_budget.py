@@ -3,20 +3,22 @@
 The recipe's schedule holds the learning rate flat for its first `flat_steps` steps; those
 steps are timed and the run's length fitted from them, so a run that keeps that speed is
 exactly the run `--steps N` gives. The budget counts from process start (imports, data,
-model) to the saved model file. At every epoch's end the projection is checked again; if
-the machine slowed down or sped up (another process took or left the CPU) so much that the
-run would end more than REFIT_TOLERANCE away from the budget, the remaining length is
-re-fitted (and the run then says it is no longer repeated exactly by `--steps`).
+model) to the saved model file. At every whole epoch's end the projection is checked again;
+if the machine slowed down or sped up (another process took or left the CPU) so much that
+the run would end more than REFIT_TOLERANCE away from the budget, the rest of the schedule
+is stretched or squeezed to the new length (its flat start is long past, so only the
+remaining steps change), and the run says it is no longer repeated exactly by `--steps`.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+import time
 from dataclasses import dataclass
 
 from cifarctl.errors import UsageError
+from cifarctl.training.distributed import broadcast
 
 WARMUP_STEPS_NOT_TIMED = 2  # the first steps pay one-off costs (allocations, kernel choice)
 SAVE_RESERVE_S = 0.5  # writing the model file after the last step
@@ -104,18 +106,40 @@ class BudgetClock:
         return total
 
 
-def pick_size(sizes: tuple[tuple[dict[str, int], float], ...], seconds_per_epoch: Callable[[dict[str, int]], float],
-              seconds_left: float) -> tuple[dict[str, int], float]:
-    """The largest of `sizes` (smallest first, each with the epochs it needs) whose measured
-    epoch time affords its epochs in `seconds_left`, and the epochs it affords. Larger sizes
-    are only timed when the smallest affords their epochs (a larger one is never faster)."""
-    smallest = sizes[0][0]
-    affordable = {0: TARGET * seconds_left / seconds_per_epoch(smallest)}
-    chosen = 0
-    for index, (options, needs) in enumerate(sizes[1:], start=1):
-        if affordable[0] < needs:
-            break
-        affordable[index] = TARGET * seconds_left / seconds_per_epoch(options)
-        if affordable[index] >= needs:
-            chosen = index
-    return sizes[chosen][0], affordable[chosen]
+class TimeBudget:
+    """A budgeted run's length, fitted after its first steps and checked at every epoch's end.
+
+    The loop calls it after every step and epoch whether or not the run has a budget; without
+    one (`clock` None) it does nothing.
+    """
+
+    def __init__(self, clock: BudgetClock | None, parts, progress, epochs, cluster, step_at_start: int) -> None:
+        self.clock, self.parts, self.progress, self.epochs = clock, parts, progress, epochs
+        self.cluster, self.step_at_start = cluster, step_at_start
+
+    def after_step(self, state) -> None:
+        """During the flat start: time the steps, and at its end fit the run's length."""
+        if self.clock is None or self.clock.fitted:
+            return
+        self.parts.synchronize()
+        self.clock.epoch_start_s = self.epochs.prepare_seconds
+        fitted = self.clock.first_fit(state.step, state.step - self.step_at_start, time.perf_counter())
+        if fitted is not None:
+            total, per_step = fitted
+            self._set_length(state, total)
+            self.progress.budget_fitted(state, per_step)
+
+    def at_epoch_end(self, state) -> None:
+        """After a whole epoch: re-fit the rest if the speed changed too much to keep the budget."""
+        if self.clock is None or state.finished or state.in_epoch != 0:
+            return
+        self.parts.synchronize()
+        total = self.clock.at_epoch_end(state.step, state.total_steps, time.perf_counter())
+        if total is not None:
+            self._set_length(state, total)
+            self.progress.budget_refitted(state)
+
+    def _set_length(self, state, total: int) -> None:
+        state.total_steps = broadcast(total, self.cluster)  # every process takes rank 0's length
+        state.length_fitted = True
+        self.parts.schedule.refit(state.total_steps)

@@ -1,0 +1,40 @@
+"""An epoch's mini-batches, as the tutorial's `DataLoader(shuffle=True)` gives them, from tensors in memory.
+
+Each epoch is a seeded permutation of the training set cut into mini-batches in order, with
+the recipe's augmentation applied to the whole epoch at once; (seed, epoch) alone decide
+both, so a run resumed in the middle of an epoch sees exactly the batches it would have.
+Under torchrun every process takes its share of each global batch.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import torch
+
+from cifarctl.data.memory import Split, epoch_permutation
+from cifarctl.training.distributed import Cluster
+from cifarctl.training.parts import Parts
+from cifarctl.training.state import RunState
+
+
+class Epochs:
+    def __init__(self, data: Split, parts: Parts, seed: int, cluster: Cluster) -> None:
+        self.images, self.labels = data.images.to(parts.device), data.labels.to(parts.device)
+        self.parts, self.seed, self.cluster = parts, seed, cluster
+        self.global_batch = parts.recipe.batch_size * cluster.world_size
+        self.prepare_seconds = 0.0  # what the last epoch's augmentation and shuffle cost
+
+    def batches(self, state: RunState) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """This process's (images, labels) for each remaining step of the current epoch; it ends
+        with the epoch or with the run (whose length a time budget may change meanwhile)."""
+        epoch = state.epoch
+        started = time.perf_counter()
+        inputs = self.parts.epoch_inputs(self.images, self.seed, epoch)
+        order = epoch_permutation(len(self.labels), self.seed, epoch).to(self.parts.device)
+        self.prepare_seconds = time.perf_counter() - started
+        while not state.finished and state.epoch == epoch:
+            start = state.in_epoch * self.global_batch
+            batch = order[start: start + self.global_batch].tensor_split(self.cluster.world_size)[self.cluster.rank]
+            yield inputs[batch], self.labels[batch]
