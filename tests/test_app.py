@@ -300,3 +300,22 @@ def test_verbose_shows_the_settings_for_every_command(cli, args):
     assert result.exit_code != 0
     assert "setting device = auto (default)" in result.stderr
     assert "setting verbose = 1 (option)" in result.stderr
+
+
+COMMANDS = ("download", "preview", "train", "evaluate", "predict", "export", "plot", "benchmark-gpu")
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_no_help_line_is_wider_than_a_wide_terminal(cli, monkeypatch, command):
+    monkeypatch.setenv("COLUMNS", "200")
+    lines = cli(command, "--help").stdout.splitlines()
+    assert lines and max(map(len, lines)) <= 100
+
+
+def test_train_help_groups_its_options_into_panels(cli):
+    text = cli("train", "--help").stdout
+    panels = ["Model:", "Recipe:", "Length:", "Measuring and repeated runs:", "Output and resume:", "Machine:"]
+    positions = [text.index(f"\n{panel}\n") for panel in panels]
+    assert positions == sorted(positions)
+    assert text.index("  --time-budget DURATION") > text.index("\nLength:\n") > text.index("  --label-smoothing S")
+    assert text.index("  --seeds LIST") > text.index("\nMeasuring and repeated runs:\n")

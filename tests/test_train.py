@@ -244,16 +244,22 @@ def _start_training(data_dir, tmp_path, *args):
     return process
 
 
-@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGHUP, 129, "hung up"), (signal.SIGTERM, 143, "terminated")])
-def test_sighup_and_sigterm_save_a_checkpoint_like_ctrl_c(data_dir, tmp_path, signum, code, word):
-    """A closed terminal or `kill` loses no work: the checkpoint is saved, one line says why, 128 + signal."""
-    process = _start_training(data_dir, tmp_path)
+SIGNALS = [(signal.SIGHUP, 129, "hung up"), (signal.SIGTERM, 143, "terminated")]
+ONE_RUN_AND_A_SWEEP = [((), "cifar_net.ckpt"), (("--repeats", "2"), "cifar_net.seed4.ckpt")]  # seeds 4 and 5
+
+
+@pytest.mark.parametrize(("signum", "code", "word"), SIGNALS)
+@pytest.mark.parametrize(("args", "checkpoint"), ONE_RUN_AND_A_SWEEP)
+def test_sighup_and_sigterm_save_a_checkpoint_like_ctrl_c(data_dir, tmp_path, signum, code, word, args, checkpoint):
+    """A closed terminal or `kill` loses no work, in one run or a sweep: the checkpoint is saved,
+    one line says why, 128 + signal."""
+    process = _start_training(data_dir, tmp_path, *args)
     process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == code, stderr
     errors = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {word} at epoch 1") and "--resume" in errors[0], stderr
-    state = torch.load(tmp_path / "cifar_net.ckpt", weights_only=True)
+    state = torch.load(tmp_path / checkpoint, weights_only=True)
     assert 0 < state["step"] < state["total_steps"]
 
 
@@ -278,16 +284,32 @@ def test_a_second_run_on_the_same_files_is_refused_at_once_while_the_first_runs(
     assert cli("train", "--epochs", "1", "--seed", "5", "-o", "other.pth").exit_code == 0
 
 
-def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path, monkeypatch):
+@pytest.mark.parametrize("args", [(), ("--seeds", "0-1")])
+def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path, monkeypatch, args):
     import shutil
 
     real = shutil.disk_usage
     monkeypatch.setattr("cifarctl.files.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
-    result = cli("train", "--epochs", "1", "--seed", "0")
+    result = cli("train", "--epochs", "1", "--seed" if not args else "--log-every", "0" if not args else "5", *args)
     assert result.exit_code == 1, result.stderr
     assert result.stderr.startswith("error: training net needs about ") and "free some space" in result.stderr
     assert "[1," not in result.stderr  # refused before the first step
-    assert not (tmp_path / "cifar_net.ckpt").exists() and not (tmp_path / "cifar_net.metrics.jsonl").exists()
+    assert not list(tmp_path.glob("*.ckpt")) and not list(tmp_path.glob("*.metrics.jsonl"))
+
+
+def test_a_sweep_refuses_an_output_another_run_holds(cli, data_dir, tmp_path):
+    """A sweep whose second seed's files belong to a running run is refused before its first seed trains."""
+    first = _start_training(data_dir, tmp_path, "-o", "m.seed1.pth")
+    try:
+        sweep = cli("train", "--epochs", "1", "--seeds", "0-1", "-o", "m.pth")
+        assert sweep.exit_code == 1, sweep.stderr
+        assert "another training run (process " in sweep.stderr and "m.seed1.pth" in sweep.stderr
+        assert not (tmp_path / "m.seed0.pth").exists() and not (tmp_path / "m.seed0.ckpt").exists()
+        assert first.poll() is None
+    finally:
+        first.send_signal(signal.SIGINT)
+        first.communicate(timeout=60)
+    assert not list(tmp_path.glob(".*.lock"))
 
 
 def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoint(cli, data_dir, tmp_path, monkeypatch):

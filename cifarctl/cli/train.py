@@ -69,7 +69,6 @@ def _epochs(value: Optional[float]) -> Optional[float]:
 
 
 def _duration(value: Optional[str]) -> Optional[str]:
-    from cifarctl.data.guards import check_output_file
     from cifarctl.durations import parse_duration
 
     if value is not None:
