@@ -401,3 +401,32 @@ def test_a_run_on_another_dataset_than_cifar10_names_it(cli, data_dir, _imported
     tutorial = cli("train", "--epochs", "1", "--seed", "0")  # CIFAR-10 goes without saying, as before
     assert tutorial.stderr.splitlines()[0].startswith("training Net (width 6) on 300 images on ")
     assert "dataset" not in tutorial.stdout.split("Training summary")[1]
+
+
+def test_a_diverging_run_leaves_the_earlier_runs_files_as_they_were(cli, data_dir, tmp_path):
+    """A finished run, then a new run on the same output that diverges before its first checkpoint:
+    the model, checkpoint and metrics log are still the first run's, all three, and the error
+    says this run wrote none of them."""
+    assert cli("train", "--epochs", "1", "--seed", "1", "--log-every", "5", "-o", "dv.pth").exit_code == 0
+    before = {name: (tmp_path / name).read_bytes() for name in ("dv.pth", "dv.ckpt", "dv.metrics.jsonl")}
+    result = cli("train", "--epochs", "1", "--seed", "1", "--log-every", "5", "--lr", "500", "-o", "dv.pth")
+    assert result.exit_code == 1 and "training diverged" in result.stderr, result.stderr
+    assert "this run wrote no checkpoint; dv.ckpt and its metrics log are an earlier run's" in result.stderr
+    assert "(epoch 1)" in result.stderr
+    assert {name: (tmp_path / name).read_bytes() for name in before} == before
+    assert not [path for path in tmp_path.iterdir() if ".tmp-" in path.name]
+    assert cli("plot", "dv.pth").exit_code == 0
+
+
+def test_a_new_runs_log_replaces_the_earlier_one_with_its_first_checkpoint(data_dir, tmp_path):
+    files = run_files(tmp_path / "m.pth")
+    data = load_split(locate(data_dir), "train")
+    train(TrainSettings.for_model("net", epochs=1, seed=1, log_every=5), data, files)
+    first_log = files.metrics.read_text()
+    calls = iter(range(10_000))
+    with pytest.raises(Interrupted):  # stopped at its 10th step: the stop saves its first checkpoint
+        train(TrainSettings.for_model("net", epochs=2, seed=2, log_every=5), data, files,
+              policy=ResumePolicy(restart=True), context=Context(should_stop=lambda: next(calls) == 10))
+    log = files.metrics.read_text()
+    assert log != first_log and log.count('"kind": "step"') == 2  # the new run's two loss lines, only
+    assert torch.load(files.checkpoint, weights_only=True)["settings"]["seed"] == 2

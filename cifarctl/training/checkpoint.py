@@ -249,13 +249,12 @@ class Checkpoints:
 
     def __init__(self, run, parts: Parts, progress, context) -> None:
         self.run, self.parts, self.progress, self.context = run, parts, progress, context
-        self.written = False  # by this run: a checkpoint from before it is no state of this run
 
     def save(self, state: RunState) -> None:
         self.progress.before_checkpoint(state)
         if self.context.cluster.is_main:
             save(self.run.files, self.run.settings_at(state), self.parts, state, self.context.cluster.world_size)
-            self.written = True
+            self.progress.checkpoint_written()
 
     def stop_if_asked(self, state: RunState) -> None:
         """On a stop request (Ctrl-C, SIGTERM, SIGHUP): save, then stop with the line that says how to go on."""

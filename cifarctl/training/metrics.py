@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES
 from cifarctl.errors import CifarctlError
-from cifarctl.files import read_regular_file, write_error
+from cifarctl.files import read_regular_file, remove_stale_temporaries, temporary_name, write_error
 from cifarctl.json_documents import load_json
 
 
@@ -42,16 +42,25 @@ class MetricsLog:
         self.path = path
         self.sink = sink
         self._handle = None
+        self._writing = path  # a temporary name until the run's first checkpoint, over an earlier run's log
 
     def open(self, keep_bytes: int | None, header: dict[str, Any] | None = None) -> None:
         """Start the log afresh (`keep_bytes` None) or continue one cut back to `keep_bytes`;
-        a log that starts empty starts with `header` (`run_header`: the sink does not get it)."""
+        a log that starts empty starts with `header` (`run_header`: the sink does not get it).
+
+        A fresh log beside an earlier run's is written under a temporary name and takes the
+        earlier one's place only with this run's first checkpoint (`checkpoint_written`): until
+        then the earlier run's checkpoint and log still agree, and a run that fails first
+        (diverges, is refused, is stopped) leaves them as they were."""
         if self.path is None:
             return
         try:
             if keep_bytes is None or not self.path.is_file():
-                self._handle = open(self.path, "w", encoding="utf-8")  # noqa: SIM115 (open for the run)
+                remove_stale_temporaries(self.path)
+                self._writing = temporary_name(self.path) if self.path.exists() else self.path
+                self._handle = open(self._writing, "w", encoding="utf-8")  # noqa: SIM115 (open for the run)
             else:
+                self._writing = self.path
                 self._handle = open(self.path, "r+", encoding="utf-8")  # noqa: SIM115 (open for the run)
                 self._handle.truncate(_whole_lines(self.path, min(max(keep_bytes, 0), self.path.stat().st_size)))
                 self._handle.seek(0, os.SEEK_END)
@@ -60,6 +69,16 @@ class MetricsLog:
                 self._handle.flush()
         except OSError as error:
             raise write_error(self.path, error) from None
+
+    def checkpoint_written(self) -> None:
+        """This run's checkpoint has replaced the earlier run's: its log replaces that run's log too."""
+        if self._handle is None or self._writing == self.path:
+            return
+        try:
+            os.replace(self._writing, self.path)  # the open handle goes on writing to the renamed file
+        except OSError as error:
+            raise write_error(self.path, error) from None
+        self._writing = self.path
 
     def write(self, record: dict[str, Any]) -> None:
         if self._handle is None:
@@ -94,6 +113,8 @@ class MetricsLog:
         except OSError as error:
             raise write_error(self.path, error) from None
         finally:
+            if self._writing != self.path:  # no checkpoint of this run: the earlier run's log stays
+                self._writing.unlink(missing_ok=True)
             if self.sink is not None:
                 self.sink.close()
 

@@ -58,6 +58,7 @@ class Progress:
         self.mark = time.perf_counter()  # training time since the last checkpoint is added to the state's
         self.epoch_started_at = self.mark
         self.epoch_seen = 0
+        self.wrote_checkpoint = False  # this run's (or, resumed, the run's own); not an earlier run's
 
     @contextlib.contextmanager
     def training(self, state: RunState) -> Iterator[None]:
@@ -228,6 +229,11 @@ class Progress:
         state.elapsed_seconds += now - self.mark
         self.mark = now
 
+    def checkpoint_written(self) -> None:
+        """The checkpoint of this run is on disk: its metrics log replaces an earlier run's now."""
+        self.wrote_checkpoint = True
+        self.metrics.checkpoint_written()
+
     def _time(self, state: RunState) -> float:
         return round(state.elapsed_seconds + time.perf_counter() - self.mark, 3)
 
@@ -238,9 +244,12 @@ class Progress:
 
     def check_finite(self, value: float, state: RunState) -> None:
         if not math.isfinite(value):
-            kept = (f"the checkpoint {self.files.checkpoint} keeps the last finite state"
-                    if self.files.checkpoint.exists() and self.cluster.is_main
-                    else "no checkpoint was written")
+            if self.wrote_checkpoint or self.run.saved is not None:
+                kept = f"the checkpoint {self.files.checkpoint} keeps this run's last finite state"
+            elif self.files.checkpoint.exists():
+                kept = f"this run wrote no checkpoint; {self.files.checkpoint} and its metrics log are an earlier run's"
+            else:
+                kept = "no checkpoint was written"
             epoch, _ = last_step_position(state)
             raise TrainingDiverged(f"the loss became {value} at step {state.step} (epoch {epoch + 1}): training "
                                    f"diverged with lr {self.settings.recipe.lr:g}; {kept}; train again with a "
