@@ -430,3 +430,11 @@ def test_a_new_runs_log_replaces_the_earlier_one_with_its_first_checkpoint(data_
     log = files.metrics.read_text()
     assert log != first_log and log.count('"kind": "step"') == 2  # the new run's two loss lines, only
     assert torch.load(files.checkpoint, weights_only=True)["settings"]["seed"] == 2
+
+
+@pytest.mark.parametrize(("model", "batch_size", "log_every"), [
+    ("net", None, 2000), ("net", 4, 2000), ("net", 32, 250), ("net", 100_000, 1), ("fast", 128, 40)])
+def test_the_default_loss_line_comes_as_often_per_image_at_any_batch_size(model, batch_size, log_every):
+    """The tutorial's line every 2000 batches of 4: at batch 32 every 250 (5 lines an epoch, not none)."""
+    assert TrainSettings.for_model(model, batch_size=batch_size).log_every == log_every
+    assert TrainSettings.for_model(model, batch_size=batch_size, log_every=7).log_every == 7

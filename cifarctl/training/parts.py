@@ -53,8 +53,7 @@ class Parts:
         return count_parameters(self.network)
 
     def learning_rate(self) -> float:
-        groups = getattr(self.optimizer, "param_groups", None)
-        return float(groups[0]["lr"]) if groups else float(self.optimizer.lr)
+        return float(self.optimizer.param_groups[0]["lr"])
 
     def normalized(self, images: torch.Tensor) -> torch.Tensor:
         return normalize(images, self.mean, self.std).contiguous(memory_format=self.memory_format)
@@ -85,6 +84,8 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
     tiny_cpu_batches = uses_small_batch_mode(device.type, settings.batch_size)
     memory_format = torch.contiguous_format if tiny_cpu_batches else torch.channels_last
     mean, std = family.normalization
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes (drop-last recipes): the fastest kernels, once chosen
     torch.manual_seed(settings.seed)
     network = build_model(info).to(device, memory_format=memory_format)
     prepare = hook(family, "prepare")

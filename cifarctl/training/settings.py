@@ -43,6 +43,11 @@ class TrainSettings:
                   **recipe_changes: Any) -> TrainSettings:
         family = registry.get(name)
         recipe = family.recipe.replace(**recipe_changes)
+        if recipe_changes.get("log_every") is None and recipe.batch_size != family.recipe.batch_size:
+            # The recipe's loss line comes every so many images (the tutorial's: 2000 batches of 4),
+            # so a larger batch prints as often per epoch rather than never.
+            every = round(family.recipe.log_every * family.recipe.batch_size / recipe.batch_size)
+            recipe = recipe.replace(log_every=max(1, every))
         return cls(model=name, options=family.resolve_options(options or {}), recipe=recipe, seed=seed,
                    eval_every=eval_every, precision=precision or recipe.precision, steps=steps,
                    time_budget=time_budget, threads=threads, compile=compile,
