@@ -438,3 +438,30 @@ def test_the_default_loss_line_comes_as_often_per_image_at_any_batch_size(model,
     """The tutorial's line every 2000 batches of 4: at batch 32 every 250 (5 lines an epoch, not none)."""
     assert TrainSettings.for_model(model, batch_size=batch_size).log_every == log_every
     assert TrainSettings.for_model(model, batch_size=batch_size, log_every=7).log_every == 7
+
+
+def test_a_stop_during_the_end_of_run_measuring_is_honoured_within_a_batch(data_dir, tmp_path, monkeypatch):
+    """SIGTERM while --eval-every measures the last epoch: the measuring stops after the batch in
+    hand, the finished run's checkpoint is saved, and --resume writes the model from it."""
+    from cifarctl.training import measuring
+
+    measured_batches = []
+    real_predict = measuring.predict
+
+    def counted_predict(*args, **kwargs):
+        measured_batches.append(1)
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(measuring, "EVALUATION_BATCH", 10)
+    monkeypatch.setattr(measuring, "predict", counted_predict)
+    place = locate(data_dir)
+    data, test = load_split(place, "train"), load_split(place, "test")
+    settings = TrainSettings.for_model("net", epochs=1, seed=2, eval_every=1)
+    files = run_files(tmp_path / "m.pth")
+    with pytest.raises(Interrupted, match="rerun the same command with --resume"):
+        train(settings, data, files, test, context=Context(should_stop=lambda: len(measured_batches) >= 2))
+    assert len(measured_batches) == 2 and len(test) > 20  # stopped after the second of 10 batches
+    state = torch.load(files.checkpoint, weights_only=True)
+    assert state["step"] == state["total_steps"] and not files.output.exists()
+    resumed = train(settings, data, files, test, policy=ResumePolicy(resume=True))
+    assert files.output.is_file() and resumed.steps == 0

@@ -256,10 +256,12 @@ class Checkpoints:
             save(self.run.files, self.run.settings_at(state), self.parts, state, self.context.cluster.world_size)
             self.progress.checkpoint_written()
 
-    def stop_if_asked(self, state: RunState) -> None:
-        """On a stop request (Ctrl-C, SIGTERM, SIGHUP): save, then stop with the line that says how to go on."""
-        if stop_agreed(self.context.should_stop, state.step, self.context.cluster):
-            self.save(state)
+    def stop_if_asked(self, state: RunState, saved: bool = False) -> None:
+        """On a stop request (Ctrl-C, SIGTERM, SIGHUP): save (unless just `saved`), then stop with
+        the line that says how to go on."""
+        if stop_agreed(self.context.should_stop, state.step, self.context.cluster, at_once=saved):
+            if not saved:
+                self.save(state)
             raise Interrupted(f"interrupted at epoch {state.epoch + 1}, mini-batch {state.in_epoch}; checkpoint "
                               f"saved to {self.run.files.checkpoint}; rerun the same command with --resume to "
                               "continue")

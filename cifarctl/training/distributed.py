@@ -149,9 +149,10 @@ def wrapped(network: torch.nn.Module, device: torch.device, cluster: Cluster) ->
     return DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def stop_agreed(should_stop: Callable[[], bool], step: int, cluster: Cluster) -> bool:
+def stop_agreed(should_stop: Callable[[], bool], step: int, cluster: Cluster, at_once: bool = False) -> bool:
     """Whether to stop now. Alone: at once. Under torchrun every rank must stop at the same step,
-    so the ranks agree every STOP_CHECK_EVERY steps (a collective each time)."""
+    so the ranks agree every STOP_CHECK_EVERY steps (a collective each time), or `at_once` where
+    every rank calls it at the same point."""
     if not cluster.distributed:
         return should_stop()
-    return step % STOP_CHECK_EVERY == 0 and any_rank(should_stop(), cluster)
+    return (at_once or step % STOP_CHECK_EVERY == 0) and any_rank(should_stop(), cluster)

@@ -17,12 +17,12 @@ import torch
 
 from cifarctl.cpu_threads import cpu_mode_for
 from cifarctl.data.memory import Split
-from cifarctl.inference.evaluation import predict
 from cifarctl.inference.model_files import save_trained_model
 from cifarctl.recipes.precision import autocast
 from cifarctl.training.checkpoint import Checkpoints
 from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.epochs import Epochs
+from cifarctl.training.measuring import accuracy
 from cifarctl.training.parts import Parts, build_parts
 from cifarctl.training.progress import Progress, TrainingDiverged
 from cifarctl.training.result import TrainResult
@@ -31,8 +31,6 @@ from cifarctl.training.settings import TrainSettings
 from cifarctl.training.start import Run, start_run
 from cifarctl.training.state import RunState
 from cifarctl.training.time_budget import BudgetClock, TimeBudget, budget_fit_step
-
-EVALUATION_BATCH = 1000
 
 __all__ = ["TrainResult", "TrainSettings", "TrainingDiverged", "train", "train_one_epoch"]
 
@@ -67,6 +65,7 @@ def train(settings: TrainSettings, data: Split, files: RunFiles, held_out: Split
             progress.epoch_line(state, _held_out_accuracy(parts, held_out, run.settings, state, context))
             checkpoints.save(state)
         seconds = time.perf_counter() - clock
+        checkpoints.stop_if_asked(state, saved=True)  # asked during the last epoch's measuring
 
     # The trained model: the tutorial's state_dict, or a file that says what it holds.
     if context.cluster.is_main:
@@ -113,9 +112,8 @@ def _held_out_accuracy(parts: Parts, held_out: Split | None, settings: TrainSett
         return None
     if (state.step // state.steps_per_epoch) % settings.eval_every and not state.finished:
         return None
-    predicted = predict(parts.network, held_out.images, parts.device, EVALUATION_BATCH, parts.mean, parts.std,
-                        precision=parts.precision)
-    return float((predicted == held_out.labels.to(predicted.device)).float().mean())
+    return accuracy(parts.network, held_out, parts.device, (parts.mean, parts.std), False, parts.precision,
+                    context.should_stop)
 
 
 def _result(run: Run, parts: Parts, state: RunState, progress: Progress, seconds: float,

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from cifarctl.data.memory import Split
-from cifarctl.inference.evaluation import evaluate
+from cifarctl.errors import Interrupted
 from cifarctl.inference.model_files import load_trained_model
 from cifarctl.statistics import SIGNIFICANCE, Summary, summarize, welch_p_value
 from cifarctl.training import checkpoint
 from cifarctl.training.context import Context, ResumePolicy
-from cifarctl.training.loop import EVALUATION_BATCH, train
+from cifarctl.training.loop import train
+from cifarctl.training.measuring import accuracy
 from cifarctl.training.settings import TrainSettings
 from cifarctl.training.sweep_plan import PlannedRun
 
@@ -130,8 +131,11 @@ def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | 
         result = train(settings_for(settings, run, option), data, run.files, evaluation,
                        dataclasses.replace(policy, resume=continuing), context)
         trained = load_trained_model(run.files.output, context.device)
-        measured = evaluate(trained.network, evaluation, context.device, EVALUATION_BATCH, trained.mean, trained.std,
-                            trained.tta, trained.precision)
-        outcomes.append(RunOutcome(run.seed, run.value, measured.accuracy, result.final_loss, result.seconds,
+        measured = accuracy(trained.network, evaluation, context.device, (trained.mean, trained.std), trained.tta,
+                            trained.precision, context.should_stop)
+        if measured is None:
+            raise Interrupted(f"interrupted while measuring {run.files.output}, which is saved; rerun the same "
+                              "command with --resume to measure it and train the rest")
+        outcomes.append(RunOutcome(run.seed, run.value, measured, result.final_loss, result.seconds,
                                    run.files.output, continuing, result.steps))
     return SweepResult(option, evaluation.name, outcomes)
