@@ -245,7 +245,9 @@ def train(
     if is_main:
         weights = {name: tensor.detach().cpu() for name, tensor in parts.network.state_dict().items()}
         save_trained_model(files.output, parts.info, weights, tta=recipe.tta, validation=settings.validation,
-                           dataset=settings.dataset, classes=settings.classes)
+                           dataset=settings.dataset, classes=settings.classes,
+                           made_by={"settings": settings.as_dict(), "precision": parts.precision,
+                                    "steps": state.total_steps, "processes": world_size, "device": device.type})
     steps_this_run = state.step - step_at_start
     return TrainResult(
         settings=settings,  # with the length a time budget fitted
