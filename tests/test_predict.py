@@ -66,7 +66,9 @@ def test_json_has_one_entry_per_image_with_top_k(cli, model, photos):
     document = json.loads(result.stdout)
     assert set(document) == {"count", "failed", "tta", "resize", "predictions", "failures", "model"}
     assert (document["count"], document["failed"], document["resize"]) == (6, 0, "crop")
-    assert document["model"] == {"path": "cifar_net.pth", "name": "net", "width": 6}
+    assert document["model"] == {"path": "cifar_net.pth", "name": "net", "width": 6, "made_by": None,
+                                 "made_by_missing": "a plain state_dict (the tutorial's format): no record of how "
+                                                    "it was made"}
     for entry in document["predictions"]:
         assert set(entry) == {"path", "top"}
         assert [set(item) for item in entry["top"]] == [{"class", "probability"}] * 2
@@ -96,7 +98,8 @@ def test_unreadable_files_are_named_skipped_and_counted(cli, model, photos, tmp_
     assert document["failed"] == 3
     for name in ("broken.png", "notes.jpg", "missing.png"):
         assert f"warning: skipped {name}: " in result.stderr
-    assert result.stderr.rstrip().splitlines()[-1] == "error: 3 of 4 inputs could not be read (named above); 1 image was classified"
+    assert result.stderr.rstrip().splitlines()[-1] == ("error: 3 of 4 inputs could not be read (named above); "
+                                                       "1 image was classified")
 
 
 def test_strict_stops_at_the_first_unreadable_file(cli, model, photos, tmp_path):
@@ -167,7 +170,8 @@ def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):
     assert (plain["tta"], augmented["tta"]) == (False, True)  # the tutorial's Net: no TTA unless asked
     trained = load_trained_model(model)
     pixels = torch.from_numpy(load_image(photos / "tiny.png"))[None]
-    expected = predict_probabilities(trained.network, pixels, torch.device("cpu"), 10, trained.mean, trained.std, tta=True)[0]
+    expected = predict_probabilities(trained.network, pixels, torch.device("cpu"), 10, trained.mean, trained.std,
+                                     tta=True)[0]
     got = {item["class"]: item["probability"] for item in augmented["predictions"][0]["top"]}
     names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     assert got == pytest.approx({name: float(value) for name, value in zip(names, expected)}, abs=1e-6)
@@ -204,7 +208,8 @@ def test_predictions_agree_with_evaluate_on_the_same_images(cli, data_dir, model
         Image.fromarray(image.permute(1, 2, 0).numpy()).save(folder / f"{index:04d}.png")
     result = cli("predict", "images", "--json", "--top", "1")
     assert result.exit_code == 0, result.stderr
-    predicted = {Path(entry["path"]).stem: entry["top"][0]["class"] for entry in json.loads(result.stdout)["predictions"]}
+    predictions = json.loads(result.stdout)["predictions"]
+    predicted = {Path(entry["path"]).stem: entry["top"][0]["class"] for entry in predictions}
     trained = load_trained_model(model)
     expected = predict_labels(trained.network, split.images, torch.device("cpu"), 1000, trained.mean, trained.std)
     names = ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

@@ -28,10 +28,21 @@ class InputKind(str, Enum):
 def export(
     ctx: typer.Context,
     model: ModelFileOption = DEFAULT_MODEL_FILE,
-    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", metavar="|".join(f.value for f in ExportFormat), help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Where to write (default: the model's name with .pt, .pt2 or .onnx).", show_default=False)] = None,
-    input_kind: Annotated[InputKind, typer.Option("--input", metavar="uint8|float", help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch size.")] = InputKind.uint8,
-    tolerance: Annotated[float, typer.Option("--tolerance", metavar="P", min=0.0, help="Largest difference in any probability allowed between the exported file and the PyTorch model.")] = 1e-4,
+    export_format: Annotated[ExportFormat, typer.Option(
+        "--format", "-f", metavar="|".join(f.value for f in ExportFormat),
+        help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; "
+             "onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False,
+        help="Where to write (default: the model's name with .pt, .pt2 or .onnx).")] = None,
+    input_kind: Annotated[InputKind, typer.Option(
+        "--input", metavar="uint8|float",
+        help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, "
+             "any batch size.")] = InputKind.uint8,
+    tolerance: Annotated[float, typer.Option(
+        "--tolerance", metavar="P", min=0.0,
+        help="Largest difference in any probability allowed between the exported file and the PyTorch model.",
+    )] = 1e-4,
     json_output: JsonOption = False,
 ) -> None:
     """Write a trained model as one file that runs with PyTorch or ONNX Runtime alone.
@@ -57,15 +68,19 @@ def export(
         raise typer.BadParameter(f"{target} does not end in {required}, the suffix of {export_format.value} files",
                                  param_hint="'--output'")
 
+    from cifarctl.cli.provenance import report_made_by
     from cifarctl.inference.model_files import load_trained_model
 
     trained = load_trained_model(model, "cpu")
+    ui.debug(f"model: {trained.describe()} from {model}")
+    report_made_by(ui, trained, model)
     images, source = _check_images(_dataset_of(config, trained))
     result = export_model(trained, export_format.value, target, input_kind.value, images, source,
                           tolerance, events=ui.events())
     if json_output:
         document = result.as_json()
-        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options}
+        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
+                             **trained.made_by.as_json()}
         ui.print_json(document)
         return
     ui.print(f"exported {trained.describe()} ({model}) to {result.path} as {export_format.value}, "

@@ -38,12 +38,22 @@ def predict(
         help="Image files (PNG, JPEG, BMP, GIF, WebP, TIFF) and folders, searched recursively; "
              "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
     model: ModelFileOption = DEFAULT_MODEL_FILE,
-    top: Annotated[int, typer.Option("--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
-    resize: Annotated[ResizeMode, typer.Option("--resize", metavar="crop|stretch", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
+    top: Annotated[int, typer.Option(
+        "--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.",
+    )] = 3,
+    resize: Annotated[ResizeMode, typer.Option(
+        "--resize", metavar="crop|stretch",
+        help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with "
+             "antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
     tta: TtaOption = None,
-    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
-    save: png_output_option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
+    thumbnails: Annotated[bool, typer.Option(
+        "--thumbnails/--no-thumbnails",
+        help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
+    save: png_output_option(
+        "--save",
+        help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
     batch_size: InferenceBatchSizeOption = 1000,
     json_output: JsonOption = False,
 ) -> None:
@@ -71,12 +81,15 @@ def predict(
     with_thumbnails = table and thumbnails and draws_in_colour(ui.out)
     with ImageDecoder(listing.files, resize.value, config.workers) as decoder:  # starts decoding now
         # torch is imported here, while the workers decode
+        from cifarctl.cli.provenance import report_made_by
         from cifarctl.devices import resolve_device
         from cifarctl.inference.model_files import load_trained_model
         from cifarctl.inference.prediction import predict_files
 
         torch_device = resolve_device(config.device)
         trained = load_trained_model(model, torch_device)
+        ui.debug(f"model: {trained.describe()} from {model}, {trained.precision}")
+        report_made_by(ui, trained, model)
         events = ui.events() if len(listing.files) >= PROGRESS_MIN_IMAGES else Events()
         result = predict_files(trained, decoder, torch_device, top=top, tta=trained.tta if tta is None else tta,
                                batch_size=batch_size, strict=strict, failures=listing.failures,
@@ -85,7 +98,8 @@ def predict(
         ui.warning(f"skipped {failure.path}: {failure.reason}")
     if json_output:
         document = result.as_json()
-        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options}
+        document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
+                             **trained.made_by.as_json()}
         ui.print_json(document)
     elif table:
         ui.print(_table(result, with_thumbnails, ui.out.size.width))
@@ -135,8 +149,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else ""),
-                  title_justify="left")
+    augmented = " (test-time augmentation)" if result.tta else ""
+    table = Table(title=f"Predictions for {len(result.paths):,} images{augmented}", title_justify="left")
     if with_thumbnails:
         table.add_column("seen as", no_wrap=True)
     table.add_column("file", overflow="fold")
@@ -144,7 +158,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     table.add_column("probability", justify="right", no_wrap=True)
     for index, path in enumerate(result.paths):
         ranked = result.top_classes(index)
-        names = Text("\n").join(Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
+        names = Text("\n").join(
+            Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
         probabilities = Text("\n").join(
             Text(f"{100 * p:.1f} %", style="bold" if rank == 0 else "dim") for rank, (_, p) in enumerate(ranked))
         row = [Text(str(path)), names, probabilities]

@@ -105,6 +105,7 @@ def metadata(trained: TrainedModel, input_kind: str) -> dict[str, Any]:
         "output": {"name": OUTPUT_NAME, "shape": ["batch", len(trained.classes)], "meaning": "class probabilities"},
         "model": {"family": trained.info.name, **trained.info.options},
         "normalization": {"mean": list(trained.mean), "std": list(trained.std)},
+        "made_by": trained.made_by.record,  # what trained it (cifarctl version, settings); null if unknown
     }
 
 

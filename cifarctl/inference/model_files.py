@@ -9,6 +9,8 @@
 - A model trained with a validation split records it (size, seed, fingerprint), so
   `evaluate --split val` can rebuild it; the tutorial's Net is then saved described too,
   since a bare state_dict has nowhere to keep it.
+- A described file also records what made it (`made_by`: the cifarctl version, the run's
+  settings and how it ran; see `provenance.py`); the bare state_dict cannot.
 - `load_trained_model` reads either (or a training checkpoint), validates it against the
   registry's limits before building anything, and returns a ready network.
 """
@@ -25,6 +27,14 @@ import torch.nn as nn
 
 from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes
 from cifarctl.errors import CheckpointError, UsageError
+from cifarctl.inference.provenance import (
+    BEFORE_RECORDS,
+    CHECKPOINT,
+    PLAIN_STATE_DICT,
+    MadeBy,
+    made_by_record,
+    read_made_by,
+)
 from cifarctl.models import (
     ModelInfo,
     build_model,
@@ -51,6 +61,7 @@ class TrainedModel:
     validation: dict[str, Any] | None = None  # the split held out while it trained, if any
     classes: tuple[str, ...] = SHORT_NAMES  # what each output means, in order
     dataset: str = DEFAULT_DATASET  # what it was trained on
+    made_by: MadeBy = BEFORE_RECORDS  # what made it: the cifarctl version, the run's settings (or why unknown)
 
     def describe(self) -> str:
         return self.info.describe()
@@ -58,9 +69,11 @@ class TrainedModel:
 
 def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
                    validation: dict[str, Any] | None = None, dataset: str = DEFAULT_DATASET,
-                   classes: tuple[str, ...] = SHORT_NAMES) -> Any:
+                   classes: tuple[str, ...] = SHORT_NAMES, made_by: dict[str, Any] | None = None) -> Any:
     """What `train` saves: a bare state_dict for the tutorial's Net on CIFAR-10, a described
-    dict otherwise (and for the Net too when a validation split must be recorded)."""
+    dict otherwise (and for the Net too when a validation split must be recorded). A described
+    dict records what made it when `made_by` gives the run (see `provenance.made_by_record`);
+    the bare state_dict has nowhere to keep that."""
     family = info.family
     if family.plain_state_dict and validation is None and tuple(classes) == SHORT_NAMES:
         return state_dict
@@ -78,13 +91,17 @@ def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bo
     }
     if validation is not None:
         document["validation"] = dict(validation)
+    if made_by is not None:
+        document["made_by"] = made_by_record(made_by)
     return document
 
 
 def save_trained_model(path: Path, info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bool,
                        validation: dict[str, Any] | None = None, dataset: str = DEFAULT_DATASET,
-                       classes: tuple[str, ...] = SHORT_NAMES) -> None:
-    save_state(model_document(info, state_dict, tta, validation, dataset, classes), path)
+                       classes: tuple[str, ...] = SHORT_NAMES, *, made_by: dict[str, Any] | None = None) -> None:
+    """Write a model file; `made_by` is the run that made the weights: `settings`
+    (`TrainSettings.as_dict()`), `precision` (as computed), `steps`, `processes`, `device`."""
+    save_state(model_document(info, state_dict, tta, validation, dataset, classes, made_by), path)
 
 
 def load_trained_model(path: Path, device: torch.device | str = "cpu") -> TrainedModel:
@@ -102,7 +119,8 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
-    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset)
+    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset,
+                        _recorded_made_by(document))
 
 
 def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -> None:
@@ -111,9 +129,9 @@ def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -
         return
     had = Classes(tuple(trained.classes)).describe()
     if trained.dataset == dataset:
-        raise UsageError(f"{trained.path} was trained on {dataset} when it had {had}; {dataset} has {classes.describe()} "
-                         "now (it was imported again): train the model again, or import the images it was trained on "
-                         "under another name")
+        raise UsageError(f"{trained.path} was trained on {dataset} when it had {had}; {dataset} has "
+                         f"{classes.describe()} now (it was imported again): train the model again, or import the "
+                         "images it was trained on under another name")
     raise UsageError(f"{trained.path} was trained on {trained.dataset} ({had}), but --dataset {dataset} has "
                      f"{classes.describe()}; pass --dataset {trained.dataset}, or a model trained on {dataset}")
 
@@ -145,6 +163,15 @@ def _recorded_validation(document: Any) -> dict[str, Any] | None:
         settings = document.get("settings")
         return settings.get("validation") if isinstance(settings, dict) else None
     return document.get("validation") if document.get("format") == MODEL_FORMAT else None
+
+
+def _recorded_made_by(document: Any) -> MadeBy:
+    """What a model file records of what made it; a checkpoint or a bare state_dict has no record."""
+    if is_checkpoint(document):
+        return CHECKPOINT
+    if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
+        return read_made_by(document.get("made_by"))
+    return PLAIN_STATE_DICT
 
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:

@@ -70,9 +70,12 @@ def train(settings: TrainSettings, data: Split, files: RunFiles, held_out: Split
     # The trained model: the tutorial's state_dict, or a file that says what it holds.
     if context.cluster.is_main:
         weights = {name: tensor.detach().cpu() for name, tensor in parts.network.state_dict().items()}
-        save_trained_model(files.output, parts.info, weights, tta=run.settings.recipe.tta,
-                           validation=run.settings.validation, dataset=run.settings.dataset,
-                           classes=run.settings.classes)
+        recorded = run.settings_at(state)
+        save_trained_model(files.output, parts.info, weights, tta=recorded.recipe.tta, validation=recorded.validation,
+                           dataset=recorded.dataset, classes=recorded.classes,
+                           made_by={"settings": recorded.as_dict(), "precision": parts.precision,
+                                    "steps": state.total_steps, "processes": context.cluster.world_size,
+                                    "device": context.device.type})
     return _result(run, parts, state, progress, seconds, context)
 
 
