@@ -105,7 +105,7 @@ def test_sizes_claimed_by_a_file_are_limited_before_building(tmp_path):
 
 
 def test_non_finite_weights_are_reported(tmp_path):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     state = Net().state_dict()
     state["fc3.bias"][0] = float("nan")
@@ -178,7 +178,7 @@ def test_checkpoint_of_another_kind_is_refused(cli, data_dir, tmp_path):
 
 
 def _tutorial_state(**changes):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     torch.manual_seed(0)
     state = Net().state_dict()
@@ -220,7 +220,7 @@ def test_a_checkpoint_with_integer_counters_still_loads(cli, data_dir, tmp_path)
 def _torchscript(path):
     import warnings
 
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -228,7 +228,7 @@ def _torchscript(path):
 
 
 def _exported_program(path):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     torch.export.save(torch.export.export(Net().eval(), (torch.zeros(1, 3, 32, 32),)), path)
 

@@ -1,0 +1,1 @@
+"""The fast model family: its network and hooks are in network.py."""

@@ -1,0 +1,1 @@
+"""The net model family: its network and hooks are in network.py."""
