@@ -40,7 +40,7 @@ BAD_INPUT = [
     (["train", "--device", "tpu"], 2, "not a device"),
     (["train", "--device", "cuda:x"], 2, "not a device"),
     (["train", "--seed", "-1"], 2, "--seed"),
-    (["train", "--model", "resnet"], 2, "choose one of: net, resnet18, fast"),
+    (["train", "--model", "resnet"], 2, "choose one of: net, fast, resnet18"),
     (["train", "--model", "resnet18", "--width", "8"], 2, "does not take --width"),
     (["train", "--model-option", "width"], 2, "not NAME=VALUE"),
     (["train", "--model-option", "width=big"], 2, "not a whole number"),

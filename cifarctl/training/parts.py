@@ -17,7 +17,7 @@ import torch.nn as nn
 
 from cifarctl.cpu_threads import uses_small_batch_mode
 from cifarctl.data.memory import normalize
-from cifarctl.models import ModelInfo, build_model, count_parameters, hook
+from cifarctl.models import ModelInfo, build_model, count_parameters, hooks_of
 from cifarctl.recipes import Recipe
 from cifarctl.recipes.augment import augment_epoch
 from cifarctl.recipes.averaging import Lookahead
@@ -78,15 +78,14 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
     mean, std = family.normalization
     torch.manual_seed(settings.seed)
     network = build_model(info).to(device, memory_format=memory_format)
-    prepare = hook(family, "prepare")
-    if prepare is not None:
-        prepare(network, normalize(images, mean, std))
+    hooks = hooks_of(family)
+    hooks.prepare(network, images)  # the family's prepare hook sees them normalised
     model = network
     if cluster is not None:
         from torch.nn.parallel import DistributedDataParallel
 
         model = DistributedDataParallel(network, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = make_optimizer(network, recipe, hook(family, "param_groups"))
+    optimizer = make_optimizer(network, recipe, hooks.param_groups)
     precision = resolve_precision(settings.precision, device)
     # Alone: the batch mean, as the tutorial. Under DDP, which averages gradients over ranks:
     # each rank's sum, scaled in the step so the average is the mean over the global batch.
@@ -98,7 +97,7 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
         lookahead=Lookahead(network, recipe.lookahead, recipe.flat_steps) if recipe.lookahead else None,
         scaler=torch.amp.GradScaler(device.type) if precision == "fp16" else None,
         criterion=criterion, precision=precision, memory_format=memory_format, mean=mean, std=std,
-        freeze_stem=hook(family, "freeze_stem") if recipe.freeze_stem_after else None,
+        freeze_stem=hooks.freeze_stem if recipe.freeze_stem_after else None,
     )
 
 
