@@ -9,7 +9,7 @@ import time
 import torch
 import torch.nn as nn
 
-from cifarctl.models.net import Net
+from cifarctl.models.net.network import Net
 
 inputs = torch.randn(4096, 3, 32, 32)
 targets = torch.randint(0, 10, (4096,))

@@ -73,7 +73,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from cifarctl.inference.images import list_inputs
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     with tempfile.TemporaryDirectory() as workdir:
         folder = Path(workdir) / "images"

@@ -10,7 +10,7 @@ import time
 import torch
 import torch.nn as nn
 
-from cifarctl.models.net import Net
+from cifarctl.models.net.network import Net
 
 
 def busy() -> None:

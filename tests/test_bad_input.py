@@ -40,7 +40,7 @@ BAD_INPUT = [
     (["train", "--device", "tpu"], 2, "not a device"),
     (["train", "--device", "cuda:x"], 2, "not a device"),
     (["train", "--seed", "-1"], 2, "--seed"),
-    (["train", "--model", "resnet"], 2, "choose one of: net, resnet18, fast"),
+    (["train", "--model", "resnet"], 2, "choose one of: net, fast, resnet18"),
     (["train", "--model", "resnet18", "--width", "8"], 2, "does not take --width"),
     (["train", "--model-option", "width"], 2, "not NAME=VALUE"),
     (["train", "--model-option", "width=big"], 2, "not a whole number"),
@@ -94,7 +94,7 @@ if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available
 @pytest.mark.parametrize(("args", "code", "fragment"), BAD_INPUT, ids=[" ".join(a) for a, _, _ in BAD_INPUT])
 def test_bad_input_gets_one_line_and_the_right_exit_code(cli, data_dir, tmp_path, args, code, fragment):
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-    result = cli("--data-dir", str(data_dir), *args) if args[0] != "--data-dir" and args[0] != "--config" else cli(*args)
+    result = cli(*args) if args[0] in ("--data-dir", "--config") else cli("--data-dir", str(data_dir), *args)
     assert result.exit_code == code, result.stderr
     assert result.stdout == ""
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -153,7 +153,8 @@ def test_a_damaged_checkpoint_is_one_line_naming_what_is_wrong(cli, data_dir, tm
     assert result.exit_code == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert lines[-1].startswith("error:") and fragment in lines[-1], result.stderr
-    assert not [line for line in lines[:-1] if not line.startswith("training ")], result.stderr  # nothing but the first line
+    # nothing but the first line
+    assert not [line for line in lines[:-1] if not line.startswith("training ")], result.stderr
     assert "internal error" not in result.stderr
 
 
@@ -270,7 +271,7 @@ def test_a_loop_of_symbolic_links_is_one_clear_line(cli, tmp_path, args):
 def _torchscript_net(path):
     import warnings
 
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -278,7 +279,7 @@ def _torchscript_net(path):
 
 
 def _net_state(path, change):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     state = Net().state_dict()
     change(state)

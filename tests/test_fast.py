@@ -8,7 +8,7 @@ import torch
 from cifarctl.data.catalog import locate
 from cifarctl.errors import UsageError
 from cifarctl.inference.evaluation import predict_probabilities
-from cifarctl.models.fast import FastNet, prepare
+from cifarctl.models.fast.network import FastNet, prepare
 from cifarctl.recipes import augment, precision
 from cifarctl.recipes.schedules import Triangular
 
@@ -131,7 +131,7 @@ def test_weight_decay_per_step_is_airbenchs_per_image():
     airbench_per_step = 0.0153 * 1024 / (1024 * (1 + 1 / (1 - 0.85)))
     assert recipe.lr * recipe.weight_decay == pytest.approx(airbench_per_step * recipe.batch_size / 1024, rel=0.01)
     # and that is what one optimiser step does to a weight with a zero gradient
-    from cifarctl.models.fast import param_groups
+    from cifarctl.models.fast.network import param_groups
     from cifarctl.recipes.optimizers import make_optimizer
 
     model = FastNet(8)
@@ -147,7 +147,7 @@ def test_weight_decay_per_step_is_airbenchs_per_image():
 
 
 def test_batch_norm_shifts_learn_faster_and_the_whitening_bias_freezes():
-    from cifarctl.models.fast import BIAS_LR_SCALE, freeze_stem, param_groups
+    from cifarctl.models.fast.network import BIAS_LR_SCALE, freeze_stem, param_groups
 
     model = FastNet(8)
     others, shifts = param_groups(model, 0.5, 1e-3)

@@ -13,6 +13,7 @@ from cifarctl.data.catalog import locate
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.inference.model_files import MODEL_FORMAT, load_trained_model
 from cifarctl.models import ModelInfo, build_model, expected_shapes, registry
+from cifarctl.recipes import Recipe
 
 
 def test_registry_is_importable_without_torch():
@@ -105,7 +106,7 @@ def test_sizes_claimed_by_a_file_are_limited_before_building(tmp_path):
 
 
 def test_non_finite_weights_are_reported(tmp_path):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     state = Net().state_dict()
     state["fc3.bias"][0] = float("nan")
@@ -114,7 +115,19 @@ def test_non_finite_weights_are_reported(tmp_path):
         load_trained_model(tmp_path / "nan.pth")
 
 
-TINY_FAMILY = '''
+TINY_ENTRY = """
+from cifarctl.models.registry import Family, ModelOption
+from cifarctl.recipes import Recipe
+
+FAMILY = Family(name={name!r}, title="Tiny", summary="a made-up family for a test",
+                recipe=Recipe(name="tiny", epochs=1, batch_size=32, lr=0.05, schedule="onecycle", warmup=0.2,
+                              augment="crop-flip", log_every=10),
+                options=(ModelOption("channels", 4, 1, 64, "channels"),))
+"""
+
+TINY_NETWORK = """
+from pathlib import Path
+
 import torch.nn as nn
 
 
@@ -123,40 +136,142 @@ def build(channels=4, num_classes=10):
                          nn.Linear(channels, num_classes))
 
 
-def prepare(model, images):
-    print(f"prepared from {len(images)} images")
-'''
+def {prepare}(model, images):
+    Path("prepared.txt").write_text(f"{{len(images)}} {{images.dtype}}")
+"""
 
-REGISTER_AND_RUN = '''
+RUN_WITH_FAMILIES_IN = """
 import sys
-from cifarctl.models.registry import Family, ModelOption, register
-from cifarctl.recipes import Recipe
-register(Family(name="tiny", title="Tiny", summary="a made-up family for a test", module="tiny_family",
-                recipe=Recipe(name="tiny", epochs=1, batch_size=32, lr=0.05, schedule="onecycle", warmup=0.2,
-                              augment="crop-flip", log_every=10),
-                hooks=frozenset({"prepare"}), options=(ModelOption("channels", 4, 1, 64, "channels"),)))
+
+import cifarctl.models
+
+cifarctl.models.__path__.append(sys.argv.pop(1))  # a folder outside the project, searched as part of it
 from cifarctl.cli.app import run
+
 sys.exit(run(sys.argv[1:]))
-'''
+"""
 
 
-def test_a_new_family_is_one_module_and_one_entry(data_dir, tmp_path):
-    (tmp_path / "tiny_family.py").write_text(textwrap.dedent(TINY_FAMILY))
-    (tmp_path / "cli.py").write_text(textwrap.dedent(REGISTER_AND_RUN))
+def write_family(folder, name, prepare="prepare"):
+    """A family folder: the entry in `__init__.py`, the network and a hook named `prepare` in `network.py`."""
+    (folder / name).mkdir(parents=True)
+    (folder / name / "__init__.py").write_text(TINY_ENTRY.format(name=name))
+    (folder / name / "network.py").write_text(TINY_NETWORK.format(prepare=prepare))
+
+
+def test_a_new_family_is_one_folder_and_nothing_else(data_dir, tmp_path):
+    """A family's folder, put where cifarctl looks for families, and no project file edited:
+    train lists it, builds it, trains it with its recipe and calls its prepare hook; a
+    misspelled hook in another folder stops that family loading with one clear line."""
+    write_family(tmp_path / "families", "tiny")
+    write_family(tmp_path / "families", "typo", prepare="prepar")
+    (tmp_path / "cli.py").write_text(RUN_WITH_FAMILIES_IN)
 
     def run(*args):
-        return subprocess.run([sys.executable, "cli.py", "--data-dir", str(data_dir), *args], cwd=tmp_path,
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run([sys.executable, "cli.py", str(tmp_path / "families"), "--data-dir", str(data_dir),
+                               *args], cwd=tmp_path, capture_output=True, text=True, timeout=120)
 
-    helped = run("train", "--help")
-    assert "tiny: a made-up family for a test" in " ".join(helped.stdout.split())
+    helped = " ".join(run("train", "--help").stdout.split())
+    assert "tiny: a made-up family for a test" in helped and "typo: a made-up family" in helped
     trained = run("train", "--model", "tiny", "--model-option", "channels=8", "--epochs", "1", "-o", "tiny.pth")
     assert trained.returncode == 0, trained.stderr
-    assert "prepared from" in trained.stdout and "tiny recipe" in trained.stderr
+    assert "tiny recipe (1 epoch, batch 32, lr 0.05)" in trained.stderr
+    assert (tmp_path / "prepared.txt").read_text() == "300 torch.float32"  # every training image, normalised
     evaluated = run("evaluate", "-m", "tiny.pth", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     model = json.loads(evaluated.stdout)["model"]
     assert (model["name"], model["channels"]) == ("tiny", 8)
+    misspelled = run("train", "--model", "typo", "--epochs", "1", "-o", "typo.pth")
+    assert misspelled.returncode == 1
+    assert misspelled.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "network.py defines prepar(), which is neither build nor a hook" in misspelled.stderr
+    assert "did you mean prepare?" in misspelled.stderr
+
+
+@pytest.fixture
+def families(tmp_path, monkeypatch):
+    """A folder searched as part of `cifarctl.models` during one test, and forgotten after it."""
+    import cifarctl.models
+    from cifarctl.models import networks
+
+    folder = tmp_path / "families"
+    folder.mkdir()
+    monkeypatch.setattr(cifarctl.models, "__path__", [*cifarctl.models.__path__, str(folder)])
+    monkeypatch.setattr(networks, "_LOADED", {})
+    yield folder
+    for name in [name for name in sys.modules if name.startswith("cifarctl.models.made_up")]:
+        del sys.modules[name]
+
+
+def _made_up(folder, network, **changes):
+    """A family `made_up` whose network.py is `network`, and its entry (with `changes`)."""
+    from cifarctl.models.registry import Family, ModelOption
+
+    (folder / "made_up").mkdir()
+    (folder / "made_up" / "__init__.py").write_text("")
+    (folder / "made_up" / "network.py").write_text(textwrap.dedent(network))
+    entry = {"name": "made_up", "title": "MadeUp", "summary": "a made-up family", "recipe": MADE_UP,
+             "options": (ModelOption("channels", 4, 1, 64, "channels"),)}
+    return Family(**{**entry, **changes})
+
+
+MADE_UP = Recipe(name="made-up", epochs=1, batch_size=32, lr=0.05)
+BUILD = "def build(channels=4, num_classes=10):\n    return None\n"
+
+
+@pytest.mark.parametrize(("network", "changes", "message"), [
+    (BUILD + "def prepar(model, images): pass\n", {}, r"defines prepar\(\), .*did you mean prepare\?"),
+    (BUILD + "def widen(model): pass\n", {}, r"defines widen\(\), which is neither build nor a hook .*_: _widen\)"),
+    (BUILD + "def prepare(model): pass\n", {}, r"prepare\(model\) cannot be called as prepare\(model, images\)"),
+    ("def build(num_classes=10): pass\n", {}, r"build\(num_classes=10\) cannot be called as build\(channels="),
+    ("def make(channels=4, num_classes=10): pass\n", {}, "defines make"),
+    ("import torch\n", {}, r"defines no build\("),
+    (BUILD, {"recipe": MADE_UP.replace(freeze_stem_after=2)}, "defines no freeze_stem"),
+    (BUILD, {"plain_state_dict": True}, r"defines no matches\(state_dict\)"),
+], ids=["misspelled hook", "public helper", "hook arguments", "build options", "another public function",
+        "no build", "recipe needs freeze_stem", "plain state_dict needs matches"])
+def test_a_network_module_that_breaks_the_rules_does_not_load(families, network, changes, message):
+    from cifarctl.models import hooks_of
+    from cifarctl.models.registry import FamilyError
+
+    with pytest.raises(FamilyError, match=message):
+        hooks_of(_made_up(families, network, **changes))
+
+
+def test_a_family_without_hooks_gets_every_default(families):
+    from cifarctl.models import hooks_of
+    from cifarctl.recipes.optimizers import standard_param_groups
+
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    hooks = hooks_of(_made_up(families, "import torch.nn as nn\n\n\ndef build(channels=4, num_classes=10):\n"
+                                        "    return nn.Linear(channels, num_classes)\n"))
+    before = {name: tensor.clone() for name, tensor in model.state_dict().items()}
+    hooks.prepare(model, torch.zeros(2, 3, 32, 32, dtype=torch.uint8))
+    assert all(torch.equal(before[name], tensor) for name, tensor in model.state_dict().items())
+    assert hooks.matches(model.state_dict()) is None
+    groups, expected = hooks.param_groups(model, 0.1, 5e-4), standard_param_groups(model, 0.1, 5e-4)
+    assert [(len(g["params"]), g["weight_decay"]) for g in groups] == [(1, 5e-4), (3, 0.0)]
+    assert [[id(p) for p in g["params"]] for g in groups] == [[id(p) for p in g["params"]] for g in expected]
+    with pytest.raises(UsageError, match="no freeze_stem hook"):
+        hooks.freeze_stem(model)
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ("", r"defines no FAMILY = Family\(\.\.\.\)"),
+    (TINY_ENTRY.format(name="other"), "named 'other' but its folder 'made_up'"),
+])
+def test_a_family_folder_that_breaks_the_rules_is_refused(families, entry, message):
+    from cifarctl.models.registry import FamilyError, discover
+
+    (families / "made_up").mkdir()
+    (families / "made_up" / "__init__.py").write_text(entry)
+    with pytest.raises(FamilyError, match=message):
+        discover()
+
+
+def test_families_are_found_in_order_the_tutorials_first():
+    assert registry.names()[0] == "net" and list(registry.names()[1:]) == sorted(registry.names()[1:])
+    assert {"net", "fast", "resnet18"} <= set(registry.names())
 
 
 class _Evil:
@@ -178,7 +293,7 @@ def test_checkpoint_of_another_kind_is_refused(cli, data_dir, tmp_path):
 
 
 def _tutorial_state(**changes):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     torch.manual_seed(0)
     state = Net().state_dict()
@@ -220,7 +335,7 @@ def test_a_checkpoint_with_integer_counters_still_loads(cli, data_dir, tmp_path)
 def _torchscript(path):
     import warnings
 
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -228,7 +343,7 @@ def _torchscript(path):
 
 
 def _exported_program(path):
-    from cifarctl.models.net import Net
+    from cifarctl.models.net.network import Net
 
     torch.export.save(torch.export.export(Net().eval(), (torch.zeros(1, 3, 32, 32),)), path)
 

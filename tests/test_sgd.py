@@ -1,6 +1,6 @@
 import torch
 
-from cifarctl.models.net import Net
+from cifarctl.models.net.network import Net
 from cifarctl.recipes.sgd import MomentumSGD
 
 

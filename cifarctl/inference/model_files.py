@@ -39,7 +39,7 @@ from cifarctl.models import (
     ModelInfo,
     build_model,
     expected_shapes,
-    hook,
+    hooks_of,
     registry,
 )
 from cifarctl.recipes.precision import inference_layout, resolve_precision
@@ -129,9 +129,9 @@ def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -
         return
     had = Classes(tuple(trained.classes)).describe()
     if trained.dataset == dataset:
-        raise UsageError(f"{trained.path} was trained on {dataset} when it had {had}; {dataset} has "
-                         f"{classes.describe()} now (it was imported again): train the model again, or import the "
-                         "images it was trained on under another name")
+        raise UsageError(f"{trained.path} was trained on {dataset} when it had {had}; "
+                         f"{dataset} has {classes.describe()} now (it was imported again): train the model again, "
+                         "or import the images it was trained on under another name")
     raise UsageError(f"{trained.path} was trained on {trained.dataset} ({had}), but --dataset {dataset} has "
                      f"{classes.describe()}; pass --dataset {trained.dataset}, or a model trained on {dataset}")
 
@@ -218,10 +218,9 @@ def _state_dict(value: Any, path: Path) -> dict[str, torch.Tensor]:
 
 
 def _recognise(state_dict: dict[str, torch.Tensor], path: Path) -> ModelInfo:
-    """A bare state_dict: ask each family that can recognise one (the tutorial's Net can)."""
+    """A bare state_dict: ask each family saved as one (the tutorial's Net) whether it is theirs."""
     for family in registry.FAMILIES.values():
-        matches = hook(family, "matches")
-        options = matches(state_dict) if matches else None
+        options = hooks_of(family).matches(state_dict) if family.plain_state_dict else None
         if options is not None:
             return _info(family.name, options, path)
     sample = ", ".join(sorted(state_dict)[:4])

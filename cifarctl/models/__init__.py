@@ -1,22 +1,25 @@
-"""Building the registered model families, and what a model is called in reports.
+"""The model families: building one, its hooks, and what a model is called in reports.
 
-The registry (`cifarctl.models.registry`) says which families exist; this module turns an
-entry and its options into a network. Model files are read and written in
-`cifarctl.inference.model_files`. Importing this package does not import torch (the CLI reads the
-registry for --help); the functions that build networks do.
+One folder a family (`cifarctl/models/<name>/`): `__init__.py` holds its torch-free entry,
+found by `registry`; `network.py` holds its torch code, loaded by `networks`. This package is
+what the rest of cifarctl uses: `ModelInfo` (a family, its options and classes),
+`build_model`, `hooks_of`. Model files are read and written in `cifarctl.inference.model_files`.
+Importing this package does not import torch (the CLI reads the registry for --help); the
+functions that build networks do.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cifarctl.models import registry
+from cifarctl.models.networks import FamilyHooks, load
 
 if TYPE_CHECKING:
     import torch.nn as nn
+
+__all__ = ["FamilyHooks", "ModelInfo", "build_model", "count_parameters", "expected_shapes", "hooks_of", "registry"]
 
 
 @dataclass(frozen=True)
@@ -33,19 +36,13 @@ class ModelInfo:
         return self.family.describe(self.options)
 
 
-def family_module(family: registry.Family) -> Any:
-    return importlib.import_module(family.module)
-
-
-def hook(family: registry.Family, name: str) -> Callable[..., Any] | None:
-    """The family's optional `name` hook (see registry.HOOKS), or None if its entry does not declare it."""
-    if name not in registry.HOOKS:
-        raise ValueError(f"unknown hook {name!r}")
-    return getattr(family_module(family), name) if name in family.hooks else None
+def hooks_of(family: registry.Family) -> FamilyHooks:
+    """The family's hooks, every one callable (its own or the default); loads its network.py."""
+    return load(family).hooks
 
 
 def build_model(info: ModelInfo) -> nn.Module:
-    return family_module(info.family).build(**info.options, num_classes=info.classes)
+    return load(info.family).build(**info.options, num_classes=info.classes)
 
 
 def expected_shapes(info: ModelInfo) -> dict[str, tuple[int, ...]]:

@@ -1,32 +1,32 @@
-"""The one list of model families: what each is, what it takes, and how it is trained.
+"""The model families: what a family's entry holds, and finding every family.
 
-Everything that needs to know the models reads this module: `train --model` choices and
-`--help`, shell completion, `describe`, building a model, recognising a saved file and
-checking a resume. It imports no torch, so `cifarctl --help` stays instant.
-
-Adding a family = one module under `cifarctl/models/` with `build(**options, num_classes) -> nn.Module`,
-plus one `register(Family(...))` call at the end of this file holding its recipe and naming
-the optional hooks its module defines (see HOOKS).
+A family is one folder, `cifarctl/models/<name>/`: its `__init__.py` holds the entry,
+`FAMILY = Family(...)` (name, options, normalisation, recipe: everything `--help` shows), and
+imports no torch; its `network.py` holds the torch code (`build` and the hooks, loaded by
+`cifarctl.models.networks`). The families are found by looking at the subpackages of
+`cifarctl.models` the first time anything asks (`FAMILIES`, `names()`, `get()`), importing only
+their `__init__.py`, so adding a family changes no other file, and `cifarctl --help` and shell
+completion stay free of torch.
 """
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cifarctl.errors import UsageError
+from cifarctl.errors import CifarctlError, UsageError
 from cifarctl.recipes import Recipe
 
-TUTORIAL_MEAN_STD = ((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))  # transforms.Normalize((0.5,)*3, (0.5,)*3)
+DEFAULT = "net"  # the tutorial's Net: `train --model`'s default, listed first; the others follow by name
 CIFAR10_MEAN_STD = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))  # the training set's statistics
 
-# The optional functions a family's module may define, each named in its entry's `hooks`:
-HOOKS = {
-    "prepare": "prepare(model, normalised_training_images): set data-dependent weights before training",
-    "param_groups": "param_groups(model, lr, weight_decay) -> optimiser groups (default: no decay on biases)",
-    "freeze_stem": "freeze_stem(model): stop the first layer learning, after the recipe's freeze_stem_after epochs",
-    "matches": "matches(state_dict) -> options or None: recognise a bare state_dict (plain_state_dict families)",
-}
+
+class FamilyError(CifarctlError):
+    """A family's folder is wrong (an entry or network module that breaks the rules): a bug in
+    that folder, not in the command line, said in one line that names the file to fix."""
 
 
 @dataclass(frozen=True)
@@ -49,25 +49,23 @@ class ModelOption:
 
 @dataclass(frozen=True)
 class Family:
-    name: str  # what `--model` takes
+    name: str  # what `--model` takes: the name of the family's folder
     title: str  # how reports name it ("Net")
     summary: str  # one line for --help
-    module: str  # import path of the module with build(**options) and the hooks
     recipe: Recipe  # its default way of training
-    hooks: frozenset[str] = frozenset()  # which of HOOKS the module defines
-    options: tuple[ModelOption, ...] = ()
+    options: tuple[ModelOption, ...] = ()  # keyword arguments of its network's build()
     normalization: tuple[tuple[float, ...], tuple[float, ...]] = CIFAR10_MEAN_STD
-    plain_state_dict: bool = False  # saved as a bare state_dict (the tutorial's Net only)
+    plain_state_dict: bool = False  # saved as a bare state_dict (the tutorial's Net only; needs a `matches` hook)
     cpu_note: str = ""  # said in --help and at the start of a CPU run, e.g. that it is slow there
     images_per_second_cpu: float = 0.0  # rough 2-core CPU training speed, for the first line's estimate
     # Sizes --time-budget picks from, smallest first, each with the epochs it needs to be worth its
     # slower steps: the largest whose measured speed affords that many epochs is trained.
     budget_sizes: tuple[tuple[dict[str, int], float], ...] = ()
 
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.hooks) - set(HOOKS))
-        if unknown:
-            raise ValueError(f"family {self.name}: unknown hook {unknown[0]!r}; hooks are {', '.join(HOOKS)}")
+    @property
+    def network_module(self) -> str:
+        """Where its torch code lives: `network.py` in the family's folder."""
+        return f"{__package__}.{self.name}.network"
 
     def option(self, name: str) -> ModelOption | None:
         return next((option for option in self.options if option.name == name), None)
@@ -85,12 +83,49 @@ class Family:
         return f"{self.title} ({detail})" if detail else self.title
 
 
-FAMILIES: dict[str, Family] = {}
+def discover() -> dict[str, Family]:
+    """Every subpackage of `cifarctl.models` (over all of its `__path__`) with its `FAMILY`,
+    the default first and the others by name. Plain modules there (this one, `networks.py`)
+    are machinery, not families."""
+    package = importlib.import_module(__package__)
+    found: dict[str, Family] = {}
+    for folder in pkgutil.iter_modules(package.__path__):
+        if not folder.ispkg:
+            continue
+        module = importlib.import_module(f"{__package__}.{folder.name}")
+        family = getattr(module, "FAMILY", None)
+        where = getattr(module, "__file__", None) or module.__name__
+        if not isinstance(family, Family):
+            raise FamilyError(f"{where} defines no FAMILY = Family(...); every folder in cifarctl/models is a family")
+        if family.name != folder.name:
+            raise FamilyError(f"{where}: the family is named {family.name!r} but its folder {folder.name!r}; "
+                              "`--model` takes the folder's name, so the two must be the same")
+        found[family.name] = family
+    return dict(sorted(found.items(), key=lambda item: (item[0] != DEFAULT, item[0])))
 
 
-def register(family: Family) -> Family:
-    FAMILIES[family.name] = family
-    return family
+class _Families(Mapping[str, Family]):
+    """`FAMILIES`: name -> Family, discovered on first use (importing this module imports no family)."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, Family] | None = None
+
+    def _all(self) -> dict[str, Family]:
+        if self._found is None:
+            self._found = discover()
+        return self._found
+
+    def __getitem__(self, name: str) -> Family:
+        return self._all()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+
+FAMILIES: Mapping[str, Family] = _Families()
 
 
 def names() -> tuple[str, ...]:
@@ -108,59 +143,3 @@ def help_lines() -> str:
     """One clause per family, for `--model`'s help."""
     return "; ".join(f"{family.name}: {family.summary}" + (f" ({family.cpu_note})" if family.cpu_note else "")
                      for family in FAMILIES.values())
-
-
-# The tutorial's recipe: cross-entropy, SGD lr 0.001 momentum 0.9, batch 4, 2 epochs. Its
-# optimiser is cifarctl's own momentum SGD (bit-identical to torch.optim.SGD, see
-# cifarctl/recipes/sgd.py), because constructing a torch.optim optimiser costs 1.5 s of start-up.
-register(Family(
-    name="net",
-    title="Net",
-    summary="the tutorial's small CNN (conv 3-6-16, fc 400-120-84-10)",
-    module="cifarctl.models.net",
-    recipe=Recipe(name="tutorial", epochs=2, batch_size=4, lr=0.001, momentum=0.9, optimizer="tutorial-sgd"),
-    hooks=frozenset({"matches"}),
-    options=(ModelOption("width", 6, 1, 4096, "channels of the first conv (the tutorial's GPU experiment)"),),
-    normalization=TUTORIAL_MEAN_STD,
-    plain_state_dict=True,
-))
-
-# The usual ResNet-18 recipe for CIFAR-10: Nesterov SGD (momentum 0.9, weight decay 5e-4), a
-# per-step one-cycle schedule peaking at 0.1, random crops of the 4-pixel-padded image with
-# flips, batch 128, 30 epochs: about 94-95 % on the official test set on a GPU.
-register(Family(
-    name="resnet18",
-    title="ResNet-18",
-    summary="torchvision's ResNet-18 with the CIFAR stem (3x3 conv, stride 1, no max-pool), 11.2M parameters",
-    module="cifarctl.models.resnet18",
-    recipe=Recipe(name="resnet", epochs=30, batch_size=128, lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4,
-                  optimizer="sgd", schedule="onecycle", warmup=0.15, augment="crop-flip", precision="auto",
-                  epoch_report=True, log_every=100),
-    cpu_note="slow on a CPU: about 40 images/s on 2 cores, meant for a GPU",
-    images_per_second_cpu=40.0,
-))
-
-# The fast recipe: airbench94's ingredients (docs/benchmarks.md has the ablation behind each),
-# at batch 256, where a 2-core CPU is as fast per image as at 1024 and each epoch has 4x the
-# steps. Nesterov SGD, momentum 0.85; weight decay airbench's per example (lr x wd = 2e-3 per
-# 1024 images); a triangular schedule from 0.2 up to the peak over 23 % of the run and down to
-# 0.07 of it, after a flat start that a time budget times; label smoothing 0.2; alternating
-# flips and 2-pixel translations; Lookahead every 5 steps; the whitening layer's bias learns
-# for 3 epochs, then freezes; the short last batch is dropped; bf16 where the CPU has it.
-FAST_BATCH, FAST_LR = 256, 0.6
-FAST_WIDE_MIN_EPOCHS = 10.0  # airbench94's widths pay once a budget affords them this many epochs (docs/benchmarks.md)
-register(Family(
-    name="fast",
-    title="FastNet",
-    summary="a small airbench-style net and recipe: the best accuracy per minute, fits --time-budget",
-    module="cifarctl.models.fast",
-    recipe=Recipe(name="fast", epochs=10, batch_size=FAST_BATCH, lr=FAST_LR, momentum=0.85, nesterov=True,
-                  weight_decay=2e-3 * FAST_BATCH / 1024 / FAST_LR, label_smoothing=0.2, optimizer="sgd",
-                  schedule="triangular", warmup=0.23, lr_end=0.07, flat_steps=8, drop_last=True,
-                  augment="flip-translate", lookahead=5, freeze_stem_after=3, precision="auto", tta=True,
-                  epoch_report=True, log_every=20),
-    hooks=frozenset({"prepare", "param_groups", "freeze_stem"}),
-    options=(ModelOption("width", 64, 8, 1024, "channels of the first block"),
-             ModelOption("widen", 2, 1, 8, "how many times wider the second and third blocks are (airbench94: 4)")),
-    budget_sizes=(({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, FAST_WIDE_MIN_EPOCHS)),
-))

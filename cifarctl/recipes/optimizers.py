@@ -1,8 +1,9 @@
 """The optimiser a recipe names, with its parameter groups.
 
 A family may split its parameters itself (its `param_groups` hook, e.g. to give batch-norm
-shifts their own learning rate); otherwise weight decay applies to weights with more than one
-dimension and not to biases or batch-norm parameters, as usual.
+shifts their own learning rate); otherwise (`standard_param_groups`, the hook's default) weight
+decay applies to weights with more than one dimension and not to biases or batch-norm
+parameters, as usual.
 """
 
 from __future__ import annotations
@@ -15,12 +16,17 @@ import torch.nn as nn
 from cifarctl.recipes import Recipe
 
 
-def parameter_groups(model: nn.Module, recipe: Recipe, own: Callable[..., list] | None = None) -> list[dict[str, Any]]:
-    if own is not None:
-        return own(model, recipe.lr, recipe.weight_decay)
+def standard_param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on weights with more than one dimension, none on biases and batch-norm
+    parameters. Both groups take the optimiser's rate: `lr` is there because the
+    `param_groups` hook that this is the default of takes it."""
     decayed = [p for p in model.parameters() if p.requires_grad and p.dim() > 1]
     plain = [p for p in model.parameters() if p.requires_grad and p.dim() <= 1]
-    return [{"params": decayed, "weight_decay": recipe.weight_decay}, {"params": plain, "weight_decay": 0.0}]
+    return [{"params": decayed, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def parameter_groups(model: nn.Module, recipe: Recipe, own: Callable[..., list] | None = None) -> list[dict[str, Any]]:
+    return (own or standard_param_groups)(model, recipe.lr, recipe.weight_decay)
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe, own_groups: Callable[..., list] | None = None):

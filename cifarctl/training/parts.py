@@ -20,7 +20,7 @@ from cifarctl.compiling import compiled
 from cifarctl.cpu_threads import uses_small_batch_mode
 from cifarctl.data.memory import normalize
 from cifarctl.events import Events
-from cifarctl.models import ModelInfo, build_model, count_parameters, hook
+from cifarctl.models import ModelInfo, build_model, count_parameters, hooks_of
 from cifarctl.recipes import Recipe
 from cifarctl.recipes.augment import augment_epoch
 from cifarctl.recipes.averaging import Lookahead, NoAveraging
@@ -65,7 +65,7 @@ class Parts:
     def at_epoch_start(self, epoch: int) -> None:
         """What the recipe changes from one epoch on: the family's stem stops learning."""
         if self.recipe.freeze_stem_after and epoch >= self.recipe.freeze_stem_after:
-            hook(self.info.family, "freeze_stem")(self.network)
+            hooks_of(self.info.family).freeze_stem(self.network)
 
     def synchronize(self) -> None:
         """Wait for the device's queued work, so a clock read measures it."""
@@ -88,13 +88,12 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
         torch.backends.cudnn.benchmark = True  # fixed shapes (drop-last recipes): the fastest kernels, once chosen
     torch.manual_seed(settings.seed)
     network = build_model(info).to(device, memory_format=memory_format)
-    prepare = hook(family, "prepare")
-    if prepare is not None:
-        prepare(network, normalize(images, mean, std))
+    hooks = hooks_of(family)
+    hooks.prepare(network, images)  # the family's prepare hook sees them normalised
     model = wrapped(network, device, cluster)
     if settings.compile:
         model = compiled(model, device.type, events)
-    optimizer = make_optimizer(network, recipe, hook(family, "param_groups"))
+    optimizer = make_optimizer(network, recipe, hooks.param_groups)
     precision = resolve_precision(settings.precision, device)
     return Parts(
         info=info, recipe=recipe, device=device, model=model, network=network,

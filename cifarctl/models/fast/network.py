@@ -28,7 +28,7 @@ class BatchNorm(nn.BatchNorm2d):
         self.weight.requires_grad = False
 
 
-def identity_conv(channels_in: int, channels_out: int) -> nn.Conv2d:
+def _identity_conv(channels_in: int, channels_out: int) -> nn.Conv2d:
     """A 3x3 conv whose first `channels_in` filters pass their input channel through unchanged
     (the rest keep PyTorch's default initialisation)."""
     conv = nn.Conv2d(channels_in, channels_out, 3, padding="same", bias=False)
@@ -40,10 +40,10 @@ def identity_conv(channels_in: int, channels_out: int) -> nn.Conv2d:
 class Block(nn.Module):
     def __init__(self, channels_in: int, channels_out: int) -> None:
         super().__init__()
-        self.conv1 = identity_conv(channels_in, channels_out)
+        self.conv1 = _identity_conv(channels_in, channels_out)
         self.pool = nn.MaxPool2d(2)
         self.norm1 = BatchNorm(channels_out)
-        self.conv2 = identity_conv(channels_out, channels_out)
+        self.conv2 = _identity_conv(channels_out, channels_out)
         self.norm2 = BatchNorm(channels_out)
         self.activation = nn.GELU()
 

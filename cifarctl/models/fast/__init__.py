@@ -1,0 +1,29 @@
+"""A small airbench-style network (the torch code is in network.py) and the fast recipe."""
+
+from cifarctl.models.registry import Family, ModelOption
+from cifarctl.recipes import Recipe
+
+# The fast recipe: airbench94's ingredients (docs/benchmarks.md has the ablation behind each),
+# at batch 256, where a 2-core CPU is as fast per image as at 1024 and each epoch has 4x the
+# steps. Nesterov SGD, momentum 0.85; weight decay airbench's per example (lr x wd = 2e-3 per
+# 1024 images); a triangular schedule from 0.2 up to the peak over 23 % of the run and down to
+# 0.07 of it, after a flat start that a time budget times; label smoothing 0.2; alternating
+# flips and 2-pixel translations; Lookahead every 5 steps; the whitening layer's bias learns
+# for 3 epochs, then freezes (network.py's `freeze_stem`); the short last batch is dropped;
+# bf16 where the CPU has it. The whitening filters are set from the data by `prepare`, and
+# the batch-norm shifts get their own rate from `param_groups`.
+FAST_BATCH, FAST_LR = 256, 0.6
+FAST_WIDE_MIN_EPOCHS = 10.0  # airbench94's widths pay once a budget affords them this many epochs (docs/benchmarks.md)
+FAMILY = Family(
+    name="fast",
+    title="FastNet",
+    summary="a small airbench-style net and recipe: the best accuracy per minute, fits --time-budget",
+    recipe=Recipe(name="fast", epochs=10, batch_size=FAST_BATCH, lr=FAST_LR, momentum=0.85, nesterov=True,
+                  weight_decay=2e-3 * FAST_BATCH / 1024 / FAST_LR, label_smoothing=0.2, optimizer="sgd",
+                  schedule="triangular", warmup=0.23, lr_end=0.07, flat_steps=8, drop_last=True,
+                  augment="flip-translate", lookahead=5, freeze_stem_after=3, precision="auto", tta=True,
+                  epoch_report=True, log_every=20),
+    options=(ModelOption("width", 64, 8, 1024, "channels of the first block"),
+             ModelOption("widen", 2, 1, 8, "how many times wider the second and third blocks are (airbench94: 4)")),
+    budget_sizes=(({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, FAST_WIDE_MIN_EPOCHS)),
+)
