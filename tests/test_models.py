@@ -53,6 +53,7 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
 
     from cifarctl.data.memory import load_split
     from cifarctl.errors import Interrupted
+    from cifarctl.training.context import Context
     from cifarctl.training.loop import train
     from cifarctl.training.run_files import run_files
     from cifarctl.training.settings import TrainSettings
@@ -62,8 +63,8 @@ def test_every_family_trains_saves_evaluates_and_resumes(cli, data_dir, tmp_path
                                        threads=int(os.environ["CIFARCTL_THREADS"]))
     calls = iter(range(100))
     with pytest.raises(Interrupted):
-        train(settings, load_split(locate(data_dir), "train"), torch.device("cpu"), run_files(tmp_path / "resumed.pth"),
-              should_stop=lambda: next(calls) == 4)
+        train(settings, load_split(locate(data_dir), "train"), run_files(tmp_path / "resumed.pth"),
+              context=Context(should_stop=lambda: next(calls) == 4))
     assert cli(*args, "-o", "resumed.pth", "--resume").exit_code == 0
     straight = load_trained_model(tmp_path / "straight.pth").network.state_dict()
     resumed = load_trained_model(tmp_path / "resumed.pth").network.state_dict()
