@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from cifarctl.errors import CifarctlError, ConfigError
-from cifarctl.files import read_regular_file, remember_input
+from cifarctl.input_files import read_regular_file
+from cifarctl.output_paths import remember_input
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -59,8 +59,8 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
 
 
 def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
-    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(locate(data_dir), "train"),
-                   torch.device("cpu"), run_files(tmp_path / "net.pth"))
+    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25),
+                   load_split(locate(data_dir), "train"), torch.device("cpu"), run_files(tmp_path / "net.pth"))
     assert len(_records(result.files.metrics)) == 1 + 3 + 1  # the run header, three loss lines, one epoch
 
 
@@ -159,7 +159,7 @@ def test_a_full_disk_at_the_logs_last_write_names_the_log(tmp_path):
     """The last bytes may only fail when the log is closed: the error still names the file."""
     import errno
 
-    from cifarctl.files import WriteError
+    from cifarctl.atomic_writes import WriteError
     from cifarctl.training.metrics import MetricsLog
 
     class FullAtClose(io.StringIO):

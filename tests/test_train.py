@@ -138,7 +138,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
     """A real SIGINT to the installed command: exit 130, a checkpoint, and --resume completes."""
     command = ["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "30", "--log-every", "5", "--seed", "9"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
     deadline = time.monotonic() + 60
     for line in process.stderr:
         if line.startswith("[1,    10]") or time.monotonic() > deadline:
@@ -244,7 +245,8 @@ def _start_training(data_dir, tmp_path, *args):
     return process
 
 
-@pytest.mark.parametrize(("signum", "code", "word"), [(signal.SIGHUP, 129, "hung up"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize(("signum", "code", "word"),
+                         [(signal.SIGHUP, 129, "hung up"), (signal.SIGTERM, 143, "terminated")])
 def test_sighup_and_sigterm_save_a_checkpoint_like_ctrl_c(data_dir, tmp_path, signum, code, word):
     """A closed terminal or `kill` loses no work: the checkpoint is saved, one line says why, 128 + signal."""
     process = _start_training(data_dir, tmp_path)
@@ -282,7 +284,7 @@ def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path,
     import shutil
 
     real = shutil.disk_usage
-    monkeypatch.setattr("cifarctl.files.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
+    monkeypatch.setattr("cifarctl.output_paths.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
     result = cli("train", "--epochs", "1", "--seed", "0")
     assert result.exit_code == 1, result.stderr
     assert result.stderr.startswith("error: training net needs about ") and "free some space" in result.stderr
@@ -294,7 +296,7 @@ def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoin
     """The model file cannot be written at the end: the error names it and says the run's checkpoint is safe."""
     import errno
 
-    from cifarctl.files import write_error
+    from cifarctl.atomic_writes import write_error
 
     def full(path, *args, **kwargs):
         raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
@@ -347,7 +349,8 @@ def test_training_on_cifar100_gives_the_net_a_100_way_head_and_a_described_file(
 
 
 def test_the_tutorial_net_on_cifar10_is_still_a_bare_state_dict(cli, data_dir, tmp_path):
-    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", str(tmp_path / "cifar_net.pth")).exit_code == 0
+    output = str(tmp_path / "cifar_net.pth")
+    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", output).exit_code == 0
     net = TutorialNet()
     net.load_state_dict(torch.load(tmp_path / "cifar_net.pth", weights_only=True))  # the tutorial's own load
 
@@ -357,7 +360,8 @@ def test_resuming_on_another_dataset_is_refused(cli, _imported_cifar100, data_di
 
     shutil.copytree(_imported_cifar100 / "cifar-100-python", data_dir / "cifar-100-python")
     output = str(tmp_path / "m.pth")
-    assert cli("--data-dir", str(data_dir), "train", "--epochs", "1", "--batch-size", "32", "--output", output).exit_code == 0
+    assert cli("--data-dir", str(data_dir), "train", "--epochs", "1", "--batch-size", "32",
+               "--output", output).exit_code == 0
     result = cli("--data-dir", str(data_dir), "--dataset", "cifar100", "train", "--epochs", "2", "--batch-size", "32",
                  "--output", output, "--resume")
     assert result.exit_code == 2

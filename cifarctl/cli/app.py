@@ -94,7 +94,7 @@ def run(argv: list[str] | None = None) -> int:
     if not argv:
         argv = ["--help"]
     from cifarctl.cli.ui import WRITE_FAILURES
-    from cifarctl.files import forget_inputs
+    from cifarctl.output_paths import forget_inputs
 
     WRITE_FAILURES.clear()
     forget_inputs()

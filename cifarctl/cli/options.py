@@ -171,7 +171,7 @@ def check_png_outputs(data_dir: Path, inputs: tuple[Path, ...] = (), **outputs: 
     """The output-file rules (never one of the command's `inputs`, never two outputs in one
     place), then the .png suffix, for each PNG option given (keyword: its name)."""
     from cifarctl.data.guards import check_output_file
-    from cifarctl.files import check_outputs_distinct
+    from cifarctl.output_paths import check_outputs_distinct
 
     named = [(path, "--" + name.replace("_", "-")) for name, path in outputs.items() if path is not None]
     for path, option in named:

@@ -95,7 +95,8 @@ def _precision(value: Optional[str]) -> Optional[str]:
 
 def owned_by_this_run(files):
     """A lock beside the run's files, held while it trains; a second run on them is refused at once."""
-    from cifarctl.files import exclusive_lock, resolved
+    from cifarctl.locks import exclusive_lock
+    from cifarctl.path_kinds import resolved
 
     checkpoint = resolved(files.checkpoint, "--output")
     return exclusive_lock(
@@ -129,7 +130,7 @@ def _modified(path: Path) -> Optional[int]:
 
 def with_checkpoint_kept(error, files):
     """A write that failed during training names its file; say too that the last checkpoint is safe."""
-    from cifarctl.files import WriteError
+    from cifarctl.atomic_writes import WriteError
 
     if files.checkpoint.is_file():  # atomic writes: a checkpoint that failed left the one before it
         return WriteError(f"{error}; the last checkpoint ({files.checkpoint}) was kept: "
@@ -192,6 +193,7 @@ def train(
     no_download: NoDownloadOption = False,
 ) -> None:
     """Train a model on CIFAR-10 or another dataset (see --dataset; default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
+    from cifarctl.atomic_writes import WriteError
     from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
     from cifarctl.data.acquire import ensure_dataset
@@ -200,8 +202,8 @@ def train(
     from cifarctl.devices import resolve_device
     from cifarctl.errors import CifarctlError, Interrupted, UsageError
     from cifarctl.events import Events
-    from cifarctl.files import WriteError, check_free_space, check_outputs_distinct
     from cifarctl.interrupts import StopRequest
+    from cifarctl.output_paths import check_free_space, check_outputs_distinct
     from cifarctl.training.distributed import cluster_from_environment, device_for, join, leave, on_main
     from cifarctl.training.loop import train as run_training
     from cifarctl.training.run_files import run_files

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarctl.atomic_writes import atomic_replace_dir, temporary_dir_beside, write_error
 from cifarctl.data import image_folder, python_format
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
 from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, OfficialSource, Place, official_source
@@ -33,15 +34,10 @@ from cifarctl.data.store import (
 )
 from cifarctl.errors import ChecksumError, DatasetCorruptError, DatasetMissingError, UsageError
 from cifarctl.events import Events
-from cifarctl.files import (
-    atomic_replace_dir,
-    check_output_apart_from_inputs,
-    exclusive_lock,
-    md5_of,
-    resolved,
-    temporary_dir_beside,
-    write_error,
-)
+from cifarctl.input_files import md5_of
+from cifarctl.locks import exclusive_lock
+from cifarctl.output_paths import check_output_apart_from_inputs
+from cifarctl.path_kinds import resolved
 
 SOURCE_FIX = "get a fresh copy of the dataset and try again"
 # The downloaded archive is ours to replace; an imported one is the user's own file.

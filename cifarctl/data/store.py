@@ -28,10 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from cifarctl.atomic_writes import READ_ONLY_ERRNOS, WriteError, atomic_write
 from cifarctl.data import batches_format, python_format
 from cifarctl.data.catalog import BUILTIN_DATASETS, IMAGE_SHAPE, Classes, DatasetSpec, Place, locate
 from cifarctl.errors import CifarctlError, DatasetCorruptError, DatasetMissingError
-from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of, read_regular_file
+from cifarctl.input_files import md5_of, read_regular_file
 from cifarctl.json_documents import load_json
 
 BATCHES_FOLDER = "cifar-10-batches-py"
