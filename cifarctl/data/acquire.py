@@ -23,8 +23,8 @@ from cifarctl.data import image_folder, python_format
 from cifarctl.data.batches_format import MAX_BATCH_BYTES, MAX_META_BYTES
 from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, OfficialSource, Place, official_source
 from cifarctl.data.fetch import FetchOptions, fetch_archive
+from cifarctl.data.manifest import STATE_FOLDER
 from cifarctl.data.store import (
-    STATE_FOLDER,
     dataset_classes,
     install,
     layout,

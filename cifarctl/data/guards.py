@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from cifarctl.data.catalog import BUILTIN_DATASETS
-from cifarctl.data.store import MANIFEST, STATE_FOLDER, dataset_paths, layout
+from cifarctl.data.manifest import MANIFEST, STATE_FOLDER
+from cifarctl.data.store import dataset_paths, layout
 from cifarctl.errors import UsageError
 from cifarctl.output_paths import check_output_path
 from cifarctl.path_kinds import resolved
