@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cifarctl.cli import ui as ui_module
-from cifarctl.cli.ui import UI, LiveEvents, PlainEvents
+from cifarctl.cli.progress_events import LiveEvents, PlainEvents
+from cifarctl.cli.streams import PipeSafe
+from cifarctl.cli.ui import UI
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,7 +64,7 @@ def test_files_opened_with_stdout_closed_do_not_catch_stray_output(tmp_path):
 @pytest.fixture
 def terminal(monkeypatch):
     """Pretend stdout and stderr are a colour terminal."""
-    monkeypatch.setattr(ui_module.PipeSafe, "isatty", lambda self: True)
+    monkeypatch.setattr(PipeSafe, "isatty", lambda self: True)
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.delenv("CI", raising=False)
 
@@ -110,7 +111,7 @@ def test_json_never_carries_nan_or_infinity(capsys):
     (BrokenPipeError(errno.EPIPE, "Broken pipe"), False),
 ])
 def test_a_failed_write_to_stdout_is_kept_for_the_exit_code(error, counted):
-    from cifarctl.cli.ui import WRITE_FAILURES, PipeSafe
+    from cifarctl.cli.streams import WRITE_FAILURES, PipeSafe
 
     class Failing(io.StringIO):
         def write(self, text):

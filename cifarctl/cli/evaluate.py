@@ -21,7 +21,8 @@ from cifarctl.cli.options import (
     png_output_option,
 )
 from cifarctl.cli.startup import start
-from cifarctl.cli.ui import UI, readable
+from cifarctl.cli.streams import readable
+from cifarctl.cli.ui import UI
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 SPLIT_WORDS = {"val": "validation"}

@@ -9,7 +9,7 @@ import typer
 
 from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, check_png_outputs, png_output_option
 from cifarctl.cli.startup import start
-from cifarctl.cli.ui import readable
+from cifarctl.cli.streams import readable
 
 if TYPE_CHECKING:
     from cifarctl.pictures.training_plots import RunCurves
