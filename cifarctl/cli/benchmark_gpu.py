@@ -79,7 +79,7 @@ def benchmark_gpu(
         reading,
         run_benchmark,
     )
-    from cifarctl.cli.reports import benchmark_table, machine_line
+    from cifarctl.cli.benchmark_reports import benchmark_table, machine_line
     from cifarctl.data.store import dataset_classes
 
     config, ui = start(ctx)

@@ -58,7 +58,7 @@ def evaluate(
     if len(paths) > 1 and any(pictures_asked.values()):
         asked = ", ".join(option for option, path in pictures_asked.items() if path is not None)
         raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
-    from cifarctl.cli.reports import (
+    from cifarctl.cli.evaluate_reports import (
         accuracy_table,
         confusion_table,
         has_many_classes,
@@ -164,7 +164,7 @@ def calibration_line(result) -> str:
 
 def report_several(ui: UI, measured, json_output: bool, count_parameters) -> None:
     """Each model's numbers, then their mean ± std and 95 % t-interval."""
-    from cifarctl.cli.reports import several_models_table
+    from cifarctl.cli.evaluate_reports import several_models_table
     from cifarctl.cli.sweep_reports import describe
     from cifarctl.statistics import summarize
 

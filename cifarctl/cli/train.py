@@ -194,8 +194,8 @@ def train(
 ) -> None:
     """Train a model on CIFAR-10 or another dataset (see --dataset; default: the tutorial's Net, 2 epochs, batch 4, SGD lr 0.001 momentum 0.9)."""
     from cifarctl.atomic_writes import WriteError
-    from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
+    from cifarctl.cli.train_reports import training_summary
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.data.guards import check_output_file
     from cifarctl.data.memory import load_split
