@@ -17,7 +17,7 @@ from cifarctl.cli.options import (
     NoDownloadOption,
     TtaOption,
     check_png_outputs,
-    dataset_of_models,
+    dataset_option,
     png_output_option,
 )
 from cifarctl.cli.startup import start
@@ -68,6 +68,7 @@ def evaluate(
     )
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.devices import resolve_device
+    from cifarctl.inference.dataset_choice import dataset_of_models
     from cifarctl.inference.evaluation import evaluate as run_evaluation
     from cifarctl.inference.model_files import check_classes_match, load_trained_model
     from cifarctl.models import count_parameters
@@ -77,7 +78,7 @@ def evaluate(
                       save_reliability=save_reliability)
     torch_device = resolve_device(config.device)
     trained_models = [load_trained_model(path, torch_device) for path in paths]
-    place = dataset_of_models(config, trained_models)
+    place = dataset_of_models(trained_models, config.data_dir, dataset_option(config))
     ui.debug(f"measuring on {place.spec.title} in {place.data_dir}")
     if place.spec.classes is not None:  # a built-in's classes are known before any download
         for trained in trained_models:

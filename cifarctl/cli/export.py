@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption, dataset_of_models
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption, dataset_option
 from cifarctl.cli.startup import start
 
 CHECK_IMAGES = 64
@@ -83,9 +83,10 @@ def export(
 def _dataset_of(config, trained):
     """The dataset whose test images check the export: as evaluate chooses it."""
     from cifarctl.errors import CifarctlError
+    from cifarctl.inference.dataset_choice import dataset_of_models
 
     try:
-        return dataset_of_models(config, [trained])
+        return dataset_of_models([trained], config.data_dir, dataset_option(config))
     except CifarctlError:  # a name no dataset could have: the check uses random images instead
         return config.place()
 
