@@ -1,5 +1,8 @@
-"""`cifarctl evaluate`: accuracy against the 10% baseline with its interval, per class, the
-confusion matrix, calibration, and pictures; several model files as mean ± std."""
+"""`cifarctl evaluate`: how well trained models classify a split, against the 10% baseline.
+
+Accuracy with its interval, per class, the confusion matrix, calibration, and pictures;
+several model files as mean ± std.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Every option defined once: the global ones (before or after the command) and those
-several commands share (`--model FILE`, `--tta`, the inference `--batch-size`, PNG outputs).
+"""Every option defined once: the global ones and those several commands share.
+
+The global ones go before or after the command; the shared ones are `--model FILE`, `--tta`,
+the inference `--batch-size` and PNG outputs.
 """
 
 from __future__ import annotations
