@@ -88,7 +88,8 @@ def test_reading_and_table_with_a_gpu():
 
     from cifarctl.cli.benchmark_reports import benchmark_table
 
-    results = [_timing(6, "cpu", 1.0), _timing(6, "cuda:0", 2.0), _timing(128, "cpu", 10.0), _timing(128, "cuda:0", 2.5)]
+    results = [_timing(6, "cpu", 1.0), _timing(6, "cuda:0", 2.0),
+               _timing(128, "cpu", 10.0), _timing(128, "cuda:0", 2.5)]
     assert reading(results, 4).startswith("The GPU pays off from width 128 at batch size 4 (4.0x)")
     console = Console(width=200, record=True)
     console.print(benchmark_table(results, [torch.device("cuda:0")], {}))

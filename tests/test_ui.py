@@ -52,7 +52,8 @@ def test_a_closed_stdout_or_stderr_changes_nothing_but_the_output(fake_batches, 
 def test_files_opened_with_stdout_closed_do_not_catch_stray_output(tmp_path):
     """Descriptor 1 is reserved (on /dev/null), so a file opened later never becomes 'stdout'."""
     probe = ("import os, sys\nfrom cifarctl.cli.app import _reserve_standard_descriptors\n"
-             "_reserve_standard_descriptors()\nfd = os.open('f', os.O_WRONLY | os.O_CREAT)\nprint(fd, file=sys.stderr)\n")
+             "_reserve_standard_descriptors()\nfd = os.open('f', os.O_WRONLY | os.O_CREAT)\n"
+             "print(fd, file=sys.stderr)\n")
     done = subprocess.run(["bash", "-c", f"{sys.executable} -c \"$PROBE\" >&-"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "PROBE": probe, "PYTHONPATH": str(REPO)}, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -39,20 +39,38 @@ class EvaluationSplit(str, Enum):
 
 def evaluate(
     ctx: typer.Context,
-    models: Annotated[Optional[list[Path]], typer.Argument(metavar="MODEL...", help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as mean ± std).", show_default=False)] = None,
-    model: Annotated[Optional[list[Path]], typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; default: cifar_net.pth).", show_default=False)] = None,
-    split: Annotated[EvaluationSplit, typer.Option("--split", metavar="test|val|train", help="Which images to measure on: test, val (the validation split the model was trained without; needs a model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="MODEL...", show_default=False,
+        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as "
+             "mean ± std).")] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        "--model", "-m", metavar="FILE", show_default=False,
+        help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; "
+             "default: cifar_net.pth).")] = None,
+    split: Annotated[EvaluationSplit, typer.Option(
+        "--split", metavar="test|val|train",
+        help="Which images to measure on: test, val (the validation split the model was trained without; needs a "
+             "model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
     batch_size: InferenceBatchSizeOption = 1000,
     tta: TtaOption = None,
-    show: Annotated[int, typer.Option("--show", metavar="N", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
-    no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
-    save_confusion: png_output_option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
-    save_mistakes: png_output_option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
-    save_reliability: png_output_option("--save-reliability", help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
+    show: Annotated[int, typer.Option(
+        "--show", metavar="N", min=0, max=64,
+        help="Draw this many test images in the terminal with their true and predicted labels (0: none).",
+    )] = SHOW_DEFAULT,
+    no_show: Annotated[bool, typer.Option(
+        "--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
+    save_confusion: png_output_option(
+        "--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
+    save_mistakes: png_output_option(
+        "--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
+    save_reliability: png_output_option(
+        "--save-reliability",
+        help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
 ) -> None:
-    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of them."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of
+    them."""
     from cifarctl.errors import UsageError
 
     paths = list(dict.fromkeys([*(model or []), *(models or [])])) or [DEFAULT_MODEL_FILE]

@@ -28,10 +28,21 @@ class InputKind(str, Enum):
 def export(
     ctx: typer.Context,
     model: ModelFileOption = DEFAULT_MODEL_FILE,
-    export_format: Annotated[ExportFormat, typer.Option("--format", "-f", metavar="|".join(f.value for f in ExportFormat), help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", metavar="FILE", help="Where to write (default: the model's name with .pt, .pt2 or .onnx).", show_default=False)] = None,
-    input_kind: Annotated[InputKind, typer.Option("--input", metavar="uint8|float", help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch size.")] = InputKind.uint8,
-    tolerance: Annotated[float, typer.Option("--tolerance", metavar="P", min=0.0, help="Largest difference in any probability allowed between the exported file and the PyTorch model.")] = 1e-4,
+    export_format: Annotated[ExportFormat, typer.Option(
+        "--format", "-f", metavar="|".join(f.value for f in ExportFormat),
+        help="torchscript: torch.jit.trace -> .pt (deprecated by PyTorch); exported-program: torch.export -> .pt2; "
+             "onnx: .onnx (needs 'pip install cifarctl[onnx]').")] = ExportFormat.exported_program,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", metavar="FILE", show_default=False,
+        help="Where to write (default: the model's name with .pt, .pt2 or .onnx).")] = None,
+    input_kind: Annotated[InputKind, typer.Option(
+        "--input", metavar="uint8|float",
+        help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch "
+             "size.")] = InputKind.uint8,
+    tolerance: Annotated[float, typer.Option(
+        "--tolerance", metavar="P", min=0.0,
+        help="Largest difference in any probability allowed between the exported file and the PyTorch model.",
+    )] = 1e-4,
     json_output: JsonOption = False,
 ) -> None:
     """Write a trained model as one file that runs with PyTorch or ONNX Runtime alone.
