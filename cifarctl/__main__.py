@@ -1,3 +1,5 @@
+"""`python -m cifarctl`: the same command line as the `cifarctl` entry point."""
+
 from cifarctl.cli.app import main
 
 main()

@@ -1,5 +1,6 @@
-"""CPU-vs-accelerator timing of a model across widths (the tutorial's Net by default): the
-tutorial's last question. Each model trains in the precision its recipe uses on the device.
+"""CPU-vs-accelerator timing of a model across widths (the tutorial's Net by default).
+
+The tutorial's last question. Each model trains in the precision its recipe uses on the device.
 
 Each measurement times full training steps (forward, loss, backward, SGD step) on data
 already on the device: warm-up steps first, then several repeats, synchronising the
@@ -258,7 +259,8 @@ def benchmark_warnings(results: list[Timing]) -> list[str]:
         by_width = sorted((timing for timing in results if timing.device == device), key=lambda t: t.width)
         for narrower, wider in itertools.pairwise(by_width):
             if narrower.ms_per_step > NARROWER_SLOWER_LIMIT * wider.ms_per_step:
-                warnings.append(f"width {wider.width} on {device} measured {narrower.ms_per_step / wider.ms_per_step:.1f}x "
+                ratio = narrower.ms_per_step / wider.ms_per_step
+                warnings.append(f"width {wider.width} on {device} measured {ratio:.1f}x "
                                 f"faster than width {narrower.width}, which cannot be the network")
     if warnings:
         warnings.append("these figures depend on what else the machine was doing; rerun on an idle machine "
@@ -273,7 +275,8 @@ def reading(results: list[Timing], batch_size: int) -> str:
     if not gpu:
         widths = sorted(cpu)
         if len(widths) == 1:
-            return f"No GPU to compare with. On this CPU a step at width {widths[0]} takes {cpu[widths[0]].ms_per_step:.2f} ms."
+            return (f"No GPU to compare with. On this CPU a step at width {widths[0]} takes "
+                    f"{cpu[widths[0]].ms_per_step:.2f} ms.")
         growth = cpu[widths[-1]].ms_per_step / cpu[widths[0]].ms_per_step
         return (f"No GPU to compare with. On this CPU a step at width {widths[-1]} costs {growth:.1f}x "
                 f"one at width {widths[0]} (batch size {batch_size}).")

@@ -22,8 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cifarctl.dataset_names import DEFAULT_DATASET, dataset_name
 from cifarctl.errors import CifarctlError, ConfigError
-from cifarctl.files import read_regular_file, remember_input
+from cifarctl.input_files import read_regular_file
+from cifarctl.output_paths import remember_input
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -43,7 +45,7 @@ MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
 @dataclass(frozen=True)
 class Config:
     data_dir: Path = Path("data")
-    dataset: str = "cifar10"  # cifar10, cifar100, or the name of an imported image-folder dataset
+    dataset: str = DEFAULT_DATASET  # cifar10, cifar100, or the name of an imported image-folder dataset
     device: str = "auto"
     seed: int | None = None  # None: a fresh seed per run, reported and saved with the model
     workers: int = 0  # processes for decoding image folders on import; 0 = one per CPU core
@@ -60,12 +62,6 @@ class Config:
         given = {name: value for name, value in flags.items() if value is not None}
         clean = _validated(given, source="option")
         return dataclasses.replace(self, **clean, sources={**self.sources, **dict.fromkeys(clean, "option")})
-
-    def place(self) -> Any:
-        """The dataset the commands read: `dataset` in `data_dir` (a cifarctl.data.catalog.Place)."""
-        from cifarctl.data.catalog import locate
-
-        return locate(self.data_dir, self.dataset)
 
     def source_of(self, name: str) -> str:
         return self.sources.get(name, "default")
@@ -137,12 +133,10 @@ def _parse_data_dir(value: Any) -> Path:
 
 
 def _parse_dataset(value: Any) -> str:
-    from cifarctl.data.catalog import dataset_spec
-
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a dataset name")
     try:
-        return dataset_spec(value.strip()).name
+        return dataset_name(value.strip())
     except CifarctlError as error:
         raise ValueError(str(error)) from None
 
@@ -231,9 +225,10 @@ def load_config(
     config_file: Path | None = None,
     environ: Mapping[str, str] | None = None,
     cwd: Path | None = None,
+    kind: type[Config] = Config,
     **flags: Any,
 ) -> Config:
-    """Build the Config: defaults < config file < environment < flags."""
+    """Build the Config (or the subclass `kind`): defaults < config file < environment < flags."""
     environ = os.environ if environ is None else environ
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -247,4 +242,4 @@ def load_config(
         sources.update(dict.fromkeys(from_file, str(path)))
     for name, (value, variable) in _environment_values(environ).items():
         values[name], sources[name] = value, variable
-    return Config(**values, sources=sources).with_flags(**flags)
+    return kind(**values, sources=sources).with_flags(**flags)

@@ -71,7 +71,7 @@ def prepare_worker() -> None:
     parent killed outright (kill -9, out of memory) takes its workers with it, and they let go
     of the parent's locks at once, so nothing is left running or waiting.
     """
-    from cifarctl.files import release_inherited_locks
+    from cifarctl.locks import release_inherited_locks
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     release_inherited_locks()

@@ -15,8 +15,10 @@ from typing import Any
 
 import torch
 
+from cifarctl.atomic_writes import atomic_write
 from cifarctl.errors import CheckpointError
-from cifarctl.files import atomic_write, check_input_file, resolved
+from cifarctl.input_files import check_input_file
+from cifarctl.path_kinds import resolved
 
 CHECKPOINT_FORMAT = "cifarctl-training-checkpoint"
 CHECKPOINT_VERSION = 3  # 3: Lookahead instead of an exponential moving average, drop-last epochs
@@ -31,8 +33,10 @@ def version_problem(found: Any, current: int, path: Path, what: str) -> str | No
     if isinstance(found, int) and not isinstance(found, bool) and 1 <= found <= current:
         return None
     if isinstance(found, int) and not isinstance(found, bool) and found > current:
-        return f"{path} is a version {found} {what}, written by a newer cifarctl (this one reads up to version {current}); {UPGRADE}"
-    return f"{path} is a {what} without a valid version ({reprlib.repr(found)}); it is damaged or was not written by cifarctl"
+        return (f"{path} is a version {found} {what}, written by a newer cifarctl (this one reads up to version "
+                f"{current}); {UPGRADE}")
+    return (f"{path} is a {what} without a valid version ({reprlib.repr(found)}); it is damaged or was not written "
+            "by cifarctl")
 
 
 def save_state(obj: Any, path: Path) -> None:

@@ -86,9 +86,10 @@ def _timing(width, device, ms):
 def test_reading_and_table_with_a_gpu():
     from rich.console import Console
 
-    from cifarctl.cli.reports import benchmark_table
+    from cifarctl.cli.benchmark_reports import benchmark_table
 
-    results = [_timing(6, "cpu", 1.0), _timing(6, "cuda:0", 2.0), _timing(128, "cpu", 10.0), _timing(128, "cuda:0", 2.5)]
+    results = [_timing(6, "cpu", 1.0), _timing(6, "cuda:0", 2.0),
+               _timing(128, "cpu", 10.0), _timing(128, "cuda:0", 2.5)]
     assert reading(results, 4).startswith("The GPU pays off from width 128 at batch size 4 (4.0x)")
     console = Console(width=200, record=True)
     console.print(benchmark_table(results, [torch.device("cuda:0")], {}))
@@ -141,7 +142,7 @@ def test_warnings_name_unstable_results_and_impossible_orderings():
 def test_the_table_marks_unstable_figures(cli):
     from rich.console import Console
 
-    from cifarctl.cli.reports import UNSTABLE_MARK, benchmark_table
+    from cifarctl.cli.benchmark_reports import UNSTABLE_MARK, benchmark_table
 
     console = Console(width=200, record=True)
     console.print(benchmark_table([_unstable(6, "cpu", 2.0), _timing(32, "cpu", 3.0)], [], {}))

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cifarctl.atomic_writes import atomic_write
 from cifarctl.data.guards import check_output_file, check_output_outside_dataset
 from cifarctl.errors import CifarctlError, UsageError
-from cifarctl.files import atomic_write
 
 
 def _directory(path: Path) -> None:
@@ -146,7 +146,7 @@ def test_preview_refuses_a_symlink_and_keeps_its_target(cli, data_dir, tmp_path)
 
 
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
-    from cifarctl.files import atomic_write
+    from cifarctl.atomic_writes import atomic_write
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / f".model.pth.tmp-{dead.stdout.strip()}-abcdef"

@@ -127,7 +127,7 @@ def test_sigterm_and_sighup_stop_any_command_in_one_line(tmp_path, signum, code,
 LOCK_HOLDER = """
 import sys, time
 from concurrent.futures import ProcessPoolExecutor
-from cifarctl.files import exclusive_lock
+from cifarctl.locks import exclusive_lock
 from cifarctl.interrupts import prepare_worker
 
 def work(seconds):
@@ -148,7 +148,7 @@ def test_workers_die_with_their_parent_and_leave_no_lock_behind(tmp_path):
     command on the same data dir gets the lock at once."""
     import time
 
-    from cifarctl.files import exclusive_lock
+    from cifarctl.locks import exclusive_lock
 
     lock = tmp_path / ".cifarctl.lock"
     environment = {**os.environ, "PYTHONPATH": str(REPO)}

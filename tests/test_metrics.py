@@ -160,7 +160,7 @@ def test_a_full_disk_at_the_logs_last_write_names_the_log(tmp_path):
     """The last bytes may only fail when the log is closed: the error still names the file."""
     import errno
 
-    from cifarctl.files import WriteError
+    from cifarctl.atomic_writes import WriteError
     from cifarctl.training.metrics import MetricsLog
 
     class FullAtClose(io.StringIO):

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from cifarctl.data.catalog import locate
+from cifarctl.data.manifest import STATE_FOLDER
 from cifarctl.data.safe_pickle import UnsafePickleError, load_batch
-from cifarctl.data.store import STATE_FOLDER, batches_folder, load_arrays
+from cifarctl.data.store import batches_folder, load_arrays
 from cifarctl.errors import DatasetCorruptError, DatasetMissingError
 
 
@@ -194,7 +195,7 @@ BAD_MANIFESTS = {
 
 @pytest.mark.parametrize("damage", BAD_MANIFESTS.values(), ids=BAD_MANIFESTS.keys())
 def test_a_manifest_of_the_wrong_shape_is_treated_as_missing(data_dir, damage):
-    from cifarctl.data.store import read_manifest
+    from cifarctl.data.manifest import read_manifest
 
     damage(data_dir)
     assert read_manifest(batches_folder(data_dir)) is None
@@ -251,12 +252,13 @@ def test_a_changed_cache_is_rebuilt_from_the_batch_files(data_dir, fake_batches,
 def _read_only(monkeypatch):
     import errno
 
-    from cifarctl.data import store
+    from cifarctl.data import array_cache, manifest
 
     def refuse(path):
         raise PermissionError(errno.EROFS, "Read-only file system", str(path))
 
-    monkeypatch.setattr(store, "atomic_write", refuse)
+    for module in (manifest, array_cache):  # where the manifest and the cache are written
+        monkeypatch.setattr(module, "atomic_write", refuse)
 
 
 READ_ONLY_SITUATIONS = {
@@ -277,12 +279,13 @@ def test_a_read_only_data_dir_that_verifies_is_usable(data_dir, monkeypatch, sit
 def test_a_read_only_data_dir_still_reports_other_write_errors(data_dir, monkeypatch):
     import errno
 
-    from cifarctl.data import store
+    from cifarctl.data import array_cache, manifest
 
     def disk_full(path):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     (batches_folder(data_dir) / "data_batch_1").touch()
-    monkeypatch.setattr(store, "atomic_write", disk_full)
+    for module in (manifest, array_cache):  # where the manifest and the cache are written
+        monkeypatch.setattr(module, "atomic_write", disk_full)
     with pytest.raises(OSError, match="No space"):
         load_arrays(locate(data_dir), "train")

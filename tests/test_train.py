@@ -138,7 +138,8 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes(data_dir, tmp_path):
     """A real SIGINT to the installed command: exit 130, a checkpoint, and --resume completes."""
     command = ["cifarctl", "--data-dir", str(data_dir), "train", "--epochs", "30", "--log-every", "5", "--seed", "9"]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=env)
     deadline = time.monotonic() + 60
     for line in process.stderr:
         if line.startswith("[1,    10]") or time.monotonic() > deadline:
@@ -289,7 +290,7 @@ def test_too_little_disk_space_is_found_before_training(cli, data_dir, tmp_path,
     import shutil
 
     real = shutil.disk_usage
-    monkeypatch.setattr("cifarctl.files.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
+    monkeypatch.setattr("cifarctl.output_paths.shutil.disk_usage", lambda path: real(path)._replace(free=200_000))
     result = cli("train", "--epochs", "1", "--seed" if not args else "--log-every", "0" if not args else "5", *args)
     assert result.exit_code == 1, result.stderr
     assert result.stderr.startswith("error: training net needs about ") and "free some space" in result.stderr
@@ -316,7 +317,7 @@ def test_a_failed_write_after_a_checkpoint_names_the_file_and_the_kept_checkpoin
     """The model file cannot be written at the end: the error names it and says the run's checkpoint is safe."""
     import errno
 
-    from cifarctl.files import write_error
+    from cifarctl.atomic_writes import write_error
 
     def full(path, *args, **kwargs):
         raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
@@ -369,7 +370,8 @@ def test_training_on_cifar100_gives_the_net_a_100_way_head_and_a_described_file(
 
 
 def test_the_tutorial_net_on_cifar10_is_still_a_bare_state_dict(cli, data_dir, tmp_path):
-    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", str(tmp_path / "cifar_net.pth")).exit_code == 0
+    output = str(tmp_path / "cifar_net.pth")
+    assert cli("train", "--epochs", "1", "--batch-size", "32", "--output", output).exit_code == 0
     net = TutorialNet()
     net.load_state_dict(torch.load(tmp_path / "cifar_net.pth", weights_only=True))  # the tutorial's own load
 
@@ -379,7 +381,8 @@ def test_resuming_on_another_dataset_is_refused(cli, _imported_cifar100, data_di
 
     shutil.copytree(_imported_cifar100 / "cifar-100-python", data_dir / "cifar-100-python")
     output = str(tmp_path / "m.pth")
-    assert cli("--data-dir", str(data_dir), "train", "--epochs", "1", "--batch-size", "32", "--output", output).exit_code == 0
+    assert cli("--data-dir", str(data_dir), "train", "--epochs", "1", "--batch-size", "32",
+               "--output", output).exit_code == 0
     result = cli("--data-dir", str(data_dir), "--dataset", "cifar100", "train", "--epochs", "2", "--batch-size", "32",
                  "--output", output, "--resume")
     assert result.exit_code == 2

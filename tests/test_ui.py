@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cifarctl.cli import ui as ui_module
-from cifarctl.cli.ui import UI, LiveEvents, PlainEvents
+from cifarctl.cli.progress_events import LiveEvents, PlainEvents
+from cifarctl.cli.streams import PipeSafe
+from cifarctl.cli.ui import UI
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +52,8 @@ def test_a_closed_stdout_or_stderr_changes_nothing_but_the_output(fake_batches, 
 def test_files_opened_with_stdout_closed_do_not_catch_stray_output(tmp_path):
     """Descriptor 1 is reserved (on /dev/null), so a file opened later never becomes 'stdout'."""
     probe = ("import os, sys\nfrom cifarctl.cli.app import _reserve_standard_descriptors\n"
-             "_reserve_standard_descriptors()\nfd = os.open('f', os.O_WRONLY | os.O_CREAT)\nprint(fd, file=sys.stderr)\n")
+             "_reserve_standard_descriptors()\nfd = os.open('f', os.O_WRONLY | os.O_CREAT)\n"
+             "print(fd, file=sys.stderr)\n")
     done = subprocess.run(["bash", "-c", f"{sys.executable} -c \"$PROBE\" >&-"], cwd=tmp_path, capture_output=True,
                           text=True, env={**os.environ, "PROBE": probe, "PYTHONPATH": str(REPO)}, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -63,7 +65,7 @@ def test_files_opened_with_stdout_closed_do_not_catch_stray_output(tmp_path):
 @pytest.fixture
 def terminal(monkeypatch):
     """Pretend stdout and stderr are a colour terminal."""
-    monkeypatch.setattr(ui_module.PipeSafe, "isatty", lambda self: True)
+    monkeypatch.setattr(PipeSafe, "isatty", lambda self: True)
     monkeypatch.setenv("TERM", "xterm-256color")
     monkeypatch.delenv("CI", raising=False)
 
@@ -110,7 +112,7 @@ def test_json_never_carries_nan_or_infinity(capsys):
     (BrokenPipeError(errno.EPIPE, "Broken pipe"), False),
 ])
 def test_a_failed_write_to_stdout_is_kept_for_the_exit_code(error, counted):
-    from cifarctl.cli.ui import WRITE_FAILURES, PipeSafe
+    from cifarctl.cli.streams import WRITE_FAILURES, PipeSafe
 
     class Failing(io.StringIO):
         def write(self, text):

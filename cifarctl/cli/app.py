@@ -93,8 +93,8 @@ def run(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv:
         argv = ["--help"]
-    from cifarctl.cli.ui import WRITE_FAILURES
-    from cifarctl.files import forget_inputs
+    from cifarctl.cli.streams import WRITE_FAILURES
+    from cifarctl.output_paths import forget_inputs
 
     WRITE_FAILURES.clear()
     forget_inputs()
@@ -142,7 +142,7 @@ def run(argv: list[str] | None = None) -> int:
 def _results_written(argv: list[str]) -> int:
     """0, or 1 with one line when the results could not be written to stdout (a full disk,
     an I/O error); a reader that went away (`| head`) is no failure."""
-    from cifarctl.cli.ui import WRITE_FAILURES
+    from cifarctl.cli.streams import WRITE_FAILURES
 
     try:
         sys.stdout.flush()

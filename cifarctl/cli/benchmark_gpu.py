@@ -61,12 +61,23 @@ def _model_value(value: str) -> str:
 
 def benchmark_gpu(
     ctx: typer.Context,
-    model: Annotated[str, typer.Option("--model", metavar="|".join(WIDTH_FAMILIES), help="Which model to time across widths (net: the tutorial's; fast: cifarctl's fast recipe, in the precision it trains in).", callback=_model_value)] = "net",
-    widths: Annotated[Optional[str], typer.Option("--widths", metavar="W,W,...", help=f"Comma-separated widths (default: {_default_widths_help()}).", callback=_widths_value, show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", metavar="N", min=1, max=8192, help="Images per step (default: net 4, the tutorial's; other models 128).", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", metavar="N", min=1, max=1_000_000, help="Steps per repeat (default: calibrated to ~0.2 s).", show_default=False)] = None,
-    repeats: Annotated[int, typer.Option("--repeats", metavar="N", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
-    warmup: Annotated[int, typer.Option("--warmup", metavar="N", min=0, max=100_000, help="Untimed steps before timing.")] = 10,
+    model: Annotated[str, typer.Option(
+        "--model", metavar="|".join(WIDTH_FAMILIES), callback=_model_value,
+        help="Which model to time across widths (net: the tutorial's; fast: cifarctl's fast recipe, in the precision "
+             "it trains in).")] = "net",
+    widths: Annotated[Optional[str], typer.Option(
+        "--widths", metavar="W,W,...", callback=_widths_value, show_default=False,
+        help=f"Comma-separated widths (default: {_default_widths_help()}).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(
+        "--batch-size", metavar="N", min=1, max=8192, show_default=False,
+        help="Images per step (default: net 4, the tutorial's; other models 128).")] = None,
+    steps: Annotated[Optional[int], typer.Option(
+        "--steps", metavar="N", min=1, max=1_000_000, show_default=False,
+        help="Steps per repeat (default: calibrated to ~0.2 s).")] = None,
+    repeats: Annotated[int, typer.Option(
+        "--repeats", metavar="N", min=1, max=1000, help="Timed repeats; the median is reported.")] = 5,
+    warmup: Annotated[int, typer.Option(
+        "--warmup", metavar="N", min=0, max=100_000, help="Untimed steps before timing.")] = 10,
     json_output: JsonOption = False,
 ) -> None:
     """Time training steps of a model (the tutorial's Net by default) at several widths on the CPU and every GPU."""
@@ -79,7 +90,7 @@ def benchmark_gpu(
         reading,
         run_benchmark,
     )
-    from cifarctl.cli.reports import benchmark_table, machine_line
+    from cifarctl.cli.benchmark_reports import benchmark_table, machine_line
     from cifarctl.data.store import dataset_classes
 
     config, ui = start(ctx)

@@ -1,5 +1,8 @@
-"""`cifarctl evaluate`: accuracy against the 10% baseline with its interval, per class, the
-confusion matrix, calibration, and pictures; several model files as mean ± std."""
+"""`cifarctl evaluate`: how well trained models classify a split, against the 10% baseline.
+
+Accuracy with its interval, per class, the confusion matrix, calibration, and pictures;
+several model files as mean ± std.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +20,12 @@ from cifarctl.cli.options import (
     NoDownloadOption,
     TtaOption,
     check_png_outputs,
-    dataset_of_models,
+    dataset_option,
     png_output_option,
 )
 from cifarctl.cli.startup import start
-from cifarctl.cli.ui import UI, readable
+from cifarctl.cli.streams import readable
+from cifarctl.cli.ui import UI
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 SPLIT_WORDS = {"val": "validation"}
@@ -37,16 +41,16 @@ def evaluate(
     ctx: typer.Context,
     models: Annotated[Optional[list[Path]], typer.Argument(
         metavar="MODEL...", show_default=False,
-        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth "
-             "(reported one by one, then as mean ± std).")] = None,
+        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as "
+             "mean ± std).")] = None,
     model: Annotated[Optional[list[Path]], typer.Option(
         "--model", "-m", metavar="FILE", show_default=False,
-        help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict "
-             "(repeatable; default: cifar_net.pth).")] = None,
+        help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; "
+             "default: cifar_net.pth).")] = None,
     split: Annotated[EvaluationSplit, typer.Option(
         "--split", metavar="test|val|train",
-        help="Which images to measure on: test, val (the validation split the model was trained without; "
-             "needs a model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
+        help="Which images to measure on: test, val (the validation split the model was trained without; needs a "
+             "model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
     batch_size: InferenceBatchSizeOption = 1000,
     tta: TtaOption = None,
     show: Annotated[int, typer.Option(
@@ -65,8 +69,8 @@ def evaluate(
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
 ) -> None:
-    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures
-    of them."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of
+    them."""
     from cifarctl.errors import UsageError
 
     paths = list(dict.fromkeys([*(model or []), *(models or [])])) or [DEFAULT_MODEL_FILE]
@@ -75,8 +79,7 @@ def evaluate(
     if len(paths) > 1 and any(pictures_asked.values()):
         asked = ", ".join(option for option, path in pictures_asked.items() if path is not None)
         raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
-    from cifarctl.cli.provenance import report_made_by
-    from cifarctl.cli.reports import (
+    from cifarctl.cli.evaluate_reports import (
         accuracy_table,
         confusion_table,
         has_many_classes,
@@ -84,8 +87,10 @@ def evaluate(
         per_class_table,
         superclass_table,
     )
+    from cifarctl.cli.provenance import report_made_by
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.devices import resolve_device
+    from cifarctl.inference.dataset_choice import dataset_of_models
     from cifarctl.inference.evaluation import evaluate as run_evaluation
     from cifarctl.inference.model_files import check_classes_match, load_trained_model
     from cifarctl.models import count_parameters
@@ -95,7 +100,7 @@ def evaluate(
                       save_reliability=save_reliability)
     torch_device = resolve_device(config.device)
     trained_models = [load_trained_model(path, torch_device) for path in paths]
-    place = dataset_of_models(config, trained_models)
+    place = dataset_of_models(trained_models, config.data_dir, dataset_option(config))
     ui.debug(f"measuring on {place.spec.title} in {place.data_dir}")
     if place.spec.classes is not None:  # a built-in's classes are known before any download
         for trained in trained_models:
@@ -183,7 +188,7 @@ def calibration_line(result) -> str:
 
 def report_several(ui: UI, measured, json_output: bool, count_parameters) -> None:
     """Each model's numbers, then their mean ± std and 95 % t-interval."""
-    from cifarctl.cli.reports import several_models_table
+    from cifarctl.cli.evaluate_reports import several_models_table
     from cifarctl.cli.sweep_reports import describe
     from cifarctl.statistics import summarize
 

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption, dataset_of_models
+from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, ModelFileOption, dataset_option
 from cifarctl.cli.startup import start
 
 CHECK_IMAGES = 64
@@ -37,8 +37,8 @@ def export(
         help="Where to write (default: the model's name with .pt, .pt2 or .onnx).")] = None,
     input_kind: Annotated[InputKind, typer.Option(
         "--input", metavar="uint8|float",
-        help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, "
-             "any batch size.")] = InputKind.uint8,
+        help="What the exported graph takes: uint8 images (0..255) or float images (0..1); NCHW RGB 32x32, any batch "
+             "size.")] = InputKind.uint8,
     tolerance: Annotated[float, typer.Option(
         "--tolerance", metavar="P", min=0.0,
         help="Largest difference in any probability allowed between the exported file and the PyTorch model.",
@@ -98,9 +98,10 @@ def export(
 def _dataset_of(config, trained):
     """The dataset whose test images check the export: as evaluate chooses it."""
     from cifarctl.errors import CifarctlError
+    from cifarctl.inference.dataset_choice import dataset_of_models
 
     try:
-        return dataset_of_models(config, [trained])
+        return dataset_of_models([trained], config.data_dir, dataset_option(config))
     except CifarctlError:  # a name no dataset could have: the check uses random images instead
         return config.place()
 

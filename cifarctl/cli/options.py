@@ -1,5 +1,7 @@
-"""Every option defined once: the global ones (before or after the command) and those
-several commands share (`--model FILE`, `--tta`, the inference `--batch-size`, PNG outputs).
+"""Every option defined once: the global ones and those several commands share.
+
+The global ones go before or after the command; the shared ones are `--model FILE`, `--tta`,
+the inference `--batch-size` and PNG outputs.
 """
 
 from __future__ import annotations
@@ -35,7 +37,8 @@ def _model_value(value: str) -> str:
 
 
 def _complete_model(incomplete: str) -> list[tuple[str, str]]:
-    return [(family.name, family.summary) for family in registry.FAMILIES.values() if family.name.startswith(incomplete)]
+    return [(family.name, family.summary) for family in registry.FAMILIES.values()
+            if family.name.startswith(incomplete)]
 
 
 def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[str, int]:
@@ -47,21 +50,24 @@ def model_options(given: Optional[list[str]], **named: Optional[int]) -> dict[st
             raise typer.BadParameter(f"{item!r} is not NAME=VALUE", param_hint="'--model-option'")
         key = name.strip().replace("-", "_")
         if key in options:
-            raise typer.BadParameter(f"{key} is given twice (by --{key.replace('_', '-')} or --model-option); give it once",
+            raise typer.BadParameter(f"{key} is given twice (by --{key.replace('_', '-')} or --model-option); "
+                                     "give it once",
                                      param_hint="'--model-option'")
         try:
             if not text.strip().isascii():
                 raise ValueError
             options[key] = int(text)
         except ValueError:
-            raise typer.BadParameter(f"{item!r}: the value is not a whole number", param_hint="'--model-option'") from None
+            raise typer.BadParameter(f"{item!r}: the value is not a whole number",
+                                     param_hint="'--model-option'") from None
     return options
 
 
 # --- global options: the root callback's, also accepted after the commands that use them --
 ConfigOption = Annotated[
     Optional[Path],
-    typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).", show_default=False),
+    typer.Option("--config", metavar="FILE", help="Config file (default ./cifarctl.toml if present).",
+                 show_default=False),
 ]
 DataDirOption = Annotated[
     Optional[Path],
@@ -78,7 +84,8 @@ def _complete_dataset(incomplete: str) -> list[str]:
 DatasetOption = Annotated[
     Optional[str],
     typer.Option("--dataset", metavar="NAME", show_default=False, autocompletion=_complete_dataset,
-                 help="cifar10 (default; evaluate: the one the model learned), cifar100, or the name you imported your own images under."),
+                 help="cifar10 (default; evaluate: the one the model learned), cifar100, or the name you imported "
+                      "your own images under."),
 ]
 DeviceOption = Annotated[
     Optional[str],
@@ -92,7 +99,8 @@ DeviceOption = Annotated[
 ]
 SeedOption = Annotated[
     Optional[int],
-    typer.Option("--seed", min=0, metavar="N", help="Random seed (default: a fresh one, reported).", show_default=False),
+    typer.Option("--seed", min=0, metavar="N", help="Random seed (default: a fresh one, reported).",
+                 show_default=False),
 ]
 WorkersOption = Annotated[
     Optional[int],
@@ -149,7 +157,8 @@ DEFAULT_MODEL_FILE = Path("cifar_net.pth")
 TtaOption = Annotated[
     Optional[bool],
     typer.Option("--tta/--no-tta", show_default=False,
-                 help="Average the predictions for each image and its mirror image (default: as the model's recipe says)."),
+                 help="Average the predictions for each image and its mirror image (default: as the model's "
+                      "recipe says)."),
 ]
 InferenceBatchSizeOption = Annotated[
     int,
@@ -171,7 +180,7 @@ def check_png_outputs(data_dir: Path, inputs: tuple[Path, ...] = (), **outputs: 
     """The output-file rules (never one of the command's `inputs`, never two outputs in one
     place), then the .png suffix, for each PNG option given (keyword: its name)."""
     from cifarctl.data.guards import check_output_file
-    from cifarctl.files import check_outputs_distinct
+    from cifarctl.output_paths import check_outputs_distinct
 
     named = [(path, "--" + name.replace("_", "-")) for name, path in outputs.items() if path is not None]
     for path, option in named:
@@ -182,20 +191,8 @@ def check_png_outputs(data_dir: Path, inputs: tuple[Path, ...] = (), **outputs: 
     check_outputs_distinct(named)
 
 
-def dataset_of_models(config, trained_models):
-    """The dataset commands that read models (evaluate, export) use: --dataset when given on
-    the command line; otherwise the one the models were trained on, so a CIFAR-100 model is
-    measured on CIFAR-100 without being told (a dataset set in cifarctl.toml or
-    $CIFARCTL_DATASET is a default for training, not a reason to measure a model on data it
-    never learned)."""
-    from cifarctl.data.catalog import locate
-    from cifarctl.errors import UsageError
-
-    if config.source_of("dataset") == "option":
-        return config.place()
-    recorded = {trained.dataset: trained.path for trained in trained_models}
-    if len(recorded) > 1:
-        listed = " and ".join(f"{path} on {dataset}" for dataset, path in list(recorded.items())[:2])
-        raise UsageError(f"the models were trained on different datasets ({listed}); evaluate the models of one "
-                         "dataset together, or pass --dataset")
-    return locate(config.data_dir, next(iter(recorded)))
+def dataset_option(config) -> Optional[str]:
+    """--dataset when it was given on the command line, else None: a dataset set in
+    cifarctl.toml or $CIFARCTL_DATASET is a default for training, and commands that read
+    models measure them on the dataset they learned (`inference.dataset_choice`)."""
+    return config.dataset if config.source_of("dataset") == "option" else None

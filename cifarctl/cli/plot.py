@@ -9,7 +9,7 @@ import typer
 
 from cifarctl.cli.options import DEFAULT_MODEL_FILE, JsonOption, check_png_outputs, png_output_option
 from cifarctl.cli.startup import start
-from cifarctl.cli.ui import readable
+from cifarctl.cli.streams import readable
 
 if TYPE_CHECKING:
     from cifarctl.pictures.training_plots import RunCurves
@@ -20,14 +20,27 @@ COMPARISON_NAME = "comparison.png"
 
 def plot(
     ctx: typer.Context,
-    runs: Annotated[Optional[list[Path]], typer.Argument(metavar="RUN", help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).", show_default=False)] = None,
-    output: png_output_option("--output", "-o", help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).") = None,
-    label: Annotated[Optional[list[str]], typer.Option("--label", metavar="NAME", help="A name for each run in the legend, in order (repeatable; default: the file names).", show_default=False)] = None,
-    mean: Annotated[bool, typer.Option("--mean", help="Draw the runs of one configuration (names that differ only in .seedN, as 'train --seeds' writes them) as their mean with a band of ± one standard deviation.")] = False,
-    smooth: Annotated[Optional[int], typer.Option("--smooth", min=1, max=10_000, metavar="POINTS", help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest run; 1: raw only).", show_default=False)] = None,
+    runs: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="RUN", show_default=False,
+        help="Metrics logs (*.metrics.jsonl) or the model files they sit beside (default: cifar_net.pth).")] = None,
+    output: png_output_option(
+        "--output", "-o",
+        help="The PNG to write (default: beside the log, NAME.metrics.png; comparison.png for several runs).") = None,
+    label: Annotated[Optional[list[str]], typer.Option(
+        "--label", metavar="NAME", show_default=False,
+        help="A name for each run in the legend, in order (repeatable; default: the file names).")] = None,
+    mean: Annotated[bool, typer.Option(
+        "--mean",
+        help="Draw the runs of one configuration (names that differ only in .seedN, as 'train --seeds' writes them) "
+             "as their mean with a band of ± one standard deviation.")] = False,
+    smooth: Annotated[Optional[int], typer.Option(
+        "--smooth", min=1, max=10_000, metavar="POINTS", show_default=False,
+        help="Draw the loss also as a centred mean over this many logged points (default: about 1/20 of the longest "
+             "run; 1: raw only).")] = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Plot training runs: loss against images seen, and train/test accuracy per epoch vs random guessing (10% for CIFAR-10)."""
+    """Plot training runs: loss against images seen, and train/test accuracy per epoch vs random guessing (10% for
+    CIFAR-10)."""
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.training.metrics import read_metrics
 

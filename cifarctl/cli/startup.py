@@ -18,17 +18,28 @@ import typer
 import typer.core
 
 from cifarctl.cli.options import EVERY_COMMAND, global_options
+from cifarctl.config import Config, load_config
 
 if TYPE_CHECKING:
     from cifarctl.cli.ui import UI
-    from cifarctl.config import Config
+    from cifarctl.data.catalog import Place
 
 GIVEN = "cifarctl.global_options"  # ctx.meta key: the global options given on the command line
 GLOBAL_SECTION = "Global options (before or after the command)"
 
 
+class CommandConfig(Config):
+    """The Config a command runs with, which also says where its dataset is (`place()`)."""
+
+    def place(self) -> Place:
+        """The dataset the command reads: `dataset` in `data_dir`."""
+        from cifarctl.data.catalog import locate
+
+        return locate(self.data_dir, self.dataset)
+
+
 class Session(NamedTuple):
-    config: Config
+    config: CommandConfig
     ui: UI
 
 
@@ -36,10 +47,10 @@ def start(ctx: typer.Context) -> Session:
     """The command's Config (defaults < cifarctl.toml < CIFARCTL_* < options) and its UI;
     with -v, every setting and where it came from."""
     from cifarctl.cli.ui import UI
-    from cifarctl.config import load_config
 
     given = ctx.meta.get(GIVEN, {})
     config = load_config(
+        kind=CommandConfig,
         config_file=given.get("config_file"),
         data_dir=given.get("data_dir"),
         dataset=given.get("dataset"),

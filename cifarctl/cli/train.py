@@ -276,8 +276,8 @@ def _report(ui, result, json_output: bool) -> None:
         if result.option is not None:
             ui.print(comparison_table(result))
         return
-    from cifarctl.cli.reports import training_summary
     from cifarctl.cli.sparkline import can_draw_unicode
+    from cifarctl.cli.train_reports import training_summary
 
     ui.print("Finished Training")
     ui.print(training_summary(result, unicode=can_draw_unicode(ui.out)))

@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarctl.atomic_writes import atomic_write
 from cifarctl.data.catalog import CIFAR10_CLASSES, CLASS_NAMES, IMAGE_BYTES, NUM_CLASSES, Classes
 from cifarctl.data.safe_pickle import load_batch
 from cifarctl.errors import CifarctlError, DatasetCorruptError
-from cifarctl.files import atomic_write, read_regular_file
+from cifarctl.input_files import read_regular_file
 
 TRAIN_FILES = tuple(f"data_batch_{index}" for index in range(1, 6))
 TEST_FILES = ("test_batch",)
@@ -56,7 +57,8 @@ def read_batch(path: Path, shown_as: Path | None = None, fix: str = FIX) -> tupl
 
         raise DatasetCorruptError(f"data file {shown_as or path} is missing; {fix}") from None
     except Exception as error:  # any unpickling failure means a damaged or foreign file
-        raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({short(error)}); {fix}") from None
+        raise DatasetCorruptError(f"data file {shown_as or path} is truncated or corrupt ({short(error)}); "
+                                  f"{fix}") from None
     path = shown_as or path
     if not isinstance(document, dict) or "data" not in document or "labels" not in document:
         raise DatasetCorruptError(f"data file {path} is not a CIFAR-10 batch; {fix}")

@@ -1,9 +1,10 @@
 """Which datasets cifarctl knows: CIFAR-10, CIFAR-100, and the user's own imported folders.
 
-A dataset is named by `--dataset` (cifar10 by default). Each has a `DatasetSpec`: its folder
-under the data dir, its on-disk layout, the archive it is downloaded as (built-ins only) and,
-for the built-ins, its classes. An imported dataset's classes are its folder names, read back
-from its stored meta file.
+A dataset is named by `--dataset` (cifar10 by default; the rules for names are in
+`cifarctl/dataset_names.py`, which the Config checks names with). Each has a `DatasetSpec`:
+its folder under the data dir, its on-disk layout, the archive it is downloaded as (built-ins
+only) and, for the built-ins, its classes. An imported dataset's classes are its folder names,
+read back from its stored meta file.
 
 The URLs and checksums are torchvision's own `CIFAR10`/`CIFAR100` class attributes. They are
 read from torchvision's source with `ast` instead of importing it, because importing
@@ -14,12 +15,12 @@ from __future__ import annotations
 
 import ast
 import importlib.util
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from cifarctl.errors import CifarctlError, UsageError
+from cifarctl.dataset_names import BUILTIN_ARCHIVES, BUILTIN_FOLDERS, DEFAULT_DATASET, check_dataset_name
+from cifarctl.errors import CifarctlError
 
 IMAGE_SHAPE = (3, 32, 32)
 IMAGE_BYTES = 3 * 32 * 32
@@ -127,17 +128,12 @@ class DatasetSpec:
         return f"import it with 'cifarctl download --dataset {self.name} --from FOLDER'"
 
 
-DEFAULT_DATASET = "cifar10"
 BUILTIN_DATASETS = {
-    "cifar10": DatasetSpec("cifar10", "CIFAR-10", "cifar-10-batches-py", "cifar10", CIFAR10_CLASSES,
-                           "cifar-10-python.tar.gz", "CIFAR10"),
-    "cifar100": DatasetSpec("cifar100", "CIFAR-100", "cifar-100-python", "cifar100", CIFAR100_CLASSES,
-                            "cifar-100-python.tar.gz", "CIFAR100"),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10", BUILTIN_FOLDERS["cifar10"], "cifar10", CIFAR10_CLASSES,
+                           BUILTIN_ARCHIVES["cifar10"], "CIFAR10"),
+    "cifar100": DatasetSpec("cifar100", "CIFAR-100", BUILTIN_FOLDERS["cifar100"], "cifar100", CIFAR100_CLASSES,
+                            BUILTIN_ARCHIVES["cifar100"], "CIFAR100"),
 }
-DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-RESERVED_FOLDERS = ({spec.folder.lower() for spec in BUILTIN_DATASETS.values()}
-                    | {spec.archive.lower() for spec in BUILTIN_DATASETS.values() if spec.archive}
-                    | {"cifar-10", "cifar-100"})
 
 
 def dataset_spec(name: str) -> DatasetSpec:
@@ -146,15 +142,6 @@ def dataset_spec(name: str) -> DatasetSpec:
         return BUILTIN_DATASETS[name]
     check_dataset_name(name)
     return DatasetSpec(name, name, name, "cifar100", None)
-
-
-def check_dataset_name(name: str) -> str:
-    if name.lower() in BUILTIN_DATASETS or name.lower().replace("-", "") in BUILTIN_DATASETS:
-        raise UsageError(f"{name!r} is not how a built-in dataset is spelled; use {' or '.join(BUILTIN_DATASETS)}")
-    if not DATASET_NAME.fullmatch(name) or name.lower() in RESERVED_FOLDERS:
-        raise UsageError(f"{name!r} is not a usable dataset name; use cifar10, cifar100, or a name of "
-                         "letters, digits, '.', '_' and '-' (at most 64) for your own images")
-    return name
 
 
 @dataclass(frozen=True)

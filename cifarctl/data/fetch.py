@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cifarctl import __version__
+from cifarctl.atomic_writes import write_error
 from cifarctl.errors import ChecksumError, DownloadError
 from cifarctl.events import Events
-from cifarctl.files import md5_of, write_error
+from cifarctl.input_files import md5_of
 
 CHUNK = 256 * 1024
 

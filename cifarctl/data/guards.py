@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from cifarctl.data.catalog import BUILTIN_DATASETS
-from cifarctl.data.store import MANIFEST, STATE_FOLDER, dataset_paths, layout
+from cifarctl.data.manifest import MANIFEST, STATE_FOLDER
+from cifarctl.data.store import dataset_paths, layout
 from cifarctl.errors import UsageError
-from cifarctl.files import check_output_path, resolved
+from cifarctl.output_paths import check_output_path
+from cifarctl.path_kinds import resolved
 
 
 def check_output_file(path: Path, option: str, data_dir: Path | None = None, inputs: tuple[Path, ...] = ()) -> None:
     """Fail fast, before any long work, when `path` cannot be written as a file (see
-    `cifarctl.files.check_output_path`) or lies inside any dataset folder (and the datasets
+    `cifarctl.output_paths.check_output_path`) or lies inside any dataset folder (and the datasets
     of `data_dir` when one is given)."""
     check_outside_any_dataset(path, option)
     if data_dir is not None:

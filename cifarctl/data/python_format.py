@@ -20,11 +20,11 @@ from typing import Any
 
 import numpy as np
 
+from cifarctl.atomic_writes import atomic_write
 from cifarctl.data.batches_format import FIX, MAX_BATCH_BYTES, MAX_META_BYTES, class_labels, read_file, short
 from cifarctl.data.catalog import IMAGE_BYTES, MAX_CLASSES, MIN_CLASSES, Classes
 from cifarctl.data.safe_pickle import load_batch
 from cifarctl.errors import CifarctlError, DatasetCorruptError
-from cifarctl.files import atomic_write
 
 META_FILE = "meta"
 # One data file per split, read back whole with at most MAX_BATCH_BYTES (1 GiB): 3,072 bytes an
@@ -103,7 +103,8 @@ def write_dataset(folder: Path, splits: dict[str, tuple[np.ndarray, np.ndarray]]
             "batch_label": {"train": "training batch 1 of 1", "test": "testing batch 1 of 1"}[split],
             "fine_labels": [int(label) for label in labels],
             "data": np.ascontiguousarray(images.reshape(len(images), IMAGE_BYTES)),
-            "filenames": list((filenames or {}).get(split) or [f"image_{index:06d}.png" for index in range(len(images))]),
+            "filenames": list((filenames or {}).get(split)
+                              or [f"image_{index:06d}.png" for index in range(len(images))]),
         }
         if classes.superclasses:
             document["coarse_labels"] = [classes.superclass_of[int(label)] for label in labels]

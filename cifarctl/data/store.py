@@ -1,4 +1,4 @@
-"""A dataset on disk: where it lives, whether it is whole, and a fast array cache.
+"""A dataset on disk: where it lives, whether it is whole, and its arrays, loaded from the cache.
 
 Layout under the data dir (the tutorial's `./data`, shared with torchvision):
 
@@ -8,43 +8,40 @@ Layout under the data dir (the tutorial's `./data`, shared with torchvision):
     cifar-100-python.tar.gz, cifar-100-python/        CIFAR-100, the same way
     NAME/                           a dataset imported from the user's images (CIFAR-100's layout)
 
-The manifest is written only after every file was verified, so later runs trust files
-whose size and mtime still match it, and load the arrays in milliseconds. The arrays are
-checked too (recorded size, mtime and MD5; dtype, shape and label range on every load) and
-rebuilt from the data files when they do not match. A read-only data dir is used as it
-is: what cannot be recorded is verified again in memory next time.
+The manifest (`manifest.py`) is written only after every file was verified, so later runs
+trust files whose size and mtime still match it, and load the arrays in milliseconds. The
+arrays (`array_cache.py`) are checked too (recorded size, mtime and MD5; dtype, shape and
+label range on every load) and rebuilt from the data files when they do not match. A
+read-only data dir is used as it is: what cannot be recorded is verified again in memory
+next time.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
-import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
+from cifarctl.atomic_writes import READ_ONLY_ERRNOS, WriteError
 from cifarctl.data import batches_format, python_format
-from cifarctl.data.catalog import BUILTIN_DATASETS, IMAGE_SHAPE, Classes, DatasetSpec, Place, locate
-from cifarctl.errors import CifarctlError, DatasetCorruptError, DatasetMissingError
-from cifarctl.files import READ_ONLY_ERRNOS, WriteError, atomic_write, md5_of, read_regular_file
-from cifarctl.json_documents import load_json
+from cifarctl.data.array_cache import Arrays, cache_intact, cached_arrays, save_cache
+from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, Place, locate
+from cifarctl.data.manifest import (
+    MANIFEST,
+    SPLITS,
+    STATE_FOLDER,
+    Manifest,
+    file_record,
+    read_manifest,
+    write_manifest,
+)
+from cifarctl.errors import DatasetCorruptError, DatasetMissingError
+from cifarctl.input_files import md5_of
 
 BATCHES_FOLDER = "cifar-10-batches-py"
-STATE_FOLDER = ".cifarctl"
-MANIFEST = "manifest.json"
-SPLITS = ("train", "test")
-MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
-MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB
-MANIFEST_VERSION = 1  # manifests written before the field was added are version 1 too
 OFFICIAL_SOURCE = "existing folder (the official release)"
 UNOFFICIAL_SOURCE = "existing folder, not the official release (its contents were validated)"
-
-Arrays = tuple[np.ndarray, np.ndarray]  # images (N, 3, 32, 32) uint8, labels (N,) int64
 
 
 def layout(spec: DatasetSpec):
@@ -71,84 +68,6 @@ def dataset_paths(data_dir: Path) -> tuple[Path, ...]:
 
 def lock_path(data_dir: Path) -> Path:
     return Path(data_dir) / ".cifarctl.lock"
-
-
-def cache_files(folder: Path, split: str) -> tuple[Path, Path]:
-    state = folder / STATE_FOLDER
-    return state / f"{split}_images.npy", state / f"{split}_labels.npy"
-
-
-@dataclass(frozen=True)
-class Manifest:
-    source: str
-    files: dict[str, dict[str, Any]]  # batch file name -> size, mtime_ns, md5
-    counts: dict[str, int]
-    cache: dict[str, dict[str, Any]] = field(default_factory=dict)  # .npy name -> size, mtime_ns, md5
-
-    def matches_disk(self, folder: Path) -> bool:
-        return all(_unchanged(folder / name, record) for name, record in self.files.items())
-
-    def as_json(self) -> dict[str, Any]:
-        return {"version": MANIFEST_VERSION, "source": self.source, "files": self.files, "counts": self.counts,
-                "cache": self.cache}
-
-
-def file_record(path: Path, md5: str | None = None) -> dict[str, Any]:
-    stat = path.stat()
-    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "md5": md5 or md5_of(path)}
-
-
-def _unchanged(path: Path, record: dict[str, Any]) -> bool:
-    try:
-        stat = path.stat()
-    except OSError:
-        return False
-    return stat.st_size == record["size"] and stat.st_mtime_ns == record["mtime_ns"]
-
-
-# --- the manifest on disk: validated before it is believed ---------------------------------
-
-def read_manifest(folder: Path, required: tuple[str, ...] = batches_format.REQUIRED_FILES) -> Manifest | None:
-    """The recorded manifest, or None when it is missing, unreadable or not of the right shape
-    (`required`: the data files it must record)."""
-    try:
-        text = read_regular_file(folder / STATE_FOLDER / MANIFEST, "manifest", MAX_MANIFEST_BYTES).decode("utf-8")
-        document = load_json(text)
-    except (OSError, ValueError, CifarctlError):  # ValueError covers bad or deep JSON and bytes that are not UTF-8
-        return None
-    return manifest_from_json(document, required)
-
-
-def manifest_from_json(document: Any, required: tuple[str, ...] = batches_format.REQUIRED_FILES) -> Manifest | None:
-    if not isinstance(document, dict) or not isinstance(document.get("source"), str):
-        return None
-    if document.get("version", 1) != MANIFEST_VERSION:  # a newer cifarctl's: verify again, as without one
-        return None
-    files, counts, cache = document.get("files"), document.get("counts"), document.get("cache", {})
-    if not isinstance(files, dict) or not all(_is_record(files.get(name)) for name in required):
-        return None
-    if not isinstance(counts, dict) or not all(_is_count(counts.get(split)) for split in SPLITS):
-        return None
-    if not isinstance(cache, dict) or not all(_is_record(record) for record in cache.values()):
-        return None
-    return Manifest(document["source"], {name: files[name] for name in required},
-                    {split: counts[split] for split in SPLITS}, dict(cache))
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_record(record: Any) -> bool:
-    return (isinstance(record, dict) and _is_count(record.get("size")) and _is_count(record.get("mtime_ns"))
-            and isinstance(record.get("md5"), str) and MD5_PATTERN.fullmatch(record["md5"]) is not None)
-
-
-def write_manifest(folder: Path, manifest: Manifest) -> Manifest:
-    (folder / STATE_FOLDER).mkdir(exist_ok=True)
-    with atomic_write(folder / STATE_FOLDER / MANIFEST) as handle:
-        handle.write(json.dumps(manifest.as_json(), indent=2).encode())
-    return manifest
 
 
 @contextlib.contextmanager
@@ -240,7 +159,7 @@ def _recheck(place: Place, manifest: Manifest) -> Manifest:
     return refreshed
 
 
-# --- the array cache -------------------------------------------------------------------------
+# --- parsing, installing and loading ----------------------------------------------------------
 
 def parse_splits(folder: Path, spec: DatasetSpec, shown_as: Path | None = None,
                  fix: str | None = None) -> tuple[Classes, dict[str, Arrays]]:
@@ -266,18 +185,6 @@ def install(folder: Path, spec: DatasetSpec, source: str, md5s: dict[str, str], 
     return manifest.counts
 
 
-def save_cache(folder: Path, splits: dict[str, Arrays]) -> dict[str, dict[str, Any]]:
-    """Store each split as .npy arrays; return their records for the manifest."""
-    (folder / STATE_FOLDER).mkdir(exist_ok=True)
-    records = {}
-    for split, arrays in splits.items():
-        for path, array in zip(cache_files(folder, split), arrays):
-            with atomic_write(path) as handle:
-                np.save(handle, array, allow_pickle=False)
-            records[path.name] = file_record(path)
-    return records
-
-
 def _record(folder: Path, manifest: Manifest, splits: dict[str, Arrays]) -> Manifest:
     """Cache `splits` and write the manifest, as far as the data dir can be written."""
     with _unless_read_only():
@@ -289,44 +196,6 @@ def _record(folder: Path, manifest: Manifest, splits: dict[str, Arrays]) -> Mani
 def _rebuilt(place: Place, manifest: Manifest) -> tuple[Manifest, dict[str, Arrays]]:
     _, splits = parse_splits(place.folder, place.spec)
     return _record(place.folder, dataclasses.replace(manifest, counts=counts_of(splits)), splits), splits
-
-
-def cache_intact(folder: Path, manifest: Manifest, split: str, hash_always: bool = False) -> bool:
-    """The split's .npy files are the ones recorded; an unchanged size and mtime is trusted
-    unless `hash_always`, anything else must still have the recorded MD5."""
-    for path in cache_files(folder, split):
-        record = manifest.cache.get(path.name)
-        if record is None:
-            return False
-        try:
-            size = path.stat().st_size
-        except OSError:
-            return False
-        if size != record["size"]:
-            return False
-        if (hash_always or not _unchanged(path, record)) and md5_of(path) != record["md5"]:
-            return False
-    return True
-
-
-def _valid_arrays(images: np.ndarray, labels: np.ndarray, count: int, classes: int) -> bool:
-    return (images.dtype == np.uint8 and images.shape == (count, *IMAGE_SHAPE)
-            and labels.dtype.kind in "iu" and labels.shape == (count,)
-            and (count == 0 or (int(labels.min()) >= 0 and int(labels.max()) < classes)))
-
-
-def _cached_arrays(folder: Path, manifest: Manifest, split: str, classes: int) -> Arrays | None:
-    if not cache_intact(folder, manifest, split):
-        return None
-    images_path, labels_path = cache_files(folder, split)
-    try:
-        images = np.load(images_path, allow_pickle=False)
-        labels = np.load(labels_path, allow_pickle=False)
-    except (OSError, ValueError, EOFError):
-        return None
-    if not _valid_arrays(images, labels, manifest.counts[split], classes):
-        return None
-    return images, labels.astype(np.int64, copy=False)
 
 
 def verified_dataset(place: Place, official_md5s: dict[str, str] | None = None) -> Manifest:
@@ -362,7 +231,7 @@ def load_labelled(place: Place, split: str) -> tuple[Arrays, Classes]:
     """One split's arrays and the dataset's classes, verifying the dataset once."""
     manifest = verified_manifest(place)
     classes = _recorded_classes(place)
-    arrays = _cached_arrays(place.folder, manifest, split, len(classes))
+    arrays = cached_arrays(place.folder, manifest, split, len(classes))
     if arrays is None:  # a missing, changed or damaged cache is rebuilt from the verified data files
         _, splits = _rebuilt(place, manifest)
         arrays = splits[split]

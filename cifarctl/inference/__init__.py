@@ -1,9 +1,11 @@
 """Using a trained model: reading model files, evaluating, predicting on images, exporting.
 
-    model_files.py  self-describing model files and the one loader every command uses
-    provenance.py   the record in a model file of what made it (cifarctl version, settings)
-    evaluation.py   accuracy, per class and confusion, over a split held in memory
-    prediction.py   classifying image files (decoded in worker processes)
-    images.py       decoding user images to 32x32 RGB
-    export.py       TorchScript, exported programs and ONNX, each reloaded and checked
+    model_files.py     self-describing model files and the one loader every command uses
+    provenance.py      the record in a model file of what made it (cifarctl version, settings)
+    dataset_choice.py  which dataset models are measured on (no torch)
+    evaluation.py      accuracy, per class and confusion, over a split held in memory
+    calibration.py     whether a model's confidence matches how often it is right
+    prediction.py      classifying image files (decoded in worker processes)
+    images.py          decoding user images to 32x32 RGB
+    export.py          TorchScript, exported programs and ONNX, each reloaded and checked
 """

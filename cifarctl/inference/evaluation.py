@@ -1,6 +1,8 @@
-"""Measuring a trained model: accuracy with its 95 % Wilson interval, top-5 accuracy, per-class
-accuracy, precision, recall and F1, the confusion matrix and its most confused pairs, accuracy
-by superclass (CIFAR-100), and calibration."""
+"""Measuring a trained model on a split held in memory: accuracy, per class, confusion, calibration.
+
+Accuracy with its 95 % Wilson interval, top-5 accuracy, per-class accuracy, precision, recall
+and F1, the confusion matrix and its most confused pairs, accuracy by superclass (CIFAR-100),
+and calibration."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from cifarctl.atomic_writes import atomic_write
 from cifarctl.errors import CifarctlError, Interrupted
 from cifarctl.events import Events
-from cifarctl.files import atomic_write
 from cifarctl.inference.model_files import TrainedModel
 
 FORMATS = {"torchscript": ".pt", "exported-program": ".pt2", "onnx": ".onnx"}

@@ -1,2 +1,4 @@
-"""Pictures: image grids with captions (preview, predict, mistakes) and matplotlib figures
-(training curves, confusion matrices), all written as PNG files atomically."""
+"""Pictures: captioned image grids and matplotlib figures, all written as PNG files atomically.
+
+Image grids with captions (preview, predict, mistakes) and matplotlib figures (training
+curves, confusion matrices)."""

@@ -15,7 +15,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from cifarctl.files import atomic_write
+from cifarctl.atomic_writes import atomic_write
 
 DPI = 100
 STYLE = {

@@ -37,7 +37,7 @@ def save_grid(images, path: Path, captions: list[str] | None = None, scale: int 
     Preview, predict and evaluate's mistakes all write their grids here."""
     from PIL import Image, ImageDraw
 
-    from cifarctl.files import atomic_write
+    from cifarctl.atomic_writes import atomic_write
 
     pixels = images.numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
     tiles = [np.ascontiguousarray(tile.transpose(1, 2, 0)) for tile in pixels]

@@ -16,9 +16,10 @@ import os
 from pathlib import Path
 from typing import Any, Protocol
 
+from cifarctl.atomic_writes import remove_stale_temporaries, temporary_name, write_error
 from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES
 from cifarctl.errors import CifarctlError
-from cifarctl.files import read_regular_file, remove_stale_temporaries, temporary_name, write_error
+from cifarctl.input_files import read_regular_file
 from cifarctl.json_documents import load_json
 
 

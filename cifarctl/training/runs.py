@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cifarctl.atomic_writes import WriteError
 from cifarctl.data.acquire import ensure_dataset
 from cifarctl.data.catalog import Place
 from cifarctl.data.guards import check_output_file
@@ -23,9 +24,11 @@ from cifarctl.data.memory import Split, load_split
 from cifarctl.devices import resolve_device
 from cifarctl.errors import Interrupted, UsageError
 from cifarctl.events import Events
-from cifarctl.files import WriteError, check_free_space, check_outputs_distinct, exclusive_lock, resolved
 from cifarctl.interrupts import StopRequest
+from cifarctl.locks import exclusive_lock
 from cifarctl.models import ModelInfo, expected_shapes
+from cifarctl.output_paths import check_free_space, check_outputs_distinct
+from cifarctl.path_kinds import resolved
 from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.distributed import Cluster, cluster_from_environment, device_for, join, leave, on_main
 from cifarctl.training.loop import train

@@ -1,14 +1,13 @@
-"""Rich tables for results: training summary, accuracy, per-class accuracy, confusion; with many
-classes (CIFAR-100) the best and worst classes, the most confused pairs and the superclasses."""
+"""What `cifarctl evaluate` prints: accuracy, per class, the confusion matrix, several models side by side.
+
+With many classes (CIFAR-100) a terminal gets the best and worst classes, the most confused
+pairs and the superclasses instead of a row per class and the whole matrix.
+"""
 
 from __future__ import annotations
 
 from rich.table import Table
 from rich.text import Text
-
-from cifarctl.cli.sparkline import sparkline
-from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
-from cifarctl.errors import CifarctlError
 
 TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
 MANY_CLASSES = 20  # with more, a terminal gets the best and worst classes and the most confused pairs
@@ -18,74 +17,6 @@ CLASSES_AT_EACH_END = 5  # how many best and how many worst classes it gets then
 def has_many_classes(result) -> bool:
     """Too many classes for a row each and an N x N matrix on a terminal (CIFAR-100)."""
     return len(result.classes) > MANY_CLASSES
-
-
-def training_summary(result, unicode: bool = False) -> Table:
-    """The run at a glance; `unicode` draws the loss curve in blocks (a terminal) instead of ASCII."""
-    table = Table(title="Training summary", show_header=False, title_justify="left")
-    table.add_column(style="bold")
-    table.add_column()
-    settings = result.settings
-    if result.resumed_from is not None:
-        epoch, step = result.resumed_from
-        table.add_row("resumed from", f"epoch {epoch + 1}, mini-batch {step}")
-    table.add_row("model", f"{result.model.describe()}, {result.parameters:,} parameters")
-    if settings.dataset != DEFAULT_DATASET:  # the tutorial's CIFAR-10 goes without saying
-        table.add_row("dataset", f"{dataset_title(settings.dataset)}, {len(settings.classes)} classes")
-    if settings.validation is not None:
-        held = settings.validation
-        table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
-                                    f"{held['seed']})")
-    table.add_row("recipe", _recipe_line(settings, result.precision))
-    table.add_row("epochs", f"{result.planned_epochs:.4g}")
-    if result.processes > 1:
-        batch = (f"global batch {settings.batch_size * result.processes} = "
-                 f"{settings.batch_size} x {result.processes} processes")
-    else:
-        batch = f"batch size {settings.batch_size}"
-    table.add_row("steps", f"{result.steps:,} ({batch})")
-    table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
-    if len(result.loss_history) >= 2:
-        label = "loss since resume" if result.resumed_from is not None else "loss curve"
-        table.add_row(label, _loss_curve(result.loss_history, unicode))
-    if result.test_accuracy is not None:
-        split = "validation" if result.evaluated_on == "val" else result.evaluated_on
-        table.add_row(f"{split} accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
-    table.add_row("time", f"{result.seconds:.1f} s")
-    table.add_row("images/s", f"{result.images_per_second:,.0f}")
-    table.add_row("saved to", f"{result.output} (checkpoint {result.checkpoint})")
-    table.add_row("metrics log", str(result.files.metrics))
-    return table
-
-
-def dataset_title(dataset: str) -> str:
-    try:
-        return dataset_spec(dataset).title
-    except CifarctlError:
-        return dataset
-
-
-def _loss_curve(losses, unicode: bool) -> str:
-    arrow = "→" if unicode else "->"
-    return f"{sparkline(losses, unicode=unicode)}  {losses[0]:.3f} {arrow} {losses[-1]:.3f}"
-
-
-def _recipe_line(settings, precision: str) -> str:
-    recipe = settings.recipe
-    parts = [f"{recipe.name}: SGD lr {recipe.lr:g}" + (" (Nesterov)" if recipe.nesterov else "")
-             + f" momentum {recipe.momentum:g}"]
-    if recipe.weight_decay:
-        parts.append(f"weight decay {recipe.weight_decay:g}")
-    if recipe.schedule != "constant":
-        parts.append(f"{recipe.schedule} schedule")
-    if recipe.label_smoothing:
-        parts.append(f"label smoothing {recipe.label_smoothing:g}")
-    if recipe.augment != "none":
-        parts.append(f"{recipe.augment} augmentation")
-    if recipe.lookahead:
-        parts.append(f"Lookahead every {recipe.lookahead} steps")
-    parts.append(precision)
-    return ", ".join(parts)
 
 
 def accuracy_table(result, model_label: str) -> Table:
@@ -220,53 +151,7 @@ def confusion_table(result) -> Table:
         cells = []
         for column_index in range(len(names)):
             count = int(result.confusion[row_index, column_index])
-            cells.append(Text(str(count), style="bold green" if row_index == column_index else ("dim" if count == 0 else "")))
+            style = "bold green" if row_index == column_index else ("dim" if count == 0 else "")
+            cells.append(Text(str(count), style=style))
         table.add_row(Text(name), *cells)
     return table
-
-
-def machine_line(machine: dict, unavailable: dict[str, str]) -> str:
-    gpus = ", ".join(machine["gpus"]) or f"none, {unavailable.get('cuda', 'not requested')}"
-    return (f"CPU: {machine['cpu']} ({machine['cpu_threads']} threads) · GPU: {gpus} · "
-            f"torch {machine['torch']} ({machine['torch_build']})")
-
-
-UNSTABLE_MARK = "!"
-
-
-def benchmark_table(results, devices, unavailable: dict[str, str], model_title: str = "Net") -> Table:
-    table = Table(title=f"Training step time of {model_title} by width (median of repeats)", title_justify="left")
-    if any(timing.unstable for timing in results):
-        table.caption = f"{UNSTABLE_MARK} unstable measurement: see the warnings below"
-        table.caption_justify = "left"
-    table.add_column("width", justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("CPU ms/step", justify="right")
-    table.add_column("CPU img/s", justify="right")
-    names = [str(device) for device in devices]
-    for name in names:
-        table.add_column(f"{name} ms/step", justify="right")
-        table.add_column(f"{name} img/s", justify="right")
-        table.add_column("speed-up", justify="right")
-    if not names:
-        table.add_column("GPU", justify="center")
-    by_key = {(timing.width, timing.device): timing for timing in results}
-    for width in dict.fromkeys(timing.width for timing in results):
-        cpu = by_key[(width, "cpu")]
-        row = [str(width), f"{cpu.params:,}", _ms(cpu), f"{cpu.images_per_second:,.0f}"]
-        for name in names:
-            timing = by_key[(width, name)]
-            speedup = cpu.ms_per_step / timing.ms_per_step
-            row += [_ms(timing), f"{timing.images_per_second:,.0f}",
-                    Text(f"{speedup:.1f}x", style="green" if speedup > 1 else "red")]
-        if not names:
-            row.append(Text("n/a", style="dim"))
-        table.add_row(*row)
-    return table
-
-
-def _ms(timing) -> Text:
-    text = f"{timing.ms_per_step:.3f} ({timing.ms_per_step_min:.3f}-{timing.ms_per_step_max:.3f})"
-    if timing.unstable:
-        return Text(f"{text} {UNSTABLE_MARK}", style="yellow")
-    return Text(text)
