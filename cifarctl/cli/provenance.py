@@ -1,5 +1,7 @@
-"""What made a model file, as `evaluate`, `predict` and `export` show it: a few `-v` lines on
-stderr, a warning for a record that cannot be read, and the `made_by` keys of `--json`."""
+"""What made a model file, as `evaluate`, `predict` and `export` show it.
+
+A few `-v` lines on stderr, a warning for a record that cannot be read, and the `made_by`
+keys of `--json`."""
 
 from __future__ import annotations
 

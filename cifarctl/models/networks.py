@@ -1,5 +1,4 @@
-"""A family's torch code, `cifarctl/models/<name>/network.py`: loaded, checked, and its hooks
-always there.
+"""A family's torch code (`models/<name>/network.py`): loaded, checked, its hooks always there.
 
 A network module defines `build(**options, num_classes) -> nn.Module` and may define hooks:
 functions named as the fields of `FamilyHooks`. How a hook is found, and why it cannot be

@@ -1,5 +1,7 @@
-"""What a training run says while it runs: its first line, the tutorial's loss lines, the
-per-epoch lines, the progress bar and the metrics log. The loop calls it; it trains nothing."""
+"""What a training run says while it runs; the loop calls it, and it trains nothing.
+
+Its first line, the tutorial's loss lines, the per-epoch lines, the progress bar and the
+metrics log."""
 
 from __future__ import annotations
 
