@@ -1,5 +1,5 @@
-"""The layers of DESIGN.md, checked on the source: no import cycles inside `cifarctl/`, and
-nothing outside `cifarctl/cli/` imports the CLI, typer or rich (data flows down)."""
+"""The layers of docs/architecture.md, checked on the source: no import cycles inside `cifarctl/`,
+and nothing outside `cifarctl/cli/` imports the CLI, typer or rich (data flows down)."""
 
 from __future__ import annotations
 
@@ -50,7 +50,8 @@ MODULES = {module_name(path): path for path in sorted(PACKAGE.rglob("*.py"))}
 
 
 def import_graph(top_level_only: bool = True) -> dict[str, set[str]]:
-    return {name: {imported for imported in imports_of(path, top_level_only) if imported in MODULES and imported != name}
+    return {name: {imported for imported in imports_of(path, top_level_only)
+                   if imported in MODULES and imported != name}
             for name, path in MODULES.items()}
 
 
