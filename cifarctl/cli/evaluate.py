@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Optional
 
 import typer
 from rich.text import Text
@@ -23,6 +23,11 @@ from cifarctl.cli.options import (
 from cifarctl.cli.startup import start
 from cifarctl.cli.ui import UI, readable
 
+if TYPE_CHECKING:
+    from cifarctl.data.memory import Split
+    from cifarctl.inference.evaluation import EvalResult
+    from cifarctl.inference.model_files import TrainedModel
+
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
 SPLIT_WORDS = {"val": "validation"}
 
@@ -33,22 +38,50 @@ class EvaluationSplit(str, Enum):
     train = "train"
 
 
+class Measured(NamedTuple):
+    """One model file measured: what was read, what it was measured on, and the result."""
+
+    path: Path
+    trained: TrainedModel
+    data: Split
+    result: EvalResult
+    tta: bool  # whether test-time augmentation was used
+
+
 def evaluate(
     ctx: typer.Context,
-    models: Annotated[Optional[list[Path]], typer.Argument(metavar="MODEL...", help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as mean ± std).", show_default=False)] = None,
-    model: Annotated[Optional[list[Path]], typer.Option("--model", "-m", metavar="FILE", help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; default: cifar_net.pth).", show_default=False)] = None,
-    split: Annotated[EvaluationSplit, typer.Option("--split", metavar="test|val|train", help="Which images to measure on: test, val (the validation split the model was trained without; needs a model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
+    models: Annotated[Optional[list[Path]], typer.Argument(
+        metavar="MODEL...", show_default=False,
+        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as "
+             "mean ± std).")] = None,
+    model: Annotated[Optional[list[Path]], typer.Option(
+        "--model", "-m", metavar="FILE", show_default=False,
+        help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; "
+             "default: cifar_net.pth).")] = None,
+    split: Annotated[EvaluationSplit, typer.Option(
+        "--split", metavar="test|val|train",
+        help="Which images to measure on: test, val (the validation split the model was trained without; needs a "
+             "model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
     batch_size: InferenceBatchSizeOption = 1000,
     tta: TtaOption = None,
-    show: Annotated[int, typer.Option("--show", metavar="N", min=0, max=64, help="Draw this many test images in the terminal with their true and predicted labels (0: none).")] = SHOW_DEFAULT,
-    no_show: Annotated[bool, typer.Option("--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
-    save_confusion: png_output_option("--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
-    save_mistakes: png_output_option("--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
-    save_reliability: png_output_option("--save-reliability", help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
+    show: Annotated[int, typer.Option(
+        "--show", metavar="N", min=0, max=64,
+        help="Draw this many test images in the terminal with their true and predicted labels (0: none).",
+    )] = SHOW_DEFAULT,
+    no_show: Annotated[bool, typer.Option(
+        "--no-show", help="Draw no images (none are drawn when stdout is not a terminal either).")] = False,
+    save_confusion: png_output_option(
+        "--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
+    save_mistakes: png_output_option(
+        "--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
+    save_reliability: png_output_option(
+        "--save-reliability",
+        help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
     json_output: JsonOption = False,
     no_download: NoDownloadOption = False,
 ) -> None:
-    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of them."""
+    """Measure a trained model: accuracy vs random guessing, per class, confusion matrix, calibration; pictures of
+    them."""
     from cifarctl.errors import UsageError
 
     paths = list(dict.fromkeys([*(model or []), *(models or [])])) or [DEFAULT_MODEL_FILE]
@@ -91,7 +124,7 @@ def evaluate(
             check_classes_match(trained, data.classes, place.spec.name)
         result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                                 trained.precision, dataset=place.spec.name)
-        measured.append((path, trained, data, result, use_tta))
+        measured.append(Measured(path, trained, data, result, use_tta))
     if len(measured) > 1:
         return report_several(ui, measured, json_output, count_parameters)
     (path, trained, data, result, use_tta), = measured
@@ -161,22 +194,22 @@ def calibration_line(result) -> str:
             "weighted by their images; 0 is perfectly calibrated)")
 
 
-def report_several(ui: UI, measured, json_output: bool, count_parameters) -> None:
+def report_several(ui: UI, measured: list[Measured], json_output: bool, count_parameters) -> None:
     """Each model's numbers, then their mean ± std and 95 % t-interval."""
     from cifarctl.cli.reports import several_models_table
     from cifarctl.cli.sweep_reports import describe
     from cifarctl.statistics import summarize
 
-    accuracy = summarize([result.accuracy for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
-    ece = summarize([result.calibration.expected_calibration_error for _, _, _, result, _ in measured],
-                    bounds=(0.0, 1.0))
-    macro_f1 = summarize([result.macro_f1() for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
+    results = [one.result for one in measured]
+    accuracy = summarize([result.accuracy for result in results], bounds=(0.0, 1.0))
+    ece = summarize([result.calibration.expected_calibration_error for result in results], bounds=(0.0, 1.0))
+    macro_f1 = summarize([result.macro_f1() for result in results], bounds=(0.0, 1.0))
     if json_output:
-        ui.print_json({"models": [{**result.as_json(), "model": model_json(path, trained, count_parameters)}
-                                  for path, trained, _, result, _ in measured],
+        ui.print_json({"models": [{**one.result.as_json(), "model": model_json(one.path, one.trained, count_parameters)}
+                                  for one in measured],
                        "accuracy": accuracy.as_json(), "ece": ece.as_json(), "macro_f1": macro_f1.as_json()})
         return
-    splits = {result.split for _, _, _, result, _ in measured}
+    splits = {result.split for result in results}
     ui.print(several_models_table(measured))
     words = " and ".join(SPLIT_WORDS.get(name, name) for name in sorted(splits))
     ui.print(f"Accuracy on the {words} images: {describe(accuracy, 'models')}")
