@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from cifarctl.inference.model_files import TrainedModel
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
-SPLIT_WORDS = {"val": "validation"}
 
 
 class EvaluationSplit(str, Enum):
@@ -98,6 +97,7 @@ def evaluate(
         per_class_table,
         superclass_table,
     )
+    from cifarctl.cli.sweep_reports import SPLIT_NAMES
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.devices import resolve_device
     from cifarctl.inference.evaluation import evaluate as run_evaluation
@@ -140,7 +140,7 @@ def evaluate(
         return
     if show and not no_show and ui.out.is_terminal:
         draw_sample(ui, result, data, show)
-    words = SPLIT_WORDS.get(split.value, split.value)
+    words = SPLIT_NAMES.get(split.value, split.value)
     names = data.classes.names
     # The tutorial's '%5s' columns, widened to the longest name shown (CIFAR-10's all fit in five)
     width = max([5, *(len(names[label]) for label in result.sample_truth + result.sample_predicted)])
@@ -197,7 +197,7 @@ def calibration_line(result) -> str:
 def report_several(ui: UI, measured: list[Measured], json_output: bool, count_parameters) -> None:
     """Each model's numbers, then their mean ± std and 95 % t-interval."""
     from cifarctl.cli.reports import several_models_table
-    from cifarctl.cli.sweep_reports import describe
+    from cifarctl.cli.sweep_reports import SPLIT_NAMES, describe
     from cifarctl.statistics import summarize
 
     results = [one.result for one in measured]
@@ -211,7 +211,7 @@ def report_several(ui: UI, measured: list[Measured], json_output: bool, count_pa
         return
     splits = {result.split for result in results}
     ui.print(several_models_table(measured))
-    words = " and ".join(SPLIT_WORDS.get(name, name) for name in sorted(splits))
+    words = " and ".join(SPLIT_NAMES.get(name, name) for name in sorted(splits))
     ui.print(f"Accuracy on the {words} images: {describe(accuracy, 'models')}")
     ui.print(f"Expected calibration error: {describe(ece, 'models')}")
 
