@@ -22,6 +22,7 @@ from cifarctl.cli.options import (
 )
 from cifarctl.cli.startup import start
 from cifarctl.cli.ui import UI, readable
+from cifarctl.inference import EVALUATION_BATCH
 
 if TYPE_CHECKING:
     from cifarctl.data.memory import Split
@@ -61,7 +62,7 @@ def evaluate(
         "--split", metavar="test|val|train",
         help="Which images to measure on: test, val (the validation split the model was trained without; needs a "
              "model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
-    batch_size: InferenceBatchSizeOption = 1000,
+    batch_size: InferenceBatchSizeOption = EVALUATION_BATCH,
     tta: TtaOption = None,
     show: Annotated[int, typer.Option(
         "--show", metavar="N", min=0, max=64,

@@ -19,6 +19,7 @@ from cifarctl.cli.options import (
     png_output_option,
 )
 from cifarctl.cli.startup import start
+from cifarctl.inference import EVALUATION_BATCH
 
 if TYPE_CHECKING:
     from cifarctl.inference.prediction import PredictionResult
@@ -38,13 +39,23 @@ def predict(
         help="Image files (PNG, JPEG, BMP, GIF, WebP, TIFF) and folders, searched recursively; "
              "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
     model: ModelFileOption = DEFAULT_MODEL_FILE,
-    top: Annotated[int, typer.Option("--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.")] = 3,
-    resize: Annotated[ResizeMode, typer.Option("--resize", metavar="crop|stretch", help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
+    top: Annotated[int, typer.Option(
+        "--top", "-k", metavar="N", min=1, max=10,
+        help="How many classes to show per image, most probable first.")] = 3,
+    resize: Annotated[ResizeMode, typer.Option(
+        "--resize", metavar="crop|stretch",
+        help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with "
+             "antialiasing (Lanczos); 'stretch' resizes the whole picture, squashing it.")] = ResizeMode.crop,
     tta: TtaOption = None,
-    thumbnails: Annotated[bool, typer.Option("--thumbnails/--no-thumbnails", help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
-    save: png_output_option("--save", help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
-    strict: Annotated[bool, typer.Option("--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
-    batch_size: InferenceBatchSizeOption = 1000,
+    thumbnails: Annotated[bool, typer.Option(
+        "--thumbnails/--no-thumbnails",
+        help="Draw each image as the network saw it (terminals with 256 colours or more).")] = True,
+    save: png_output_option(
+        "--save",
+        help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
+    batch_size: InferenceBatchSizeOption = EVALUATION_BATCH,
     json_output: JsonOption = False,
 ) -> None:
     """Classify image files: top classes with probabilities, one row per image.
@@ -135,8 +146,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else ""),
-                  title_justify="left")
+    title = f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else "")
+    table = Table(title=title, title_justify="left")
     if with_thumbnails:
         table.add_column("seen as", no_wrap=True)
     table.add_column("file", overflow="fold")
@@ -144,7 +155,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     table.add_column("probability", justify="right", no_wrap=True)
     for index, path in enumerate(result.paths):
         ranked = result.top_classes(index)
-        names = Text("\n").join(Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
+        names = Text("\n").join(
+            Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
         probabilities = Text("\n").join(
             Text(f"{100 * p:.1f} %", style="bold" if rank == 0 else "dim") for rank, (_, p) in enumerate(ranked))
         row = [Text(str(path)), names, probabilities]
