@@ -27,16 +27,18 @@ import torch
 imported = time.perf_counter()
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
+from cifarctl.inference import EVALUATION_BATCH
 from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.inference.model_files import load_trained_model
 data = load_split(locate(sys.argv[1]), "test")
 loaded_data = time.perf_counter()
 trained = load_trained_model(sys.argv[2])
 loaded_model = time.perf_counter()
-predict_probabilities(trained.network, data.images, torch.device("cpu"), 1000, trained.mean, trained.std, False,
-                      trained.precision)
+predict_probabilities(trained.network, data.images, torch.device("cpu"), EVALUATION_BATCH, trained.mean, trained.std,
+                      False, trained.precision)
 one_view = time.perf_counter()
-print(f"{imported - started:.2f} {loaded_data - imported:.2f} {loaded_model - loaded_data:.2f} {one_view - loaded_model:.2f}")
+print(f"{imported - started:.2f} {loaded_data - imported:.2f} {loaded_model - loaded_data:.2f} "
+      f"{one_view - loaded_model:.2f}")
 """
 
 

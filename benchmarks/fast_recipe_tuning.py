@@ -23,6 +23,7 @@ from common import cpu_flags, machine
 
 from cifarctl.data.catalog import locate
 from cifarctl.data.memory import load_split
+from cifarctl.inference import EVALUATION_BATCH
 from cifarctl.inference.evaluation import evaluate
 from cifarctl.inference.model_files import load_trained_model
 from cifarctl.training.loop import train
@@ -46,8 +47,8 @@ def main() -> None:
     accuracy = {}
     for tta in (False, True):
         started = time.perf_counter()
-        accuracy[tta] = evaluate(trained.network, test, torch.device("cpu"), 1000, trained.mean, trained.std, tta,
-                                 trained.precision).accuracy
+        accuracy[tta] = evaluate(trained.network, test, torch.device("cpu"), EVALUATION_BATCH, trained.mean,
+                                 trained.std, tta, trained.precision).accuracy
         print(f"evaluation with tta={tta}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
     print(f"machine: {machine()}; CPU flags: {cpu_flags()}")
     print(f"| {json.dumps(overrides)} | {result.steps * settings.batch_size:,} images | "

@@ -33,19 +33,22 @@ def main() -> None:
     args = parser.parse_args()
     cifarctl = [sys.executable, "-m", "cifarctl", "--data-dir", str(args.data_dir)]
 
-    from cifarctl.data.catalog import SHORT_NAMES, class_index
+    from cifarctl.data.catalog import CIFAR10_CLASSES, SHORT_NAMES, locate
     from cifarctl.data.memory import load_split
+    from cifarctl.inference import EVALUATION_BATCH
     from cifarctl.inference.evaluation import evaluate
     from cifarctl.inference.model_files import load_trained_model
 
-    seconds, stdout = timed([*cifarctl, "predict", str(args.images), "--model", str(args.model), "--json", "--top", "1"], ".")
+    predict = [*cifarctl, "predict", str(args.images), "--model", str(args.model), "--json", "--top", "1"]
+    seconds, stdout = timed(predict, ".")
     predicted = json.loads(stdout)
     _, stdout = timed([*cifarctl, "evaluate", "--model", str(args.model), "--json"], ".")
     evaluated = json.loads(stdout)
 
     trained = load_trained_model(args.model)
-    split = load_split(args.data_dir, "test")
-    reference = evaluate(trained.network, split, torch.device("cpu"), 1000, trained.mean, trained.std, trained.tta)
+    split = load_split(locate(args.data_dir), "test")
+    reference = evaluate(trained.network, split, torch.device("cpu"), EVALUATION_BATCH, trained.mean, trained.std,
+                         trained.tta)
     # The import shuffles the images, so each file is found in the split by its pixels
     # (decoded here with plain Pillow, as the import does, not with predict's own decoder).
     position = {image.numpy().tobytes(): index for index, image in enumerate(split.images)}
@@ -55,7 +58,7 @@ def main() -> None:
     for entry in entries:
         with Image.open(entry["path"]) as image:
             index = position[np.asarray(image.convert("RGB")).transpose(2, 0, 1).tobytes()]
-        truth = class_index(Path(entry["path"]).parent.name)
+        truth = CIFAR10_CLASSES.index(Path(entry["path"]).parent.name)
         if truth != int(split.labels[index]):
             sys.exit(f"{entry['path']} is labelled {truth} here and {int(split.labels[index])} in the data dir")
         guess = SHORT_NAMES.index(entry["top"][0]["class"])
@@ -65,7 +68,8 @@ def main() -> None:
     print(f"predict: {len(entries):,} files in {seconds:.1f} s (whole process), {predicted['failed']} unreadable")
     print(f"per-image agreement with evaluate's predictions: {same:,} / {len(entries):,}")
     print(f"confusion matrix identical to 'cifarctl evaluate --json': {confusion.tolist() == evaluated['confusion']}")
-    print(f"accuracy: predict {confusion.diagonal().sum().item() / len(entries):.4f}, evaluate {evaluated['accuracy']:.4f}")
+    print(f"accuracy: predict {confusion.diagonal().sum().item() / len(entries):.4f}, "
+          f"evaluate {evaluated['accuracy']:.4f}")
 
 
 if __name__ == "__main__":

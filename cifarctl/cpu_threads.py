@@ -48,7 +48,7 @@ def choose_threads(device_type: str, batch_size: int, requested: int | None = No
         return 1, "small batches"
     if cores == 1:
         return 1, "one core available"
-    probe = probe or _convolution_seconds
+    probe = probe or convolution_seconds
     probe(1), probe(cores)  # warm-up: allocation and kernel choice
     times: dict[int, list[float]] = {1: [], cores: []}
     for _ in range(PROBE_ROUNDS):
@@ -60,7 +60,7 @@ def choose_threads(device_type: str, batch_size: int, requested: int | None = No
     return 1, f"measured: the CPU is busy, {cores} threads ran {many / one:.1f}x the time of 1"
 
 
-def _convolution_seconds(threads: int) -> float:
+def convolution_seconds(threads: int) -> float:
     """Seconds for a forward and backward 3x3 convolution of a typical mid-network size."""
     import torch
     import torch.nn.functional as F

@@ -1,4 +1,9 @@
-"""Durations as people write them: `90`, `90s`, `5m`, `1h30m`, `2m30s`, `1.5h`."""
+"""Durations as people write them: `90`, `90s`, `5m`, `1h30m`, `2m30s`, `1.5h`.
+
+`parse_duration` reads them (`--time-budget`); `format_duration` writes seconds back in that
+form, so what a run prints can be typed again. A progress bar's running clock (elapsed and
+ETA as `0:05:03`) is another job, and cli/ui.py's.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ def parse_duration(text: str) -> float:
 
 
 def format_duration(seconds: float) -> str:
+    """Whole seconds in the form `parse_duration` reads: `42s`, `5m03s`, `1h05m03s`."""
     seconds = round(seconds)
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)

@@ -4,7 +4,6 @@ The CLI catches `CifarctlError`, prints its message, and exits with `exit_code`.
 Anything else is a bug and shows a traceback only with CIFARCTL_DEBUG=1.
 """
 
-EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -1,4 +1,4 @@
-"""The layers of DESIGN.md and docs/architecture.md, checked on the source.
+"""The layers of docs/architecture.md, checked on the source.
 
 No import cycles inside `cifarctl/`; every import, inside functions too, goes down the layers
 (cli -> training, inference, pictures, benchmark -> models, recipes, data -> foundations);

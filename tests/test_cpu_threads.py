@@ -1,5 +1,7 @@
 """How many CPU threads a run takes: as asked, one for tiny batches, else measured."""
 
+import json
+
 from cifarctl import cpu_threads
 
 
@@ -23,14 +25,20 @@ def test_one_thread_when_another_process_keeps_the_cores_busy(monkeypatch):
 
 def test_a_run_says_how_many_threads_it_chose_and_a_resume_keeps_them(cli, data_dir, monkeypatch):
     monkeypatch.delenv("CIFARCTL_THREADS")
+    # Measuring picks 4 threads here, whatever this machine's cores and load would pick, so a
+    # resume that measured again instead of keeping the run's 1 thread cannot pass unseen.
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 4)
+    monkeypatch.setattr(cpu_threads, "convolution_seconds", lambda threads: 1.0 / threads)
     args = ["train", "--model", "fast", "--width", "8", "--batch-size", "50", "--epochs", "1", "--seed", "0"]
+    measured = cli(*args, "--output", "measured.pth", "--json")
+    assert measured.exit_code == 0, measured.stderr
+    assert "4 CPU threads (measured: 4.0x faster than 1)" in measured.stderr
+    assert json.loads(measured.stdout)["config"]["threads"] == 4
     first = cli(*args, "--threads", "1", "--json")
     assert first.exit_code == 0, first.stderr
     assert "1 CPU thread (as asked)" in first.stderr
-    import json
-
     assert json.loads(first.stdout)["config"]["threads"] == 1
-    resumed = cli(*args[:-4], "--epochs", "1", "--seed", "0", "--resume", "--json")
+    resumed = cli(*args, "--resume", "--json")
     assert resumed.exit_code == 0, resumed.stderr
     assert json.loads(resumed.stdout)["config"]["threads"] == 1
 

@@ -111,9 +111,14 @@ def test_outputs_inside_the_dataset_are_refused(data_dir, tmp_path, inside):
         check_output_file(tmp_path / inside, "--output", data_dir=data_dir)
 
 
-def test_outputs_beside_the_dataset_are_fine(data_dir, tmp_path):
-    check_output_file(tmp_path / "data" / "grid.png", "--save", data_dir=data_dir)
-    check_output_file(tmp_path / "cifar_net.pth", "--output", data_dir=data_dir)
+def test_outputs_beside_the_dataset_are_fine(cli, data_dir):
+    """Only the dataset's own paths are refused: its data dir and the folder above may hold outputs."""
+    assert (data_dir / "cifar-10-batches-py").is_dir()  # the outputs below are the dataset's neighbours
+    for path, option in ((data_dir / "grid.png", "--save"), (data_dir.parent / "cifar_net.pth", "--output")):
+        check_output_file(path, option, data_dir=data_dir)  # a refusal raises UsageError
+    result = cli("preview", "--count", "2", "--seed", "0", "--save", str(data_dir / "grid.png"))
+    assert result.exit_code == 0, result.stderr
+    assert (data_dir / "grid.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_a_link_into_the_dataset_is_caught_by_resolving(data_dir, tmp_path):

@@ -6,8 +6,8 @@ import json
 import shutil
 import signal
 import subprocess
+import sys
 import tarfile
-import time
 from pathlib import Path
 
 import pytest
@@ -128,10 +128,12 @@ def _png_header_only(path, width, height):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b""))
+                     + chunk(b"IEND", b""))
 
 
-@pytest.mark.parametrize(("size", "fragment"), [((100_000, 100_000), "far too large"), ((20_000, 10_000), "far too large"),
+@pytest.mark.parametrize(("size", "fragment"), [((100_000, 100_000), "far too large"),
+                                                ((20_000, 10_000), "far too large"),
                                                 ((33, 32), "is not a readable image")])
 def test_huge_images_are_refused_before_decoding(cli, tmp_path, size, fragment):
     root = write_image_folder(tmp_path / "pngs")
@@ -227,22 +229,37 @@ def test_disk_full_while_importing_is_clear_and_leaves_no_temp_files(fake_batche
     assert [p.name for p in data.iterdir()] == [".cifarctl.lock"]
 
 
-@pytest.mark.slow
-def test_kill_9_during_import_then_rerun_finishes(tmp_path):
-    from fake_cifar import write_image_folder
+# `cifarctl ARGS...` killed (SIGKILL, as kill -9) where it calls `module.function`, a known point
+# instead of a moment guessed with sleep(): python -c KILLED_AT module function ARGS...
+KILLED_AT = """
+import importlib, os, signal, sys
+module, function = sys.argv[1:3]
+setattr(importlib.import_module(module), function, lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL))
+sys.argv[1:] = sys.argv[3:]
+from cifarctl.cli.app import main
+main()
+"""
 
-    source = write_image_folder(tmp_path / "jpgs", per_class_train=400, suffix=".jpg")
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("module", "function"), [
+    ("cifarctl.data.batches_format", "write_dataset"),  # the images decoded, no dataset file written yet
+    ("cifarctl.data.store", "write_manifest"),  # the files and the cache written, not the manifest
+    ("cifarctl.data.acquire", "atomic_replace_dir"),  # all written, not yet renamed into place
+])
+def test_kill_9_during_import_then_rerun_finishes(tmp_path, module, function):
+    source = write_image_folder(tmp_path / "pngs")
     data = tmp_path / "data"
-    command = ["cifarctl", "--workers", "1", "--data-dir", str(data), "download", "--from", str(source)]
-    for delay in (0.8, 1.6):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-        assert not (data / "cifar-10-batches-py").exists() or (data / "cifar-10-batches-py" / ".cifarctl" / "manifest.json").exists()
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    args = ["--workers", "1", "--data-dir", str(data), "download", "--from", str(source)]
+    killed = subprocess.run([sys.executable, "-c", KILLED_AT, module, function, *args],
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -signal.SIGKILL, f"the import never called {module}.{function}: {killed.stderr}"
+    assert not (data / "cifar-10-batches-py").exists()  # no half dataset under the real name
+    assert [p for p in data.iterdir() if ".tmp-" in p.name], "the kill left no scratch folder to clean"
+    done = subprocess.run(["cifarctl", *args], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "4,000 training" in done.stdout or "already in" in done.stdout
+    assert "60 training" in done.stdout, done.stdout
+    assert (data / "cifar-10-batches-py" / ".cifarctl" / "manifest.json").is_file()
     assert not [p for p in data.iterdir() if ".tmp-" in p.name], "stale temporaries were not cleaned"
 
 

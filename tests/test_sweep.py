@@ -108,10 +108,12 @@ def test_train_seeds_writes_one_model_and_log_per_seed(cli, data_dir, tmp_path):
     accuracies = [run["accuracy"] for run in document["runs"]]
     summary = document["summary"][0]
     assert summary["n"] == 3 and summary["mean"] == pytest.approx(sum(accuracies) / 3, abs=1e-6)
-    evaluated = json.loads(cli("evaluate", "--split", "val", "--json", *[f"cifar_net.seed{s}.pth" for s in range(3)]).stdout)
+    models = [f"cifar_net.seed{seed}.pth" for seed in range(3)]
+    evaluated = json.loads(cli("evaluate", "--split", "val", "--json", *models).stdout)
     assert [model["accuracy"] for model in evaluated["models"]] == pytest.approx(accuracies, abs=1e-6)
     assert evaluated["accuracy"]["mean"] == pytest.approx(summary["mean"], abs=1e-6)
     assert evaluated["accuracy"]["std"] == pytest.approx(summary["std"], abs=1e-6)
+    assert "Accuracy on the validation images: " in cli("evaluate", "--split", "val", *models).stdout
 
 
 def test_a_grid_prints_the_comparison_table(cli, data_dir, tmp_path):

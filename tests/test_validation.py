@@ -45,7 +45,8 @@ def test_bad_split_sizes_are_refused(text, fragment):
 
 def test_a_split_that_would_empty_a_class_is_refused(data_dir):
     data = load_split(locate(data_dir), "train")
-    with pytest.raises(UsageError, match="holds out 299 of the 300 images of the training set, which would leave a class of its 10 nothing"):
+    with pytest.raises(UsageError, match="holds out 299 of the 300 images of the training set, "
+                                         "which would leave a class of its 10 nothing"):
         held_out_indices(data.labels, 299, 0)
 
 
@@ -76,6 +77,8 @@ def test_train_records_the_split_and_eval_every_reads_only_it(cli, data_dir, tmp
     assert evaluated["split"] == "val" and evaluated["total"] == 30
     assert evaluated["accuracy"] == pytest.approx(document["val_accuracy"], abs=1e-6)  # the same 30 images
     assert evaluated["model"]["validation"] == {"size": 30, "seed": 5, "of": 300}
+    shown = cli("evaluate", "--split", "val").stdout  # "val" is the option's word; reports spell it out
+    assert "on the 30 validation images:" in shown and "Accuracy on the 30 validation images" in shown
     tested = json.loads(cli("evaluate", "--json").stdout)
     assert tested["split"] == "test" and tested["total"] == 100
     trained_on = json.loads(cli("evaluate", "--split", "train", "--json").stdout)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, NamedTuple, Optional
 
 import typer
 from rich.text import Text
@@ -26,15 +26,30 @@ from cifarctl.cli.options import (
 from cifarctl.cli.startup import start
 from cifarctl.cli.streams import readable
 from cifarctl.cli.ui import UI
+from cifarctl.inference import EVALUATION_BATCH
+
+if TYPE_CHECKING:
+    from cifarctl.data.memory import Split
+    from cifarctl.inference.evaluation import EvalResult
+    from cifarctl.inference.model_files import TrainedModel
 
 SHOW_DEFAULT = 4  # the tutorial shows its first test batch of four
-SPLIT_WORDS = {"val": "validation"}
 
 
 class EvaluationSplit(str, Enum):
     test = "test"
     val = "val"
     train = "train"
+
+
+class Measured(NamedTuple):
+    """One model file measured: what was read, what it was measured on, and the result."""
+
+    path: Path
+    trained: TrainedModel
+    data: Split
+    result: EvalResult
+    tta: bool  # whether test-time augmentation was used
 
 
 def evaluate(
@@ -51,7 +66,7 @@ def evaluate(
         "--split", metavar="test|val|train",
         help="Which images to measure on: test, val (the validation split the model was trained without; needs a "
              "model trained with --val-split) or train (the images it trained on).")] = EvaluationSplit.test,
-    batch_size: InferenceBatchSizeOption = 1000,
+    batch_size: InferenceBatchSizeOption = EVALUATION_BATCH,
     tta: TtaOption = None,
     show: Annotated[int, typer.Option(
         "--show", metavar="N", min=0, max=64,
@@ -88,6 +103,7 @@ def evaluate(
         superclass_table,
     )
     from cifarctl.cli.provenance import report_made_by
+    from cifarctl.cli.sweep_reports import SPLIT_NAMES
     from cifarctl.data.acquire import ensure_dataset
     from cifarctl.devices import resolve_device
     from cifarctl.inference.dataset_choice import dataset_of_models
@@ -116,7 +132,7 @@ def evaluate(
             check_classes_match(trained, data.classes, place.spec.name)
         result = run_evaluation(trained.network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
                                 trained.precision, dataset=place.spec.name)
-        measured.append((path, trained, data, result, use_tta))
+        measured.append(Measured(path, trained, data, result, use_tta))
     if len(measured) > 1:
         return report_several(ui, measured, json_output, count_parameters)
     (path, trained, data, result, use_tta), = measured
@@ -132,7 +148,7 @@ def evaluate(
         return
     if show and not no_show and ui.out.is_terminal:
         draw_sample(ui, result, data, show)
-    words = SPLIT_WORDS.get(split.value, split.value)
+    words = SPLIT_NAMES.get(split.value, split.value)
     names = data.classes.names
     # The tutorial's '%5s' columns, widened to the longest name shown (CIFAR-10's all fit in five)
     width = max([5, *(len(names[label]) for label in result.sample_truth + result.sample_predicted)])
@@ -186,24 +202,24 @@ def calibration_line(result) -> str:
             "weighted by their images; 0 is perfectly calibrated)")
 
 
-def report_several(ui: UI, measured, json_output: bool, count_parameters) -> None:
+def report_several(ui: UI, measured: list[Measured], json_output: bool, count_parameters) -> None:
     """Each model's numbers, then their mean ± std and 95 % t-interval."""
     from cifarctl.cli.evaluate_reports import several_models_table
-    from cifarctl.cli.sweep_reports import describe
+    from cifarctl.cli.sweep_reports import SPLIT_NAMES, describe
     from cifarctl.statistics import summarize
 
-    accuracy = summarize([result.accuracy for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
-    ece = summarize([result.calibration.expected_calibration_error for _, _, _, result, _ in measured],
-                    bounds=(0.0, 1.0))
-    macro_f1 = summarize([result.macro_f1() for _, _, _, result, _ in measured], bounds=(0.0, 1.0))
+    results = [one.result for one in measured]
+    accuracy = summarize([result.accuracy for result in results], bounds=(0.0, 1.0))
+    ece = summarize([result.calibration.expected_calibration_error for result in results], bounds=(0.0, 1.0))
+    macro_f1 = summarize([result.macro_f1() for result in results], bounds=(0.0, 1.0))
     if json_output:
-        ui.print_json({"models": [{**result.as_json(), "model": model_json(path, trained, count_parameters)}
-                                  for path, trained, _, result, _ in measured],
+        ui.print_json({"models": [{**one.result.as_json(), "model": model_json(one.path, one.trained, count_parameters)}
+                                  for one in measured],
                        "accuracy": accuracy.as_json(), "ece": ece.as_json(), "macro_f1": macro_f1.as_json()})
         return
-    splits = {result.split for _, _, _, result, _ in measured}
+    splits = {result.split for result in results}
     ui.print(several_models_table(measured))
-    words = " and ".join(SPLIT_WORDS.get(name, name) for name in sorted(splits))
+    words = " and ".join(SPLIT_NAMES.get(name, name) for name in sorted(splits))
     ui.print(f"Accuracy on the {words} images: {describe(accuracy, 'models')}")
     ui.print(f"Expected calibration error: {describe(ece, 'models')}")
 

@@ -19,6 +19,7 @@ from cifarctl.cli.options import (
     png_output_option,
 )
 from cifarctl.cli.startup import start
+from cifarctl.inference import EVALUATION_BATCH
 
 if TYPE_CHECKING:
     from cifarctl.inference.prediction import PredictionResult
@@ -39,8 +40,8 @@ def predict(
              "'-' reads more names from stdin, one per line.", metavar="IMAGES", show_default=False)] = None,
     model: ModelFileOption = DEFAULT_MODEL_FILE,
     top: Annotated[int, typer.Option(
-        "--top", "-k", metavar="N", min=1, max=10, help="How many classes to show per image, most probable first.",
-    )] = 3,
+        "--top", "-k", metavar="N", min=1, max=10,
+        help="How many classes to show per image, most probable first.")] = 3,
     resize: Annotated[ResizeMode, typer.Option(
         "--resize", metavar="crop|stretch",
         help="How a picture becomes 32x32: 'crop' takes the largest centred square, then resizes it with "
@@ -54,7 +55,7 @@ def predict(
         help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
-    batch_size: InferenceBatchSizeOption = 1000,
+    batch_size: InferenceBatchSizeOption = EVALUATION_BATCH,
     json_output: JsonOption = False,
 ) -> None:
     """Classify image files: top classes with probabilities, one row per image.
@@ -149,8 +150,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     from rich.table import Table
     from rich.text import Text
 
-    augmented = " (test-time augmentation)" if result.tta else ""
-    table = Table(title=f"Predictions for {len(result.paths):,} images{augmented}", title_justify="left")
+    title = f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else "")
+    table = Table(title=title, title_justify="left")
     if with_thumbnails:
         table.add_column("seen as", no_wrap=True)
     table.add_column("file", overflow="fold")

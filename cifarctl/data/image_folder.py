@@ -31,7 +31,6 @@ from cifarctl.events import Events
 from cifarctl.interrupts import prepare_worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
-SPLIT_FOLDERS = ("train", "test")
 DECODE_CHUNK = 2000
 SIZES_SHOWN, SIZES_RECORDED = 3, 10  # most common stored sizes named in the report, and in --json
 NAMES_SHOWN = 5  # class names a message lists before "..."

@@ -28,7 +28,6 @@ if TYPE_CHECKING:
     from PIL import Image
 
 SIDE = 32  # CIFAR's images are 32x32
-RESIZE_MODES = ("crop", "stretch")
 # Pillow first shrinks by a whole factor with a box filter, then resamples the last step
 # (at most 3x) with Lanczos: as sharp as a full Lanczos resize, much faster on large photos.
 REDUCING_GAP = 3.0

@@ -9,3 +9,8 @@
     images.py          decoding user images to 32x32 RGB
     export.py          TorchScript, exported programs and ONNX, each reloaded and checked
 """
+
+# Images per forward pass when a trained model classifies a split or image files (evaluate,
+# predict, train --eval-every, each run of a sweep): any size gives the same result, and a
+# thousand CIFAR images are about 12 MB of input. No torch here, so commands use it as a default.
+EVALUATION_BATCH = 1000

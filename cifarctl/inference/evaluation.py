@@ -16,6 +16,7 @@ import torch.nn as nn
 from cifarctl.data.catalog import CIFAR10_CLASSES, DEFAULT_DATASET, Classes
 from cifarctl.data.memory import TUTORIAL_MEAN, TUTORIAL_STD, Split, normalize
 from cifarctl.errors import CheckpointError
+from cifarctl.inference import EVALUATION_BATCH
 from cifarctl.inference.calibration import Reliability, reliability
 from cifarctl.recipes.augment import tta_views
 from cifarctl.recipes.precision import autocast, inference_layout
@@ -246,7 +247,7 @@ def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_
     return predict_probabilities(model, images, device, batch_size, mean, std, tta, precision).argmax(dim=1)
 
 
-def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = 1000,
+def evaluate(model: nn.Module, data: Split, device: torch.device, batch_size: int = EVALUATION_BATCH,
              mean=TUTORIAL_MEAN, std=TUTORIAL_STD, tta: bool = False, precision: str = "fp32",
              dataset: str = DEFAULT_DATASET) -> EvalResult:
     probabilities = predict_probabilities(model, data.images, device, batch_size, mean, std, tta, precision)

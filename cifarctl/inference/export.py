@@ -26,7 +26,6 @@ from cifarctl.events import Events
 from cifarctl.inference.model_files import TrainedModel
 
 FORMATS = {"torchscript": ".pt", "exported-program": ".pt2", "onnx": ".onnx"}
-INPUT_KINDS = ("uint8", "float")
 DEFAULT_TOLERANCE = 1e-4  # on probabilities; float32 reorderings differ by ~1e-7
 ONNX_PACKAGES = ("onnx", "onnxscript")  # what torch.onnx.export needs; onnxruntime only checks
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"

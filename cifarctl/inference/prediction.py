@@ -14,6 +14,7 @@ import torch
 from cifarctl.data.catalog import SHORT_NAMES
 from cifarctl.errors import CifarctlError
 from cifarctl.events import Events
+from cifarctl.inference import EVALUATION_BATCH
 from cifarctl.inference.evaluation import predict_probabilities
 from cifarctl.inference.images import ImageDecoder, ImageFailure
 from cifarctl.inference.model_files import TrainedModel
@@ -57,7 +58,7 @@ class PredictionResult:
 
 
 def predict_files(trained: TrainedModel, decoder: ImageDecoder, device: torch.device, *, top: int = 3,
-                  tta: bool = False, batch_size: int = 1000, strict: bool = False,
+                  tta: bool = False, batch_size: int = EVALUATION_BATCH, strict: bool = False,
                   failures: list[ImageFailure] | None = None, keep_images: bool = True,
                   events: Events = Events()) -> PredictionResult:
     """Classify the decoder's images chunk by chunk while the next chunks decode.

@@ -24,11 +24,6 @@ def sample(split: Split, count: int, seed: int, classes: list[int] | None = None
     return split.images[chosen], split.labels[chosen]
 
 
-def upscale(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Nearest-neighbour enlargement, so 32x32 pixels stay crisp squares."""
-    return images.repeat_interleave(factor, dim=2).repeat_interleave(factor, dim=3)
-
-
 def save_grid(images, path: Path, captions: list[str] | None = None, scale: int = 4, per_row: int = 8) -> None:
     """Write `images` ((N, 3, H, W) uint8, a tensor or an array) as one PNG grid, like the
     tutorial's make_grid, each enlarged `scale` times with crisp pixels and its caption under

@@ -12,9 +12,6 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-SCHEDULES = ("constant", "onecycle", "triangular")
-AUGMENTATIONS = ("none", "crop-flip", "flip-translate")
-OPTIMIZERS = ("tutorial-sgd", "sgd")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # see cifarctl.recipes.precision
 
 
