@@ -162,3 +162,11 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
         handle.write(b"whole")
     assert not stale.exists() and mine.exists()
     assert (tmp_path / "model.pth").read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize(("count", "shown"), [(0, "0 B"), (999, "999 B"), (1000, "1.0 kB"), (1536, "1.5 kB"),
+                                              (31_000_000, "31.0 MB"), (1 << 30, "1.1 GB"), (8 * 10**12, "8000.0 GB")])
+def test_byte_counts_are_shown_in_si_units_as_pip_does(count, shown):
+    from cifarctl.sizes import size_text
+
+    assert size_text(count) == shown

@@ -143,7 +143,8 @@ def test_resuming_a_repeated_run_continues_only_the_interrupted_seed(data_dir, t
     run_sweep(settings, straight, None, data, evaluation)
 
     steps = iter(range(10_000))
-    stop_in_seed_1 = lambda: next(steps) == 75 + 30  # noqa: E731  (seed 0 has 75 steps)
+    # seed 0 asks 77 times (before each of its 75 steps, once after them, once while it is measured)
+    stop_in_seed_1 = lambda: next(steps) == 77 + 30  # noqa: E731
     with pytest.raises(Interrupted):
         run_sweep(settings, planned, None, data, evaluation, context=Context(should_stop=stop_in_seed_1))
     first = planned[0].files

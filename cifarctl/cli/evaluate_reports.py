@@ -9,6 +9,8 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
+from cifarctl.cli.sweep_reports import SPLIT_NAMES
+
 TOP5_FROM_CLASSES = 10  # top-5 accuracy is shown in the table only with more classes than this
 MANY_CLASSES = 20  # with more, a terminal gets the best and worst classes and the most confused pairs
 CLASSES_AT_EACH_END = 5  # how many best and how many worst classes it gets then
@@ -20,7 +22,7 @@ def has_many_classes(result) -> bool:
 
 
 def accuracy_table(result, model_label: str) -> Table:
-    split = "validation" if result.split == "val" else result.split
+    split = SPLIT_NAMES.get(result.split, result.split)
     table = Table(title=f"Accuracy on the {result.total:,} {split} images", title_justify="left")
     table.add_column("")
     table.add_column("accuracy", justify="right")
@@ -133,9 +135,10 @@ def several_models_table(measured) -> Table:
     table = Table(title=f"{len(measured)} models", title_justify="left")
     for name in ("model file", "model", "split", "accuracy", "95 % interval (Wilson)", "macro F1", "ECE"):
         table.add_column(name, justify="left" if name in ("model file", "model", "split") else "right")
-    for path, trained, _, result, _ in measured:
+    for one in measured:  # cli.evaluate.Measured
+        result = one.result
         low, high = result.interval
-        table.add_row(str(path), trained.describe(), result.split, f"{100 * result.accuracy:.2f} %",
+        table.add_row(str(one.path), one.trained.describe(), result.split, f"{100 * result.accuracy:.2f} %",
                       f"{100 * low:.1f}–{100 * high:.1f} %", f"{result.macro_f1():.3f}",
                       f"{100 * result.calibration.expected_calibration_error:.2f} %")
     return table

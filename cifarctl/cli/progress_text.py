@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
+from cifarctl.sizes import size_text
+
 
 def amount_text(completed: float, total: float | None, unit: str) -> str:
     if unit == "bytes":
-        done = bytes_text(completed)
-        return f"{done} / {bytes_text(total)}" if total else done
+        done = size_text(completed)
+        return f"{done} / {size_text(total)}" if total else done
     if total:
         return f"{int(completed):,}/{int(total):,} {unit} ({100 * completed / total:.0f}%)"
     return f"{int(completed):,} {unit}"
 
 
 def rate_text(rate: float, unit: str) -> str:
-    return f"{bytes_text(rate)}/s" if unit == "bytes" else f"{rate:,.0f} {unit}/s"
-
-
-def bytes_text(count: float | None) -> str:
-    value = float(count or 0)
-    for suffix in ("B", "kB", "MB", "GB"):
-        if value < 1000 or suffix == "GB":
-            return f"{value:.0f} {suffix}" if suffix == "B" else f"{value:.1f} {suffix}"
-        value /= 1000
-    return f"{value:.1f} GB"  # pragma: no cover
+    return f"{size_text(rate)}/s" if unit == "bytes" else f"{rate:,.0f} {unit}/s"
 
 
 def clock_text(seconds: float) -> str:
+    """Elapsed time and ETA as a progress bar shows them, H:MM:SS (a duration a user types, or reads
+    back to type again, is cifarctl.durations.format_duration's)."""
     seconds = round(seconds)
     minutes, seconds = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)

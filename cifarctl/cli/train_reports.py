@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 
 from cifarctl.cli.sparkline import sparkline
+from cifarctl.cli.sweep_reports import SPLIT_NAMES
 from cifarctl.data.catalog import DEFAULT_DATASET, dataset_spec
 from cifarctl.errors import CifarctlError
 
@@ -38,7 +39,7 @@ def training_summary(result, unicode: bool = False) -> Table:
         label = "loss since resume" if result.resumed_from is not None else "loss curve"
         table.add_row(label, _loss_curve(result.loss_history, unicode))
     if result.test_accuracy is not None:
-        split = "validation" if result.evaluated_on == "val" else result.evaluated_on
+        split = SPLIT_NAMES.get(result.evaluated_on, result.evaluated_on)
         table.add_row(f"{split} accuracy", f"{100 * result.test_accuracy:.1f} % (at the last --eval-every pass)")
     table.add_row("time", f"{result.seconds:.1f} s")
     table.add_row("images/s", f"{result.images_per_second:,.0f}")

@@ -12,9 +12,8 @@ import torch
 import torch.nn as nn
 
 from cifarctl.data.memory import Split
+from cifarctl.inference import EVALUATION_BATCH
 from cifarctl.inference.evaluation import predict
-
-EVALUATION_BATCH = 1000
 
 
 def accuracy(network: nn.Module, split: Split, device: torch.device, normalization: tuple, tta: bool,

@@ -15,8 +15,6 @@ from cifarctl.data.catalog import DEFAULT_DATASET, SHORT_NAMES, Classes
 from cifarctl.models import registry
 from cifarctl.recipes import Recipe
 
-MAX_SEED = 2**63 - 1
-
 
 @dataclass(frozen=True)
 class TrainSettings:

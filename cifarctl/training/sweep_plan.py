@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from cifarctl.config import MAX_SEED
 from cifarctl.errors import UsageError
 from cifarctl.training.run_files import RunFiles, run_files
 
-MAX_SEED = 2**63 - 1
 MAX_RUNS = 1000  # far more than anyone means to train in one command; more is a typo (0-99999)
 
 
