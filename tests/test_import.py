@@ -245,7 +245,7 @@ main()
 @pytest.mark.parametrize(("module", "function"), [
     ("cifarctl.data.batches_format", "write_dataset"),  # the images decoded, no dataset file written yet
     ("cifarctl.data.store", "write_manifest"),  # the files and the cache written, not the manifest
-    ("cifarctl.data.acquire", "atomic_replace_dir"),  # all written, not yet renamed into place
+    ("cifarctl.data.folder_import", "atomic_replace_dir"),  # all written, not yet renamed into place
 ])
 def test_kill_9_during_import_then_rerun_finishes(tmp_path, module, function):
     source = write_image_folder(tmp_path / "pngs")

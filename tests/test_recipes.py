@@ -23,7 +23,7 @@ def test_lookahead_pulls_towards_a_slow_copy_with_a_growing_decay():
     assert torch.allclose(lookahead.slow[0], model.weight)
     with torch.no_grad():
         model.weight.fill_(3.0)
-    lookahead.finish()  # the model takes the slow weights
+    lookahead.at_epoch_end(run_finished=True)  # the model takes the slow weights
     assert torch.allclose(model.weight, torch.full((1, 2), 1 - decay))
 
 

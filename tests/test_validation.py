@@ -53,7 +53,8 @@ def test_a_split_that_would_empty_a_class_is_refused(data_dir):
 def test_train_records_the_split_and_eval_every_reads_only_it(cli, data_dir, tmp_path, monkeypatch):
     loaded = []
     real = memory.load_split
-    monkeypatch.setattr(memory, "load_split", lambda folder, split: loaded.append(split) or real(folder, split))
+    monkeypatch.setattr("cifarctl.training.runs.load_split",
+                        lambda folder, split: loaded.append(split) or real(folder, split))
     result = cli("train", "--epochs", "2", "--val-split", "30", "--val-seed", "5", "--eval-every", "1",
                  "--log-every", "20", "--seed", "0", "--json")
     assert result.exit_code == 0, result.stderr
