@@ -114,7 +114,9 @@ def export_model(trained: TrainedModel, export_format: str, output: Path, input_
     """Write `trained` (on the CPU) as `export_format`, reload it and compare on `check_images` (uint8)."""
     if export_format == "onnx":
         require_onnx_packages()
-    wrapper = ExportableClassifier(trained.network.cpu().eval(), trained.mean, trained.std, input_kind).eval()
+    # The inference form (batch norm folded), in the usual layout: the graph holds no layout of its own.
+    network = trained.inference_network.to("cpu", memory_format=torch.contiguous_format)
+    wrapper = ExportableClassifier(network, trained.mean, trained.std, input_kind).eval()
     inputs = check_images if input_kind == "uint8" else check_images.float() / 255
     # A batch of 2 while the check runs 64: the batch size stays free. Cloned, because the
     # ExportedProgram keeps its example, and a view would carry the whole test set's storage.

@@ -86,7 +86,7 @@ def predict_files(trained: TrainedModel, decoder: ImageDecoder, device: torch.de
                     if keep_images:
                         images.append(chunk.images)
                     probabilities.append(predict_probabilities(
-                        trained.network, torch.from_numpy(chunk.images), device, batch_size,
+                        trained.inference_network, torch.from_numpy(chunk.images), device, batch_size,
                         trained.mean, trained.std, tta))
                 done += len(chunk.paths) + len(chunk.failures)
                 events.task_advanced(done)

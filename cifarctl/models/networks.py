@@ -53,6 +53,9 @@ class FamilyHooks:
     # matches(state_dict) -> options or None: recognise a bare state_dict (plain_state_dict
     # families). Default: None (recognises nothing).
     matches: Callable[[dict[str, torch.Tensor]], dict[str, Any] | None]
+    # for_inference(model) -> a model that predicts the same, faster (e.g. batch norm folded into
+    # the convolutions); given a copy in eval mode, never trained again. Default: the model.
+    for_inference: Callable[[nn.Module], nn.Module]
 
 
 def _prepares_nothing(model: nn.Module, images: torch.Tensor) -> None:
@@ -73,8 +76,12 @@ def _matches_nothing(state_dict: dict[str, torch.Tensor]) -> dict[str, Any] | No
     return None
 
 
+def _as_trained(model: nn.Module) -> nn.Module:
+    return model
+
+
 DEFAULTS = FamilyHooks(prepare=_prepares_nothing, param_groups=_standard_param_groups,
-                       freeze_stem=_has_no_stem_to_freeze, matches=_matches_nothing)
+                       freeze_stem=_has_no_stem_to_freeze, matches=_matches_nothing, for_inference=_as_trained)
 HOOKS = tuple(hook.name for hook in fields(FamilyHooks))
 
 

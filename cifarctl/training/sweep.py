@@ -131,7 +131,7 @@ def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | 
         result = train(settings_for(settings, run, option), data, run.files, evaluation,
                        dataclasses.replace(policy, resume=continuing), context)
         trained = load_trained_model(run.files.output, context.device)
-        measured = accuracy(trained.network, evaluation, context.device, (trained.mean, trained.std), trained.tta,
+        measured = accuracy(trained.inference_network, evaluation, context.device, (trained.mean, trained.std), trained.tta,
                             trained.precision, context.should_stop)
         if measured is None:
             raise Interrupted(f"interrupted while measuring {run.files.output}, which is saved; rerun the same "
