@@ -1,11 +1,21 @@
-"""Training a model: one run from its settings to a saved model file.
+"""Training a model: one run, or a sweep of runs, from settings to saved model files.
 
-    loop.py         train(): the tutorial's loop, top to bottom, with the step in view
+    runs.py         what `cifarctl train` does around its run(s): outputs, locks, data, signals
+    loop.py         train() and train_one_epoch(): the tutorial's loop, top to bottom
+    start.py        how a run starts: fresh or from its checkpoint, seed, threads, size
     parts.py        the torch objects a recipe asks for, built complete for a run's length
-    checkpoint.py   the run's position, saved and restored in both directions
-    settings.py     what a run is (family, options, recipe, seed, length), as plain data
-    run_files.py    the names of the files a run writes (torch-free)
+    epochs.py       an epoch's mini-batches from tensors in memory
+    state.py        the run's position (RunState)
+    checkpoint.py   the checkpoint: saved, checked, restored
+    progress.py     what a run says while it runs, and its metrics log
     time_budget.py  fitting a run's length to --time-budget
+    sizing.py       which size of a family a budget trains
+    measuring.py    held-out accuracy, honouring stop requests
+    context.py      where a run runs and whom it tells (Context, ResumePolicy)
+    settings.py     what a run is (family, options, recipe, seed, length), as plain data
+    result.py       what a finished run reports (TrainResult)
+    sweep.py        repeated runs and their comparison; sweep_plan.py: which runs (no torch)
+    run_files.py    the names of the files a run writes (no torch)
     metrics.py      the metrics log (JSON lines) and its readers
     tensorboard.py  the optional TensorBoard sink
     distributed.py  torchrun: ranks, collectives, one writer
