@@ -127,3 +127,29 @@ def test_a_budget_says_which_size_it_picked_and_how_to_repeat_it(cli, data_dir, 
     given = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "3s", "--seed", "0",
                 "-o", "given.pth")
     assert given.exit_code == 0 and "time budget 3s: FastNet" not in given.stderr  # a given size is kept
+
+
+def test_a_budget_spent_before_training_starts_is_refused(cli, data_dir, monkeypatch):
+    import cifarctl.training.time_budget as time_budget
+
+    monkeypatch.setattr(time_budget, "process_age", lambda: 100.0)  # as if start-up had taken 100 s
+    result = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "5s")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith("error: --time-budget 5s was spent before training could start (")
+    assert "[1," not in result.stderr and "epoch" not in result.stderr
+
+
+def test_a_budget_too_small_to_keep_says_so_and_stops_after_the_timed_steps(cli, data_dir, monkeypatch):
+    """Never an overrun in silence: the run stops after the steps that measure its speed and names
+    the smallest budget it could keep here."""
+    import cifarctl.training.time_budget as time_budget
+
+    monkeypatch.setattr(time_budget, "process_age", lambda: 0.0)
+    monkeypatch.setattr(time_budget, "SAVE_RESERVE_S", 5.0)  # saving alone would outlast the budget
+    result = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "3s", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "warning: --time-budget 3s is less than this run needs to start and measure its speed here" in result.stderr
+    assert "the smallest budget it can keep on this machine" in result.stderr
+    from cifarctl.models import registry
+
+    assert json.loads(result.stdout)["total_steps"] == budget_fit_step(registry.get("fast").recipe)

@@ -138,6 +138,11 @@ class Progress:
                             f"{repeat} repeats this run exactly")
         self.started(state)
 
+    def budget_too_small(self, smallest: float) -> None:
+        self.events.warning(f"--time-budget {format_duration(self.settings.time_budget)} is less than this run needs "
+                            f"to start and measure its speed here: it stops after these first steps, at about "
+                            f"{format_duration(smallest)}, the smallest budget it can keep on this machine")
+
     def budget_refitted(self, state: RunState) -> None:
         self.events.warning(f"the speed changed: re-fitted to {state.total_steps:,} steps to keep the time budget "
                             "(the run is no longer repeated exactly by --steps)")

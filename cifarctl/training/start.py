@@ -15,6 +15,8 @@ from typing import Any
 
 from cifarctl.cpu_threads import choose_threads
 from cifarctl.data.memory import Split
+from cifarctl.durations import format_duration
+from cifarctl.errors import UsageError
 from cifarctl.training import checkpoint
 from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.distributed import Cluster, broadcast
@@ -67,6 +69,10 @@ def start_run(settings: TrainSettings, data: Split, files: RunFiles, policy: Res
         settings = _with_seed(settings, context.cluster)
     threads, threads_why = choose_threads(context.device.type, settings.batch_size, settings.threads)
     settings = dataclasses.replace(settings, threads=threads)
+    if settings.time_budget and settings.steps is None and time.perf_counter() - started >= settings.time_budget:
+        raise UsageError(f"--time-budget {format_duration(settings.time_budget)} was spent before training could "
+                         f"start ({format_duration(time.perf_counter() - started)} for start-up and data); give "
+                         "a longer budget")
     if settings.pick_size and saved is None and settings.steps is None:
         first_batch = slice(0, settings.batch_size)
         settings = sized_for_budget(settings, context.device, data.images[first_batch].to(context.device),

@@ -123,11 +123,15 @@ class TimeBudget:
             return
         self.parts.synchronize()
         self.clock.epoch_start_s = self.epochs.prepare_seconds
-        fitted = self.clock.first_fit(state.step, state.step - self.step_at_start, time.perf_counter())
+        now = time.perf_counter()
+        fitted = self.clock.first_fit(state.step, state.step - self.step_at_start, now)
         if fitted is not None:
             total, per_step = fitted
             self._set_length(state, total)
             self.progress.budget_fitted(state, per_step)
+            smallest = now - self.clock.started + SAVE_RESERVE_S
+            if smallest > self.clock.budget_s:
+                self.progress.budget_too_small(smallest)
 
     def at_epoch_end(self, state) -> None:
         """After a whole epoch: re-fit the rest if the speed changed too much to keep the budget."""
