@@ -131,8 +131,8 @@ def run_sweep(settings: TrainSettings, planned: list[PlannedRun], option: str | 
         result = train(settings_for(settings, run, option), data, run.files, evaluation,
                        dataclasses.replace(policy, resume=continuing), context)
         trained = load_trained_model(run.files.output, context.device)
-        measured = accuracy(trained.inference_network, evaluation, context.device, (trained.mean, trained.std), trained.tta,
-                            trained.precision, context.should_stop)
+        measured = accuracy(trained.inference_network, evaluation, context.device, (trained.mean, trained.std),
+                            trained.tta, trained.precision, context.should_stop)
         if measured is None:
             raise Interrupted(f"interrupted while measuring {run.files.output}, which is saved; rerun the same "
                               "command with --resume to measure it and train the rest")
