@@ -32,6 +32,8 @@ class Recipe:
     flat_steps: int = 0  # steps at the starting rate first: timed to fit --time-budget
     drop_last: bool = False  # skip each epoch's short last batch (its noisy step is not worth its time)
     augment: str = "none"  # batched on the device; see cifarctl.recipes.augment
+    low_res: int = 32  # image size (pixels) of the run's first steps: progressive resizing (32: none)
+    low_res_share: float = 0.0  # the share of the run's steps trained at `low_res`; see recipes.resolution
     lookahead: int = 0  # every N steps, pull the weights towards a slow average of them (0: never)
     freeze_stem_after: int = 0  # epochs after which the family's stem stops learning (0: it never does)
     precision: str = "fp32"  # auto picks bf16 where the hardware does it natively

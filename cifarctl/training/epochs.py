@@ -2,7 +2,8 @@
 
 Each epoch is a seeded permutation of the training set cut into mini-batches in order, with
 the recipe's augmentation applied to the whole epoch at once; (seed, epoch) alone decide
-both, so a run resumed in the middle of an epoch sees exactly the batches it would have.
+both, so a run resumed in the middle of an epoch sees exactly the batches it would have. A
+recipe with a low-resolution start gets its first steps' batches downsized.
 Under torchrun every process takes its share of each global batch.
 """
 
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 import torch
 
 from cifarctl.data.memory import Split, epoch_permutation
+from cifarctl.recipes.resolution import sized, step_size
 from cifarctl.training.distributed import Cluster
 from cifarctl.training.parts import Parts
 from cifarctl.training.state import RunState
@@ -34,7 +36,8 @@ class Epochs:
         inputs = self.parts.epoch_inputs(self.images, self.seed, epoch)
         order = epoch_permutation(len(self.labels), self.seed, epoch).to(self.parts.device)
         self.prepare_seconds = time.perf_counter() - started
+        recipe = self.parts.recipe
         while not state.finished and state.epoch == epoch:
             start = state.in_epoch * self.global_batch
             batch = order[start: start + self.global_batch].tensor_split(self.cluster.world_size)[self.cluster.rank]
-            yield inputs[batch], self.labels[batch]
+            yield sized(inputs[batch], step_size(recipe, state.step, state.total_steps)), self.labels[batch]

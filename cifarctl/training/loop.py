@@ -10,6 +10,7 @@ sits behind objects that are always there, so the loop has no branch for any of 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterator
 
@@ -19,6 +20,7 @@ from cifarctl.cpu_threads import cpu_mode_for
 from cifarctl.data.memory import Split
 from cifarctl.inference.model_files import save_trained_model
 from cifarctl.recipes.precision import autocast
+from cifarctl.recipes.resolution import steps_cost
 from cifarctl.training.checkpoint import Checkpoints
 from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.epochs import Epochs
@@ -105,7 +107,8 @@ def _budget_clock(run: Run) -> BudgetClock | None:
     settings = run.settings
     if not settings.time_budget or settings.steps is not None:
         return None
-    return BudgetClock(settings.time_budget, run.started, budget_fit_step(settings.recipe), run.steps_per_epoch)
+    return BudgetClock(settings.time_budget, run.started, budget_fit_step(settings.recipe), run.steps_per_epoch,
+                       cost=functools.partial(steps_cost, settings.recipe, full_step_cost=run.full_step_cost))
 
 
 def _held_out_accuracy(parts: Parts, held_out: Split | None, settings: TrainSettings, state: RunState,

@@ -17,13 +17,14 @@ from cifarctl.cpu_threads import choose_threads
 from cifarctl.data.memory import Split
 from cifarctl.durations import format_duration
 from cifarctl.errors import UsageError
+from cifarctl.recipes.resolution import low_res_steps
 from cifarctl.training import checkpoint
 from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.distributed import Cluster, broadcast
 from cifarctl.training.parts import Parts
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
-from cifarctl.training.sizing import sized_for_budget
+from cifarctl.training.sizing import sized_for_budget, step_times
 from cifarctl.training.state import RunState, dataset_identity, planned_steps
 
 
@@ -39,6 +40,7 @@ class Run:
     saved: dict[str, Any] | None
     threads_why: str  # why this many CPU threads, for the first line
     started: float  # perf_counter() at process start: a time budget counts from there
+    full_step_cost: float = 1.0  # a full-size step's time in low-resolution steps, measured for a budget
 
     @property
     def total_steps(self) -> int:
@@ -73,13 +75,17 @@ def start_run(settings: TrainSettings, data: Split, files: RunFiles, policy: Res
         raise UsageError(f"--time-budget {format_duration(settings.time_budget)} was spent before training could "
                          f"start ({format_duration(time.perf_counter() - started)} for start-up and data); give "
                          "a longer budget")
+    first_batch = slice(0, settings.batch_size)
+    images, labels = data.images[first_batch].to(context.device), data.labels[first_batch].to(context.device)
+    full_step_cost = 1.0
     if settings.pick_size and saved is None and settings.steps is None:
-        first_batch = slice(0, settings.batch_size)
-        settings = sized_for_budget(settings, context.device, data.images[first_batch].to(context.device),
-                                    data.labels[first_batch].to(context.device),
-                                    settings.time_budget - (time.perf_counter() - started), steps_per_epoch,
-                                    context.events)
-    return Run(settings, files, steps_per_epoch, len(data), saved, threads_why, started)
+        settings, times = sized_for_budget(settings, context.device, images, labels,
+                                           settings.time_budget - (time.perf_counter() - started), steps_per_epoch,
+                                           context.events)
+        full_step_cost = times.full_step_cost
+    elif settings.time_budget and settings.steps is None and low_res_steps(settings.recipe, 1):
+        full_step_cost = step_times(settings, context.device, images, labels).full_step_cost
+    return Run(settings, files, steps_per_epoch, len(data), saved, threads_why, started, full_step_cost)
 
 
 def _with_seed(settings: TrainSettings, cluster: Cluster) -> TrainSettings:

@@ -12,9 +12,9 @@ remaining steps change), and the run says it is no longer repeated exactly by `-
 
 from __future__ import annotations
 
-import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cifarctl.errors import UsageError
@@ -25,6 +25,8 @@ SAVE_RESERVE_S = 0.5  # writing the model file after the last step
 TARGET = 0.985  # aim a little under the budget: the last epoch's save and exit are not timed
 REFIT_TOLERANCE = 0.02  # re-fit at an epoch's end when the projected end is further off than this
 CONSTANT_RATE_FIT_STEP = 10
+
+StepCost = Callable[[int, int, int], float]  # (first, last, total_steps) -> cost of steps first..last-1
 
 
 def budget_fit_step(recipe) -> int:
@@ -48,13 +50,32 @@ def process_age() -> float:
         return 0.0
 
 
-def fitted_steps(budget_s: float, elapsed_s: float, steps_done: int, seconds_per_step: float,
-                 steps_per_epoch: int, seconds_per_epoch_start: float, minimum: int) -> int:
-    """How many steps in all fit in TARGET x `budget_s`, given `elapsed_s` spent on `steps_done`."""
+def steps_alike(first: int, last: int, total_steps: int) -> float:
+    """The cost of steps first..last-1 when every step costs the same: their count."""
+    return float(max(0, last - first))
+
+
+def fitted_steps(budget_s: float, elapsed_s: float, steps_done: int, seconds_per_unit: float,
+                 steps_per_epoch: int, seconds_per_epoch_start: float, minimum: int,
+                 cost: StepCost = steps_alike) -> int:
+    """How many steps in all fit in TARGET x `budget_s`, given `elapsed_s` spent on `steps_done`:
+    the largest total whose remaining steps, weighed by `cost` (in timed steps, see
+    recipes.resolution) at `seconds_per_unit`, and epoch starts fit in what is left."""
     left = TARGET * budget_s - elapsed_s - SAVE_RESERVE_S
-    per_step = seconds_per_step + seconds_per_epoch_start / steps_per_epoch
-    more = math.floor(max(0.0, left) / per_step) if per_step > 0 else 0
-    return max(minimum, steps_done + more)
+
+    def seconds(total: int) -> float:
+        return (cost(steps_done, total, total) * seconds_per_unit
+                + (total - steps_done) * seconds_per_epoch_start / steps_per_epoch)
+
+    if left <= 0 or seconds_per_unit <= 0 or seconds(steps_done + 1) > left:
+        return max(minimum, steps_done)
+    low, high = steps_done + 1, steps_done + 2
+    while seconds(high) <= left:  # the cost grows with every step added: search the largest that fits
+        low, high = high, 2 * high - steps_done
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if seconds(middle) <= left else (low, middle)
+    return max(minimum, low)
 
 
 @dataclass
@@ -68,6 +89,7 @@ class BudgetClock:
     timed_from: tuple[int, float] | None = None  # (step, time) where the flat-start timing began
     epoch_from: tuple[int, float] | None = None  # (step, time) at the last epoch boundary
     epoch_start_s: float = 0.0  # what preparing an epoch's inputs costs
+    cost: StepCost = steps_alike  # what steps cost, in timed steps (a low-resolution start costs less)
     fitted: bool = False  # the first fit is made
     refitted: bool = False  # a later one changed the length
 
@@ -78,9 +100,9 @@ class BudgetClock:
             self.timed_from = (step, now)
         if step != self.fit_at or self.timed_from is None:
             return None
-        per_step = (now - self.timed_from[1]) / max(1, step - self.timed_from[0])
+        per_step = (now - self.timed_from[1]) / max(1.0, self.cost(self.timed_from[0], step, step))
         total = fitted_steps(self.budget_s, now - self.started, step, per_step, self.steps_per_epoch,
-                             self.epoch_start_s, minimum=self.fit_at)
+                             self.epoch_start_s, self.fit_at, self.cost)
         self.epoch_from = (step, now)
         self.fitted = True
         return total, per_step
@@ -90,16 +112,16 @@ class BudgetClock:
         more than REFIT_TOLERANCE; otherwise None."""
         if self.epoch_from is None or step >= total_steps:
             return None
-        done_since = step - self.epoch_from[0]
+        done_since = self.cost(self.epoch_from[0], step, total_steps)
         if done_since <= 0:
             return None
-        per_step = (now - self.epoch_from[1]) / done_since  # includes epoch starts and checkpoint saves
+        per_unit = (now - self.epoch_from[1]) / done_since  # includes epoch starts and checkpoint saves
         self.epoch_from = (step, now)
-        projected = now - self.started + (total_steps - step) * per_step + SAVE_RESERVE_S
+        projected = now - self.started + self.cost(step, total_steps, total_steps) * per_unit + SAVE_RESERVE_S
         if abs(projected - TARGET * self.budget_s) <= REFIT_TOLERANCE * self.budget_s:
             return None
-        left = TARGET * self.budget_s - (now - self.started) - SAVE_RESERVE_S
-        total = step + math.floor(max(0.0, left) / per_step)
+        total = fitted_steps(self.budget_s, now - self.started, step, per_unit, self.steps_per_epoch, 0.0, step,
+                             self.cost)
         if total == total_steps:
             return None
         self.refitted = True
