@@ -58,8 +58,8 @@ def test_a_budgeted_run_with_a_low_resolution_start_is_repeated_exactly_by_its_s
                      run_files(tmp_path / "budget.pth"), context=Context(started=base))
     steps = budgeted.total_steps
     assert 8 < steps < 100 and budgeted.settings.steps == steps
-    repeated = train(TrainSettings.for_model("fast", {"width": 8}, steps=steps, **common), data,
-                     run_files(tmp_path / "steps.pth"))
+    train(TrainSettings.for_model("fast", {"width": 8}, steps=steps, **common), data,
+          run_files(tmp_path / "steps.pth"))
     first = torch.load(tmp_path / "budget.pth", weights_only=True)["state_dict"]
     second = torch.load(tmp_path / "steps.pth", weights_only=True)["state_dict"]
     assert all(torch.equal(first[name], second[name]) for name in first)
