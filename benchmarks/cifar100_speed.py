@@ -55,8 +55,8 @@ def train_speed(data_dir: Path, dataset: str, family: str, steps: int, workdir: 
 
 def evaluate_seconds(data_dir: Path, dataset: str, family: str, workdir: str) -> float:
     model = Path(workdir) / f"{family}-{dataset}.pth"
-    seconds, _ = timed(["cifarctl", "--data-dir", str(data_dir), "--dataset", dataset, "evaluate", "--model", str(model),
-                        "--json"], workdir)
+    seconds, _ = timed(["cifarctl", "--data-dir", str(data_dir), "--dataset", dataset, "evaluate", "--model",
+                        str(model), "--json"], workdir)
     return seconds
 
 

@@ -39,7 +39,8 @@ def main() -> None:
     print("|---|---|")
     print(f"| `cifarctl download --from {source.name}` ({len(train):,} + {len(test):,} images, whole process) "
           f"| {import_seconds:.1f} s |")
-    print(f"| `cifarctl download` when already present (whole process, median of 5) | {statistics.median(present):.2f} s |")
+    print("| `cifarctl download` when already present (whole process, median of 5) "
+          f"| {statistics.median(present):.2f} s |")
     print(f"| loading train + test into memory as uint8 tensors (in-process, median of 5) "
           f"| {1000 * statistics.median(loads):.0f} ms |")
 

@@ -1,21 +1,16 @@
-"""cifarctl's fast recipe against the public speed record's own recipe (airbench94) on this CPU.
+"""cifarctl's fast recipe against the public speed records' own recipes on this CPU, at equal time.
 
-Both see the same images: airbench94 runs through `shared/tools/airbench_cpu.py` (its script,
-unchanged but for CUDA -> CPU with bf16 autocast) on the data dir's batch files, cifarctl as
-two whole processes (`train`, then `evaluate`). Per seed and per airbench length E:
+The records (airbench94 and airbench94_muon, github KellerJordan/cifar10-airbench) run
+through `shared/tools/airbench_cpu.py` (their own scripts, CUDA -> CPU, precision chosen as
+`--precision auto` chooses it) on the data dir's batch files, with the epochs given for each,
+chosen so each takes about the time wanted (e.g. 4 x the tutorial's T). Then, per seed,
+`cifarctl train --model fast --time-budget (W - evaluate's time)` + `cifarctl evaluate`, where W
+is the mean wall time of the record runs, so that cifarctl's whole processes take what the
+records took. airbench's own seed cannot be set: its runs differ by chance as cifarctl's
+differ by seed. Run it on an idle machine.
 
-- airbench94 at E epochs: its wall time W (whole process) and its 6-view TTA accuracy;
-- equal epochs: `cifarctl train --model fast --width 64 --model-option widen=4 --epochs E`
-  (airbench94's widths) + `evaluate`;
-- equal time: `cifarctl train --model fast --time-budget (W - evaluate's time)` + `evaluate`,
-  so that train + evaluate fit in W.
-
-airbench94's own seed cannot be set, so its runs differ by chance as cifarctl's differ by seed.
-Accuracy at equal epochs does not depend on how busy the machine is; the equal-time rows do:
-run those on an otherwise idle machine.
-
-    python benchmarks/fast_vs_airbench.py --data-dir DATA --airbench GITDIR --epochs 6,9.9 --seeds 0,1,2
-    python benchmarks/fast_vs_airbench.py ... --compare epochs     # only the equal-epoch rows
+    python benchmarks/fast_vs_airbench.py --data-dir DATA --airbench GITDIR \\
+        --records airbench94:2.5,airbench94_muon:2 --seeds 0,1,2 [--emulate-avx2]
 """
 
 from __future__ import annotations
@@ -29,29 +24,29 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, timed
+from common import avx2_environment, cpu_flags, machine, timed
 
 AIRBENCH_TOOL = Path(__file__).resolve().parents[2] / "shared" / "tools" / "airbench_cpu.py"
-WIDE = ["--width", "64", "--model-option", "widen=4"]
 
 
-def run_airbench(tool: Path, gitdir: Path, batches: Path, epochs: str, workdir: str) -> dict:
-    _seconds, out = timed([sys.executable, str(tool), "--airbench", str(gitdir), "--batches", str(batches),
-                          "--epochs", epochs, "--runs", "1"], workdir)
-    line = next(line for line in out.splitlines() if line.startswith("airbench94-cpu:"))
+def run_record(tool: Path, gitdir: Path, batches: Path, script: str, epochs: str, workdir: str, env: dict,
+               precision: list[str]) -> dict:
+    _, out = timed([sys.executable, str(tool), "--airbench", str(gitdir), "--batches", str(batches), "--script",
+                    script, "--epochs", epochs, "--runs", "1", *precision], workdir, env)
+    line = next(line for line in out.splitlines() if line.startswith(f"{script}-cpu:"))
     return {"accuracy": 100 * float(re.search(r"Mean: ([0-9.]+)", line).group(1)),
-            "total_s": float(re.search(r"wall_seconds=([0-9.]+)", line).group(1))}
+            "total_s": float(re.search(r"wall_seconds=([0-9.]+)", line).group(1)), "epochs": float(epochs)}
 
 
-def run_cifarctl(data_dir: Path, workdir: str, seed: int, length: list[str], extra: list[str]) -> dict:
+def run_cifarctl(data_dir: Path, workdir: str, seed: int, length: list[str], env: dict, extra: list[str]) -> dict:
     base = [sys.executable, "-m", "cifarctl", "--data-dir", str(data_dir)]
     train_s, out = timed(base + ["train", "--model", "fast", *length, *extra, "--seed", str(seed), "-o", "fast.pth",
-                                 "--restart", "--json"], workdir)
+                                 "--restart", "--json"], workdir, env)
     trained = json.loads(out)
-    eval_s, out = timed(base + ["evaluate", "--model", "fast.pth", "--json"], workdir)
+    eval_s, out = timed(base + ["evaluate", "--model", "fast.pth", "--json"], workdir, env)
     return {"accuracy": 100 * json.loads(out)["accuracy"], "train_s": train_s, "eval_s": eval_s,
             "total_s": train_s + eval_s, "epochs": trained["epochs_run"], "options": trained["model"],
-            "threads": trained["config"].get("threads")}
+            "precision": trained["precision"]}
 
 
 def summary(runs: list[dict], key: str = "accuracy") -> str:
@@ -65,39 +60,39 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--airbench", type=Path, required=True, help="git directory of cifar10-airbench")
     parser.add_argument("--tool", type=Path, default=AIRBENCH_TOOL)
-    parser.add_argument("--epochs", default="6,9.9")
+    parser.add_argument("--records", default="airbench94:2.5,airbench94_muon:2",
+                        help="SCRIPT:EPOCHS pairs, epochs chosen so each takes the time wanted")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--compare", choices=["both", "epochs", "time"], default="both")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2 and fp32 for every process")
     parser.add_argument("--json", type=Path, help="also write every run here")
     args = parser.parse_args()
     batches = args.data_dir / "cifar-10-batches-py"
     seeds = [int(seed) for seed in args.seeds.split(",")]
-    print(f"machine: {machine()}; CPU flags: {cpu_flags()}", flush=True)
+    env = avx2_environment() if args.emulate_avx2 else None
+    precision = ["--precision", "fp32"] if args.emulate_avx2 else []
+    records = [pair.split(":") for pair in args.records.split(",")]
+    print(f"machine: {machine()}; CPU flags: {cpu_flags()}{' (AVX2 emulated, fp32)' if env else ''}", flush=True)
     results: dict[str, list[dict]] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for epochs in args.epochs.split(","):
-            for seed in seeds:
-                airbench = run_airbench(args.tool, args.airbench, batches, epochs, workdir)
-                results.setdefault(f"airbench94, {epochs} epochs", []).append(airbench)
-                print(f"airbench94 {epochs} epochs: {airbench}", flush=True)
-                eval_s = None
-                if args.compare in ("both", "epochs"):
-                    same = run_cifarctl(args.data_dir, workdir, seed, ["--epochs", epochs], WIDE)
-                    results.setdefault(f"cifarctl, airbench widths, {epochs} epochs", []).append(same)
-                    print(f"cifarctl {epochs} epochs, seed {seed}: {same}", flush=True)
-                    eval_s = same["eval_s"]
-                if args.compare in ("both", "time"):
-                    if eval_s is None:
-                        eval_s = run_cifarctl(args.data_dir, workdir, seed, ["--steps", "20"], [])["eval_s"]
-                    budget = airbench["total_s"] - eval_s
-                    timed_run = run_cifarctl(args.data_dir, workdir, seed, ["--time-budget", f"{budget:.1f}s"], [])
-                    timed_run["airbench_s"] = airbench["total_s"]
-                    results.setdefault(f"cifarctl --time-budget = airbench94's {epochs}-epoch time", []).append(timed_run)
-                    print(f"cifarctl in {airbench['total_s']:.0f} s, seed {seed}: {timed_run}", flush=True)
-    print("\n| run | n | accuracy % (mean ± std) | wall s, train + evaluate (mean) |")
-    print("|---|---|---|---|")
+        for _ in seeds:
+            for script, epochs in records:
+                run = run_record(args.tool, args.airbench, batches, script, epochs, workdir, env, precision)
+                results.setdefault(f"{script}, {epochs} epochs", []).append(run)
+                print(f"{script} {epochs} epochs: {run}", flush=True)
+        wall = statistics.mean(run["total_s"] for name, runs in results.items() for run in runs)
+        eval_s = run_cifarctl(args.data_dir, workdir, 0, ["--steps", "20"], env, precision)["eval_s"]
+        for seed in seeds:
+            run = run_cifarctl(args.data_dir, workdir, seed, ["--time-budget", f"{wall - eval_s:.1f}s"], env,
+                               precision)
+            results.setdefault(f"cifarctl --time-budget {wall - eval_s:.0f}s + evaluate", []).append(run)
+            print(f"cifarctl, seed {seed}: {run}", flush=True)
+    print(f"\nthe records' mean wall time: {wall:.0f} s; cifarctl's evaluate took {eval_s:.1f} s")
+    print("| run | n | held-out accuracy % (mean ± std) | wall s, whole processes (mean) | epochs |")
+    print("|---|---|---|---|---|")
     for name, runs in results.items():
-        print(f"| {name} | {len(runs)} | {summary(runs)} | {statistics.mean(run['total_s'] for run in runs):.0f} |")
+        print(f"| {name} | {len(runs)} | {summary(runs)} | {statistics.mean(run['total_s'] for run in runs):.0f} "
+              f"| {statistics.mean(run['epochs'] for run in runs):.2f} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

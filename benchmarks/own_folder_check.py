@@ -33,7 +33,8 @@ def build_folder(images: Path, target: Path, classes: list[str], size: int) -> i
             folder.mkdir(parents=True)
             for source in sorted((images / split / name).iterdir()):
                 with Image.open(source) as image:
-                    image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC).save(folder / f"{source.stem}.png")
+                    resized = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
+                    resized.save(folder / f"{source.stem}.png")
                 written += 1
     return written
 
@@ -64,9 +65,9 @@ def main() -> None:
             _, out = timed(["cifarctl", *data, "evaluate", "--model", str(model), "--json"], workdir)
             result = json.loads(out)
             accuracies.append(100 * result["accuracy"])
+            per_class = ", ".join(f"{name} {100 * value:.1f} %" for name, value in result["per_class"].items())
             print(f"seed {seed}: accuracy {100 * result['accuracy']:.2f} % (chance {100 * result['baseline']:.0f} %); "
-                  "per class " + ", ".join(f"{name} {100 * value:.1f} %" for name, value in result["per_class"].items()),
-                  flush=True)
+                  f"per class {per_class}", flush=True)
         spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
         print(f"mean over {len(accuracies)} seeds: {statistics.mean(accuracies):.2f} ± {spread:.2f} % "
               f"(chance {100 / len(classes):.0f} %)")
