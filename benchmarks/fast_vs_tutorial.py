@@ -19,7 +19,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import cpu_flags, machine, run_tutorial, timed
+from common import avx2_environment, cpu_flags, machine, run_tutorial, timed
 
 
 def run_fast(data_dir: Path, workdir: str, budget: float, seed: int, extra: list[str], env: dict | None) -> dict:
