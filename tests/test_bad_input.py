@@ -309,3 +309,83 @@ def test_every_command_that_reads_a_model_names_what_is_wrong_with_it(cli, tmp_p
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0], result.stderr
     assert sorted(tmp_path.iterdir()) == before
+
+
+# --- numbers pooled that should not be --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models_to_pool(_imported_data_dir, tmp_path_factory):
+    """(data dir, folder): two seeds of one recipe, the same recipe at another rate, another family, and a
+    copy of a tutorial state_dict without its checkpoint, trained once for the module."""
+    import shutil
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    from cifarctl.cli.app import run
+
+    folder = tmp_path_factory.mktemp("pooling")
+    data = folder / "data"
+    shutil.copytree(_imported_data_dir, data, copy_function=shutil.copy2)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("CIFARCTL_")]:
+            patch.delenv(name)
+        patch.setenv("CIFARCTL_THREADS", "1")
+        patch.chdir(folder)
+        for args in (["--seeds", "0-1", "-o", "s.pth"], ["--seed", "1", "--lr", "0.01", "-o", "lr.pth"],
+                     ["--seed", "1", "--model", "fast", "--steps", "2", "-o", "fast.pth"]):
+            with redirect_stdout(StringIO()), redirect_stderr(StringIO()) as err:
+                code = run(["--data-dir", str(data), "train", "--epochs", "1", "--batch-size", "32", *args])
+            assert code == 0, err.getvalue()
+    shutil.copy(folder / "s.seed1.pth", folder / "copy.pth")
+    return data, folder
+
+
+# (model files, a fragment of the line that says why there is no mean ± std; None: they are pooled)
+POOLING = [
+    (["s.seed0.pth", "s.seed1.pth"], None),  # the tutorial's state_dicts: their checkpoints say how they were made
+    (["s.seed0.ckpt", "s.seed1.ckpt"], None),
+    (["s.seed0.pth", "s.seed0.ckpt"], "s.seed0.pth and s.seed0.ckpt hold the same weights"),
+    (["s.seed0.pth", "s.seed1.pth", "s.seed1.ckpt"], "hold the same weights"),
+    (["s.seed1.pth", "fast.pth"], "were trained differently (model net against fast"),
+    (["s.seed0.pth", "lr.pth"], "were trained differently (recipe.lr 0.001 against 0.01)"),
+    (["s.seed0.pth", "copy.pth"], "copy.pth does not record the run that made it"),
+]
+
+
+@pytest.mark.parametrize(("models", "fragment"), POOLING, ids=[" ".join(models) for models, _ in POOLING])
+def test_a_mean_and_spread_describes_only_repeated_runs_of_one_recipe(cli, models_to_pool, monkeypatch, models,
+                                                                       fragment):
+    import json
+
+    data, folder = models_to_pool
+    monkeypatch.chdir(folder)
+    paths = list(models)
+    result = cli("--data-dir", str(data), "evaluate", *paths)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(cli("--data-dir", str(data), "evaluate", *paths, "--json").stdout)
+    assert len(document["models"]) == len(models)
+    if fragment is None:
+        assert f"mean ± std of {len(models)} models" in result.stdout and document["pooled"] is True
+        assert document["accuracy"]["n"] == len(models) and document["not_pooled"] is None
+        return
+    assert "mean ± std of" not in result.stdout and "t-interval" not in result.stdout, result.stdout
+    assert f"{len(models)} separate models" in result.stdout
+    assert fragment in " ".join(result.stdout.split()), result.stdout
+    assert document["pooled"] is False and fragment in document["not_pooled"]
+    assert document["accuracy"] is None and document["ece"] is None and document["macro_f1"] is None
+
+
+def test_runs_that_share_a_seed_are_not_two_samples():
+    from pathlib import Path
+
+    from cifarctl.inference.repeats import RunRecord, not_repeats
+
+    settings = {"model": "net", "seed": 3, "threads": 1, "recipe": {"lr": 0.1}}
+    first, second = RunRecord(Path("a.pth"), settings, "w1"), RunRecord(Path("b.pth"), {**settings, "threads": 2}, "w2")
+    assert not_repeats([first, second]) == "a.pth and b.pth were both trained with seed 3"
+    third = RunRecord(Path("c.pth"), {**settings, "seed": 4}, "w3")
+    assert not_repeats([first, third]) is None
+    budget = {**settings, "time_budget": 60.0}
+    assert not_repeats([RunRecord(Path("a"), {**budget, "steps": 10}, "w1"),
+                        RunRecord(Path("b"), {**budget, "seed": 5, "steps": 12}, "w2")]) is None

@@ -62,6 +62,7 @@ class TrainedModel:
     classes: tuple[str, ...] = SHORT_NAMES  # what each output means, in order
     dataset: str = DEFAULT_DATASET  # what it was trained on
     made_by: MadeBy = BEFORE_RECORDS  # what made it: the cifarctl version, the run's settings (or why unknown)
+    run_settings: dict[str, Any] | None = None  # the settings of the run that made it, where the file records them
 
     def describe(self) -> str:
         return self.info.describe()
@@ -119,8 +120,9 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
-    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset,
-                        _recorded_made_by(document))
+    made_by = _recorded_made_by(document)
+    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset, made_by,
+                        _recorded_run_settings(document, made_by))
 
 
 def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -> None:
@@ -172,6 +174,15 @@ def _recorded_made_by(document: Any) -> MadeBy:
     if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
         return read_made_by(document.get("made_by"))
     return PLAIN_STATE_DICT
+
+
+def _recorded_run_settings(document: Any, made_by: MadeBy) -> dict[str, Any] | None:
+    """The run's settings (`TrainSettings.as_dict()`): a checkpoint's own, or a model file's record's."""
+    if is_checkpoint(document):
+        settings = document.get("settings")
+    else:
+        settings = made_by.record.get("settings") if made_by.record is not None else None
+    return settings if isinstance(settings, dict) else None
 
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:
