@@ -160,6 +160,24 @@ def test_names_can_come_from_stdin(cli, model, photos, monkeypatch):
     assert [Path(row[0]).name for row in lines(result.stdout)] == ["tiny.png", "grey.png", "odd.bmp"]
 
 
+@pytest.mark.parametrize("binary", [True, False], ids=["bytes", "text"])
+def test_names_on_stdin_are_taken_exactly_as_given(cli, model, tmp_path, monkeypatch, binary):
+    """`' x.png'` is that file, not `x.png`; only the line's end is not part of a name (and a name that is
+    not UTF-8 arrives as the file system spells it)."""
+    Image.fromarray(noise((32, 32, 3), 7)).save(tmp_path / " x.png")
+    Image.fromarray(noise((32, 32, 3), 8)).save(tmp_path / "x.png")
+    Image.fromarray(noise((32, 32, 3), 9)).save(tmp_path / "y.png ", format="PNG")
+    odd = os.fsdecode(b"z\xff.png")
+    Image.fromarray(noise((32, 32, 3), 9)).save(tmp_path / odd, format="PNG")
+    text = " x.png\ny.png \n\n" + (odd + "\n" if binary else "")
+    stdin = io.TextIOWrapper(io.BytesIO(os.fsencode(text))) if binary else io.StringIO(text)
+    monkeypatch.setattr(sys, "stdin", stdin)
+    result = cli("predict", "-", "--json")
+    assert result.exit_code == 0, result.stderr
+    expected = [" x.png", "y.png "] + ([odd] if binary else [])
+    assert [item["path"] for item in json.loads(result.stdout)["predictions"]] == expected
+
+
 def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):
     from cifarctl.inference.evaluation import predict_probabilities
     from cifarctl.inference.images import load_image

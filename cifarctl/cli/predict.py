@@ -133,16 +133,23 @@ def _input_paths(arguments: list[str]) -> list[Path]:
 
 
 def _names_from_stdin() -> list[Path]:
-    """One name a line; a "line" longer than any path (`predict - < /dev/zero`) is refused, not read whole."""
+    """One name a line, exactly as given (`' x.png'` keeps its space; only the line's end is not
+    part of it; an empty line names nothing); read as bytes, as the file system spells names. A
+    "line" longer than any path (`predict - < /dev/zero`) is refused, not read whole."""
+    import os
+
     from cifarctl.errors import UsageError
 
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
     names = []
-    while line := sys.stdin.readline(MAX_NAME_BYTES + 1):
-        if len(line) > MAX_NAME_BYTES:
+    while line := stream.readline(MAX_NAME_BYTES + 1):
+        name = os.fsdecode(line) if isinstance(line, bytes) else line
+        name = name[:-1] if name.endswith("\n") else name
+        if len(name) > MAX_NAME_BYTES:
             raise UsageError(f"stdin holds a line longer than {MAX_NAME_BYTES} characters, which is no file name; "
                              "give one file name a line")
-        if line.strip():
-            names.append(Path(line.strip()))
+        if name:
+            names.append(Path(name))
     return names
 
 
