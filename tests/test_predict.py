@@ -133,6 +133,28 @@ def test_many_files_show_progress_on_stderr_only(cli, model, many_pngs, monkeypa
     assert "predicting" in result.stderr and "images/s" in result.stderr
 
 
+def test_decoder_processes_are_capped_at_the_cpus_and_it_is_said_once(cli, model, many_pngs, monkeypatch):
+    """`predict --workers 256` on 2 CPUs starts 2 decoders (as the import does), and one line says so."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cifarctl import cpu_threads
+    from cifarctl.inference import images
+
+    started = []
+
+    def counted(max_workers, **settings):
+        started.append(max_workers)
+        return ProcessPoolExecutor(max_workers=max_workers, **settings)
+
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    monkeypatch.setattr(images, "ProcessPoolExecutor", counted)
+    result = cli("predict", str(many_pngs), "--workers", "256", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert started == [2]
+    assert result.stderr == ("warning: --workers: 256 decoder processes asked, capped at the 2 CPUs this process "
+                             "may use\n")
+
+
 def test_strict_stops_the_decoder_processes_too(cli, model, many_pngs):
     (many_pngs / "0007.png").write_text("damaged")
     result = cli("--workers", "2", "predict", str(many_pngs), "--strict")

@@ -105,7 +105,8 @@ SeedOption = Annotated[
 WorkersOption = Annotated[
     Optional[int],
     typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, show_default=False,
-                 help="Processes for decoding images (import, predict; 0 = one per core)."),
+                 help="Processes for decoding images (import, predict; 0 = one per core, and never more than one "
+                      "per core)."),
 ]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]

@@ -63,7 +63,21 @@ def start(ctx: typer.Context) -> Session:
     )
     ui = UI(config.color, config.quiet, config.verbose)
     ui.debug_config(config)
+    if "workers" in getattr(ctx.command, "uses", ()) and config.workers:
+        _say_workers_capped(config, ui)
     return Session(config, ui)
+
+
+def _say_workers_capped(config: Config, ui: UI) -> None:
+    """`--workers 256` on 2 CPUs: the decoders are capped at the CPU count (`capped_to_cpus`, which
+    the import and predict apply), said once here, naming where the number came from."""
+    from cifarctl.cpu_threads import capped_to_cpus
+
+    capped = capped_to_cpus(config.workers, "decoder processes")
+    if capped.note is not None:
+        source = config.source_of("workers")
+        named = "--workers" if source == "option" else f"workers in {source}"
+        ui.warning(f"{named}: {capped.note}")
 
 
 @functools.cache

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cifarctl.cpu_threads import capped_to_cpus
 from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, name_key
 from cifarctl.data.pixels import CROP_RULE, SIDE, read_image
 from cifarctl.errors import DatasetCorruptError, UsageError
@@ -198,17 +199,10 @@ def _images_under(class_folder: Path, skipped: list[tuple[Path, str]]) -> list[P
     return images
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (a container or taskset may allow fewer than exist)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def decode_processes(workers: int, chunks: int, cpus: int) -> int:
+def decode_processes(workers: int, chunks: int, cpus: int | None = None) -> int:
     """How many processes to decode with: what was asked (0 = one per CPU), but never more
-    than there are CPUs to run them or chunks to give them."""
-    return max(1, min(workers or cpus, cpus, chunks))
+    than there are CPUs to run them (`capped_to_cpus`) or chunks to give them."""
+    return max(1, min(capped_to_cpus(workers, cpus=cpus).count, chunks))
 
 
 def decode_images(files: list[Path], workers: int, events: Events,
@@ -216,7 +210,7 @@ def decode_images(files: list[Path], workers: int, events: Events,
     """Decode files into one (N, 3, 32, 32) uint8 array, in parallel chunks, with how many
     images were stored at each size (width, height)."""
     chunks = [files[start : start + DECODE_CHUNK] for start in range(0, len(files), DECODE_CHUNK)]
-    processes = decode_processes(workers, len(chunks), usable_cpus())
+    processes = decode_processes(workers, len(chunks))
     events.task_started(description, len(files), unit="images")
     decoded: list[np.ndarray] = []
     sizes: Counter[tuple[int, int]] = Counter()

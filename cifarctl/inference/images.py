@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from cifarctl.cpu_threads import capped_to_cpus
 from cifarctl.data.pixels import SIDE, load_image
 from cifarctl.errors import CifarctlError
 from cifarctl.interrupts import prepare_worker
@@ -123,7 +124,7 @@ class ImageDecoder:
     def __init__(self, files: list[Path], resize: str, workers: int = 0) -> None:
         self.files = files
         self.resize = resize
-        processes = workers or os.cpu_count() or 1
+        processes = capped_to_cpus(workers).count  # 0: one per CPU; never more (`predict --workers 256`)
         self.parallel = processes > 1 and len(files) >= PARALLEL_MIN_FILES
         self._pool: ProcessPoolExecutor | None = None
         self._results: Iterator[DecodedChunk] | None = None
@@ -144,7 +145,8 @@ class ImageDecoder:
         except BrokenProcessPool:
             self._close(broken=True)
             raise CifarctlError("an image decoder process died (out of memory, or a crash in an image library); "
-                                "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it") from None
+                                "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it"
+                                ) from None
 
     def __enter__(self) -> ImageDecoder:
         return self
