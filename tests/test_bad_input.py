@@ -300,11 +300,25 @@ def _net_state(path, change):
     torch.save(state, path)
 
 
+def _described_net(path, classes):
+    from cifarctl.inference.model_files import model_document
+    from cifarctl.models import ModelInfo, registry
+    from cifarctl.models.net.network import Net
+
+    info = ModelInfo("net", registry.get("net").resolve_options({}), classes=len(classes))
+    torch.save(model_document(info, Net(num_classes=len(classes)).state_dict(), False, dataset="pets",
+                              classes=tuple(classes)), path)
+
+
 MODEL_FILES = {
     "TorchScript": (_torchscript_net, "is a TorchScript file"),
     "a key missing": (lambda path: _net_state(path, lambda s: s.pop("fc2.weight")), "missing fc2.weight"),
     "int64 weights": (lambda path: _net_state(path, lambda s: s.update({"fc1.bias": s["fc1.bias"].long()})),
                       "stores fc1.bias as torch.int64"),
+    # predict prints class names in tab-separated lines: a name that would break them is refused when read
+    "a TAB in a class name": (lambda path: _described_net(path, ["a\tb", "dog"]),
+                              "records the class name 'a\\tb', which holds U+0009"),
+    "ESC in a class name": (lambda path: _described_net(path, ["\x1b[2Jcat", "dog"]), "which holds U+001B"),
 }
 MODEL_READERS = {"evaluate": ["evaluate", "--no-download"], "predict": ["predict", "image.png"], "export": ["export"]}
 

@@ -200,6 +200,22 @@ def test_names_on_stdin_are_taken_exactly_as_given(cli, model, tmp_path, monkeyp
     assert [item["path"] for item in json.loads(result.stdout)["predictions"]] == expected
 
 
+def test_a_file_name_never_breaks_a_line_or_a_column(cli, model, tmp_path):
+    """A TAB, a line break or ESC in a file name is written as Python writes it in a string (\\t, \\n, \\x1b)
+    in predict's tab-separated lines and in warnings, so every image keeps one line of four cells."""
+    Image.fromarray(noise((32, 32, 3), 1)).save(tmp_path / "a\tb.png")
+    Image.fromarray(noise((32, 32, 3), 2)).save(tmp_path / "\x1b[2Jc.png")
+    (tmp_path / "x\ny.png").write_text("not an image")
+    result = cli("predict", "a\tb.png", "\x1b[2Jc.png", "x\ny.png")
+    assert result.exit_code == 1
+    rows = lines(result.stdout)
+    assert [row[0] for row in rows] == ["a\\tb.png", "\\x1b[2Jc.png"] and all(len(row) == 4 for row in rows)
+    assert "\x1b" not in result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped x\\ny.png: "), result.stderr
+    assert len(result.stderr.splitlines()) == 2  # the warning and the error, one line each
+
+
 def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):
     from cifarctl.inference.evaluation import predict_probabilities
     from cifarctl.inference.images import load_image

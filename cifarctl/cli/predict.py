@@ -105,8 +105,10 @@ def predict(
     elif table:
         ui.print(_table(result, with_thumbnails, ui.out.size.width))
     else:  # raw lines, tab-separated for cut and awk: rich would expand the tabs and read [..] as markup
+        from cifarctl.cli.streams import one_line  # a file name with a TAB or a line break stays in its cell
+
         for index, path in enumerate(result.paths):
-            cells = [str(path), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
+            cells = [one_line(str(path)), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
             ui.out.file.write("\t".join(cells) + "\n")
         ui.out.file.flush()
     if save is not None and result.paths:
@@ -157,6 +159,8 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     from rich.table import Table
     from rich.text import Text
 
+    from cifarctl.cli.streams import one_line
+
     title = f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else "")
     table = Table(title=title, title_justify="left")
     if with_thumbnails:
@@ -170,7 +174,7 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
             Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
         probabilities = Text("\n").join(
             Text(f"{100 * p:.1f} %", style="bold" if rank == 0 else "dim") for rank, (_, p) in enumerate(ranked))
-        row = [Text(str(path)), names, probabilities]
+        row = [Text(one_line(str(path))), names, probabilities]
         if with_thumbnails:
             row.insert(0, _thumbnail(result.images[index], width))
         table.add_row(*row)

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from cifarctl.cpu_threads import capped_to_cpus
-from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, name_key
+from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, class_name, class_name_problem, name_key
 from cifarctl.data.pixels import CROP_RULE, SIDE, read_image
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
@@ -97,11 +97,17 @@ def find_classes(folder: Path, fixed: Classes | None) -> Classes:
         except UnicodeEncodeError:
             raise UsageError(f"class folder {name!r} in {folder} has a name that is not valid UTF-8; "
                              "rename it") from None
+        problem = class_name_problem(class_name(name))
+        if problem is not None:
+            raise UsageError(f"class folder {name!r} in {folder}: a class name {problem}; rename the folder")
         if (key := name_key(name)) in seen:
+            spelt = (f": {ascii(seen[key])} and {ascii(name)} are the same letters, spelt two ways in Unicode"
+                     if class_name(seen[key]) == class_name(name) else "")
             raise UsageError(f"class folders {seen[key]!r} and {name!r} in {folder} name one class (class names "
-                             "ignore case, and a space is an underscore); merge them or rename one")
+                             f"ignore case and Unicode spelling, and a space is an underscore{spelt}); merge them "
+                             "or rename one")
         seen[key] = name
-    return Classes(tuple(names))
+    return Classes(tuple(class_name(name) for name in names))
 
 
 def check_same_classes(layout: FolderLayout, classes: Classes) -> None:

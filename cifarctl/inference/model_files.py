@@ -25,7 +25,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes
+from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes, class_name_problem
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.inference.provenance import (
     BEFORE_RECORDS,
@@ -154,6 +154,11 @@ def _recorded_classes(document: Any, path: Path) -> tuple[str, tuple[str, ...]]:
     if (not isinstance(dataset, str) or not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES
             or not all(isinstance(name, str) and 0 < len(name) <= 255 for name in classes)):
         raise CheckpointError(f"{path} records its dataset or class names in a form that cannot be read; it is damaged")
+    for name in classes:  # printed in tables, tab-separated lines and captions: the import's rule
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise CheckpointError(f"{path} records the class name {name!r}, which {problem}; it was not written by "
+                                  "this cifarctl, or the images it learned were imported under names it now refuses")
     return dataset, tuple(classes)
 
 
