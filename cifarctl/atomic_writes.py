@@ -24,9 +24,10 @@ _TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-\d+-[0-9A-Za-z_]+$")
 class WriteError(CifarctlError):
     """Writing a file failed; `errno` says why, so callers can tell read-only from disk-full."""
 
-    def __init__(self, message: str, error_number: int | None = None) -> None:
+    def __init__(self, message: str, error_number: int | None = None, path: Path | None = None) -> None:
         super().__init__(message)
         self.errno = error_number
+        self.path = path  # the file that could not be written, where known
 
 
 def temporary_name(path: Path) -> Path:
@@ -78,6 +79,39 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def atomic_write_together(files: dict[Path, bytes]) -> None:
+    """Write files that only make sense together (an exported model and its class names): each
+    to a temporary name first, then all renamed into place, so a failure (a full disk, Ctrl-C)
+    leaves none of them and any earlier ones as they were. The WriteError names the file that
+    failed (`path`)."""
+    temporaries: dict[Path, Path] = {}
+    renamed: list[Path] = []
+    current = None
+    try:
+        for current, data in files.items():
+            _refuse_to_replace(current)
+            ensure_parent_folder(current)
+            remove_stale_temporaries(current)
+            temporaries[current] = temporary_name(current)
+            with open(temporaries[current], "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for current, temporary in temporaries.items():
+            _refuse_to_replace(current)
+            os.replace(temporary, current)
+            renamed.append(current)
+    except BaseException as error:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        for path in renamed:  # only when a later rename failed: the set is never left half in place
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and current is not None:
+            failed = write_error(current, error)
+            raise WriteError(str(failed), failed.errno, current) from error
+        raise
+
+
 def atomic_replace_dir(source: Path, target: Path) -> None:
     """Move the finished folder `source` to `target`, replacing an old one only at the end."""
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -126,7 +160,7 @@ def write_error(path: Path, error: OSError) -> WriteError:
         message = f"cannot write {path}: permission denied; choose a writable location"
     else:
         message = f"cannot write {path}: {error.strerror or error}"
-    return WriteError(message, error.errno)
+    return WriteError(message, error.errno, path)
 
 
 def real_name(path: Path) -> Path:
