@@ -29,7 +29,7 @@ from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, class_name,
 from cifarctl.data.pixels import CROP_RULE, SIDE, read_image
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
-from cifarctl.interrupts import prepare_worker
+from cifarctl.interrupts import prepare_worker, stop_workers
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DECODE_CHUNK = 2000
@@ -101,7 +101,7 @@ def find_classes(folder: Path, fixed: Classes | None) -> Classes:
         if problem is not None:
             raise UsageError(f"class folder {name!r} in {folder}: a class name {problem}; rename the folder")
         if (key := name_key(name)) in seen:
-            spelt = (f": {ascii(seen[key])} and {ascii(name)} are the same letters, spelt two ways in Unicode"
+            spelt = (f": {seen[key]!a} and {name!a} are the same letters, spelt two ways in Unicode"
                      if class_name(seen[key]) == class_name(name) else "")
             raise UsageError(f"class folders {seen[key]!r} and {name!r} in {folder} name one class (class names "
                              f"ignore case and Unicode spelling, and a space is an underscore{spelt}); merge them "
@@ -236,9 +236,9 @@ def decode_images(files: list[Path], workers: int, events: Events,
                 for result in pool.map(_decode_chunk, chunks):
                     collect(result)
             except BaseException:
-                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and do not
-                # wait for the rest; the workers die with this process (see prepare_worker).
-                pool.shutdown(wait=False, cancel_futures=True)
+                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and end
+                # the running ones, so the command stops now (see stop_workers).
+                stop_workers(pool)
                 raise
             pool.shutdown(wait=True)
     finally:

@@ -22,7 +22,7 @@ from PIL import UnidentifiedImageError
 from cifarctl.cpu_threads import capped_to_cpus
 from cifarctl.data.pixels import SIDE, load_image
 from cifarctl.errors import CifarctlError
-from cifarctl.interrupts import prepare_worker
+from cifarctl.interrupts import prepare_worker, stop_workers
 
 # Folders are searched for these; a file named on the command line is tried whatever its name.
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -161,7 +161,7 @@ class ImageDecoder:
         if broken or finished:  # a broken pool has failed every chunk itself; cancelling would race it
             pool.shutdown(wait=True)
         else:
-            # --strict, Ctrl-C or an error: chunks not started are dropped; the running ones end
-            # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
-            pool.shutdown(wait=False, cancel_futures=True)
+            # --strict, Ctrl-C, SIGTERM or an error: chunks not started are dropped and the
+            # running ones ended, so the command stops now (see stop_workers).
+            stop_workers(pool)
 
