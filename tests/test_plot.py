@@ -326,3 +326,24 @@ def test_a_cifar100_run_is_plotted_against_its_own_baseline(cli, cifar100_data_d
     run = json.loads(result.stdout)["runs"][0]
     assert (run["dataset"], run["classes"], run["epochs"]) == ("cifar100", 100, 2)
     assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))
+
+
+@pytest.mark.parametrize(("steps_per_epoch", "epochs", "said"), [
+    (0, 1, ["its loss is one point (only its one epoch's mean loss was logged)", "its accuracy is one point"]),
+    (5, 1, ["its accuracy is one point"]),
+    (0, 3, []),
+    (5, 3, []),
+])
+def test_a_panel_of_one_point_is_said(cli, tmp_path, steps_per_epoch, epochs, said):
+    """`plot --mean` of two 1-epoch runs drew one dot per panel and said nothing: each lone point is named, on
+    stderr and in --json's warnings, with what would draw a curve."""
+    for seed in (0, 1):
+        write_log(tmp_path / f"net.seed{seed}.metrics.jsonl", epochs=epochs, steps_per_epoch=steps_per_epoch)
+    result = cli("plot", "--mean", "net.seed0.metrics.jsonl", "net.seed1.metrics.jsonl", "-o", "p.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    warnings = json.loads(result.stdout)["runs"][0]["warnings"]
+    assert len(warnings) == len(said) and all(part in warning for part, warning in zip(said, warnings)), warnings
+    assert [line.removeprefix("warning: ") for line in result.stderr.splitlines()] == warnings
+    if steps_per_epoch == 0 and epochs == 1:
+        assert "smaller --log-every" in warnings[0] and "train more epochs" in warnings[1]
+        assert warnings[0].startswith("net: ")
