@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -15,14 +16,18 @@ from cifarctl.errors import CifarctlError
 from cifarctl.path_kinds import existing_kind
 
 READ_ONLY_ERRNOS = (errno.EACCES, errno.EPERM, errno.EROFS)
+# No room for what was being written: a full disk, a quota, a file-size limit (RLIMIT_FSIZE).
+NO_ROOM_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+_TEMPORARY = re.compile(r"^\.(?P<name>.+)\.tmp-\d+-[0-9A-Za-z_]+$")
 
 
 class WriteError(CifarctlError):
     """Writing a file failed; `errno` says why, so callers can tell read-only from disk-full."""
 
-    def __init__(self, message: str, error_number: int | None = None) -> None:
+    def __init__(self, message: str, error_number: int | None = None, path: Path | None = None) -> None:
         super().__init__(message)
         self.errno = error_number
+        self.path = path  # the file that could not be written, where known
 
 
 def temporary_name(path: Path) -> Path:
@@ -74,6 +79,39 @@ def atomic_write(path: Path) -> Iterator[BinaryIO]:
         raise
 
 
+def atomic_write_together(files: dict[Path, bytes]) -> None:
+    """Write files that only make sense together (an exported model and its class names): each
+    to a temporary name first, then all renamed into place, so a failure (a full disk, Ctrl-C)
+    leaves none of them and any earlier ones as they were. The WriteError names the file that
+    failed (`path`)."""
+    temporaries: dict[Path, Path] = {}
+    renamed: list[Path] = []
+    current = None
+    try:
+        for current, data in files.items():
+            _refuse_to_replace(current)
+            ensure_parent_folder(current)
+            remove_stale_temporaries(current)
+            temporaries[current] = temporary_name(current)
+            with open(temporaries[current], "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for current, temporary in temporaries.items():
+            _refuse_to_replace(current)
+            os.replace(temporary, current)
+            renamed.append(current)
+    except BaseException as error:
+        for temporary in temporaries.values():
+            temporary.unlink(missing_ok=True)
+        for path in renamed:  # only when a later rename failed: the set is never left half in place
+            path.unlink(missing_ok=True)
+        if isinstance(error, OSError) and current is not None:
+            failed = write_error(current, error)
+            raise WriteError(str(failed), failed.errno, current) from error
+        raise
+
+
 def atomic_replace_dir(source: Path, target: Path) -> None:
     """Move the finished folder `source` to `target`, replacing an old one only at the end."""
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
@@ -108,14 +146,46 @@ def _refuse_to_replace(path: Path) -> None:
 
 
 def write_error(path: Path, error: OSError) -> WriteError:
-    """One clear line for the usual ways writing a file fails."""
-    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        message = f"cannot write {path}: {os.strerror(error.errno)}; free some space and try again"
+    """One clear line for the usual ways writing a file fails, naming the file by its real
+    name (never the hidden temporary one it was being written as) and, when there is no room,
+    the disk (the folder) that is full."""
+    path = real_name(Path(path))
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        message = (f"cannot write {path}: {os.strerror(error.errno)}; free some space on the disk that holds "
+                   f"{_existing_folder(path.parent)} (or choose another location) and try again")
+    elif error.errno == errno.EFBIG:
+        message = (f"cannot write {path}: {os.strerror(error.errno)} (larger than the file system, or this "
+                   "process's `ulimit -f`, allows); raise the limit or choose another location")
     elif error.errno in READ_ONLY_ERRNOS:
         message = f"cannot write {path}: permission denied; choose a writable location"
     else:
         message = f"cannot write {path}: {error.strerror or error}"
-    return WriteError(message, error.errno)
+    return WriteError(message, error.errno, path)
+
+
+def real_name(path: Path) -> Path:
+    """The path a temporary one stands for: `data/.pets.tmp-41-x1y2/pets/train` (a folder
+    staged beside its target) is `data/pets/train`, `m/.cifar_net.pth.tmp-41-ab12` is
+    `m/cifar_net.pth`."""
+    parts, real = list(path.parts), []
+    index = 0
+    while index < len(parts):
+        match = _TEMPORARY.match(parts[index])
+        if match is None:
+            real.append(parts[index])
+        else:
+            real.append(match["name"])
+            if index + 1 < len(parts) and parts[index + 1] == match["name"]:
+                index += 1  # the staged folder inside the scratch folder: the same name
+        index += 1
+    return Path(*real) if real else path
+
+
+def _existing_folder(folder: Path) -> Path:
+    """`folder`, or the nearest folder above it that exists (the one a full disk holds)."""
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
 
 
 def ensure_parent_folder(path: Path) -> None:

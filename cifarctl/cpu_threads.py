@@ -18,6 +18,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 SMALL_CPU_BATCH = 8
 PROBE_ROUNDS = 5
@@ -35,12 +36,33 @@ def cores_available() -> int:
         return os.cpu_count() or 1
 
 
+class Capped(NamedTuple):
+    count: int
+    note: str | None  # the line that says it was capped; None when it was not
+
+
+def capped_to_cpus(asked: int, what: str = "processes", cpus: int | None = None) -> Capped:
+    """At most one process or thread per CPU this process may run on (0 asks for one per CPU):
+    more only queue for the same CPUs, each costing memory, and OpenMP threads wait for their
+    descheduled siblings at every operation. The one rule for --workers (image decoding on
+    import and in predict) and training's --threads; `note` says so when `asked` was cut."""
+    cpus = cores_available() if cpus is None else max(1, cpus)
+    if asked <= 0:
+        return Capped(cpus, None)
+    if asked <= cpus:
+        return Capped(asked, None)
+    plural = "s" if cpus != 1 else ""
+    return Capped(cpus, f"{asked} {what} asked, capped at the {cpus} CPU{plural} this process may use")
+
+
 def choose_threads(device_type: str, batch_size: int, requested: int | None = None,
                    probe: Callable[[int], float] | None = None) -> tuple[int, str]:
-    """(threads, why) for a run: as asked, 1 for tiny batches or one core, else the faster of 1
-    and all cores on a timed probe (`probe(threads) -> seconds`, a convolution by default)."""
+    """(threads, why) for a run: as asked (at most one per core), 1 for tiny batches or one
+    core, else the faster of 1 and all cores on a timed probe (`probe(threads) -> seconds`, a
+    convolution by default)."""
     if requested is not None:
-        return requested, "as asked"
+        threads, note = capped_to_cpus(requested, "threads")
+        return threads, "as asked" if note is None else note
     cores = cores_available()
     if device_type != "cpu":
         return cores, "default"

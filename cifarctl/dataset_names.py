@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from cifarctl.errors import UsageError
 
@@ -11,6 +12,8 @@ DEFAULT_DATASET = "cifar10"
 BUILTIN_FOLDERS = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}
 BUILTIN_ARCHIVES = {"cifar10": "cifar-10-python.tar.gz", "cifar100": "cifar-100-python.tar.gz"}
 DATASET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+STATE_FOLDER = ".cifarctl"  # inside a dataset's folder: the manifest and the array cache
+MANIFEST = "manifest.json"  # a verified dataset's record of its files
 RESERVED_FOLDERS = ({folder.lower() for folder in BUILTIN_FOLDERS.values()}
                     | {archive.lower() for archive in BUILTIN_ARCHIVES.values()}
                     | {"cifar-10", "cifar-100"})
@@ -28,3 +31,15 @@ def check_dataset_name(name: str) -> str:
         raise UsageError(f"{name!r} is not a usable dataset name; use cifar10, cifar100, or a name of "
                          "letters, digits, '.', '_' and '-' (at most 64) for your own images")
     return name
+
+
+def imported_dataset_names(data_dir: Path) -> list[str]:
+    """The names of the datasets imported into `data_dir` (`download --dataset NAME --from`), read
+    from its folders alone, for shell completion: a folder of a usable name holding a manifest.
+    Nothing is verified and nothing heavy is imported; a data dir that cannot be read has none."""
+    try:
+        folders = sorted(path.parent.parent.name for path in Path(data_dir).glob(f"*/{STATE_FOLDER}/{MANIFEST}"))
+    except OSError:
+        return []
+    return [name for name in folders if DATASET_NAME.fullmatch(name) and name.lower() not in RESERVED_FOLDERS
+            and name not in BUILTIN_FOLDERS]

@@ -17,6 +17,7 @@ Ctrl-C; only a second one after that interrupts at once, without saving.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Any
 
 from cifarctl.errors import Interrupted
 
@@ -86,6 +88,21 @@ def prepare_worker() -> None:
             pass
     if os.getppid() != parent or parent == 1:  # the parent died before the line above took effect
         os._exit(1)
+
+
+def stop_workers(pool: Any) -> None:
+    """End a pool of decoder processes now (a stop signal, an error, `predict --strict`).
+
+    Chunks not started are dropped and the running ones killed: left alone, each would
+    finish its chunk (thousands of images, seconds) before the command could exit, since
+    Python waits for a pool's processes at exit. The workers only decode, so nothing of
+    theirs needs cleaning up.
+    """
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):  # already gone
+            process.kill()
 
 
 class StopRequest:

@@ -261,6 +261,41 @@ def test_shell_completion_does_not_import_torch(words, expected):
     assert done.stderr.strip().splitlines()[-1] == "[]"
 
 
+@pytest.mark.parametrize(("words", "environment"), [
+    ("cifarctl --data-dir d train --dataset p", {}),
+    ("cifarctl train --data-dir d --dataset p", {}),
+    ("cifarctl evaluate --dataset p", {"CIFARCTL_DATA_DIR": "d"}),
+    ("cifarctl --config c.toml preview --dataset p", {}),
+])
+def test_completion_offers_the_imported_datasets_without_torch(tmp_path, words, environment):
+    """`--dataset <TAB>` offers the built-ins and the datasets imported into the data dir that the command line,
+    $CIFARCTL_DATA_DIR or the config names; read from the folders alone (no torch, no numpy)."""
+    import os
+
+    for name in ("pets", "pigs", "cifar-10-batches-py"):
+        (tmp_path / "d" / name / ".cifarctl").mkdir(parents=True)
+        (tmp_path / "d" / name / ".cifarctl" / "manifest.json").write_text("{}")
+    (tmp_path / "d" / "plain").mkdir()  # a folder without a manifest is no dataset
+    (tmp_path / "c.toml").write_text('data_dir = "d"\n')
+    env = {"_CIFARCTL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
+    probe = ("import sys\nfrom cifarctl.cli.app import main\ntry:\n    main()\nfinally:\n"
+             "    print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules), file=sys.stderr)\n")
+    clean = {name: value for name, value in os.environ.items() if not name.startswith("CIFARCTL_")}
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                          env={**clean, "PYTHONPATH": str(REPO), **env, **environment})
+    assert done.stdout.split() == ["pets", "pigs"], done.stdout + done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]"
+
+
+def test_the_imported_dataset_names_are_read_from_the_folders(tmp_path):
+    from cifarctl.dataset_names import imported_dataset_names
+
+    (tmp_path / "zoo" / ".cifarctl").mkdir(parents=True)
+    (tmp_path / "zoo" / ".cifarctl" / "manifest.json").write_text("{}")
+    assert imported_dataset_names(tmp_path) == ["zoo"]
+    assert imported_dataset_names(tmp_path / "missing") == []
+
+
 def test_completion_files_match_the_app():
     """Fails when completions/ drifts: run `python -m cifarctl.cli.completions` to refresh."""
     for filename, text in completion_scripts().items():

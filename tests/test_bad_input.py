@@ -77,6 +77,20 @@ BAD_INPUT = [
     (["benchmark-gpu", "--batch-size", "-4"], 2, "--batch-size"),
     (["benchmark-gpu", "--repeats", "0"], 2, "--repeats"),
     (["benchmark-gpu", "--steps", "0"], 2, "--steps"),
+    # an option without its value before another option: a usage error naming it, not a file named --data-dir
+    (["evaluate", "--model", "--data-dir", "x"], 2, "option --model needs a value, but the next word, --data-dir, is "
+                                                    "an option (write --model=--data-dir if that is the value)"),
+    (["evaluate", "-m", "-q"], 2, "option -m needs a value, but the next word, -q, is an option"),
+    (["train", "--output", "--epochs", "1"], 2, "option --output needs a value"),
+    (["train", "--lr", "--seeds", "0-1"], 2, "option --lr needs a value"),
+    (["predict", "--model", "--json", "x.png"], 2, "option --model needs a value"),
+    (["download", "--from", "--force"], 2, "option --from needs a value"),
+    (["export", "--format", "--json"], 2, "option --format needs a value"),
+    (["plot", "--label", "--smooth", "3"], 2, "option --label needs a value"),
+    (["preview", "--save", "--count", "2"], 2, "option --save needs a value"),
+    (["train", "--epochs", "1", "--data-dir", "--dataset", "cifar10"], 2, "option --data-dir needs a value"),
+    (["--data-dir", "--dataset", "cifar10", "train"], 2, "option --data-dir needs a value"),
+    (["--config", "--no-color", "train"], 2, "option --config needs a value"),
     (["--config", "missing.toml", "train"], 2, "does not exist"),
     (["--config", "/dev/zero", "train"], 2, "is a character device, not a regular file"),
     (["--config", ".", "train"], 2, "is a directory"),
@@ -286,11 +300,25 @@ def _net_state(path, change):
     torch.save(state, path)
 
 
+def _described_net(path, classes):
+    from cifarctl.inference.model_files import model_document
+    from cifarctl.models import ModelInfo, registry
+    from cifarctl.models.net.network import Net
+
+    info = ModelInfo("net", registry.get("net").resolve_options({}), classes=len(classes))
+    torch.save(model_document(info, Net(num_classes=len(classes)).state_dict(), False, dataset="pets",
+                              classes=tuple(classes)), path)
+
+
 MODEL_FILES = {
     "TorchScript": (_torchscript_net, "is a TorchScript file"),
     "a key missing": (lambda path: _net_state(path, lambda s: s.pop("fc2.weight")), "missing fc2.weight"),
     "int64 weights": (lambda path: _net_state(path, lambda s: s.update({"fc1.bias": s["fc1.bias"].long()})),
                       "stores fc1.bias as torch.int64"),
+    # predict prints class names in tab-separated lines: a name that would break them is refused when read
+    "a TAB in a class name": (lambda path: _described_net(path, ["a\tb", "dog"]),
+                              "records the class name 'a\\tb', which holds U+0009"),
+    "ESC in a class name": (lambda path: _described_net(path, ["\x1b[2Jcat", "dog"]), "which holds U+001B"),
 }
 MODEL_READERS = {"evaluate": ["evaluate", "--no-download"], "predict": ["predict", "image.png"], "export": ["export"]}
 
@@ -309,3 +337,83 @@ def test_every_command_that_reads_a_model_names_what_is_wrong_with_it(cli, tmp_p
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and fragment in errors[0], result.stderr
     assert sorted(tmp_path.iterdir()) == before
+
+
+# --- numbers pooled that should not be --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def models_to_pool(_imported_data_dir, tmp_path_factory):
+    """(data dir, folder): two seeds of one recipe, the same recipe at another rate, another family, and a
+    copy of a tutorial state_dict without its checkpoint, trained once for the module."""
+    import shutil
+    from contextlib import redirect_stderr, redirect_stdout
+    from io import StringIO
+
+    from cifarctl.cli.app import run
+
+    folder = tmp_path_factory.mktemp("pooling")
+    data = folder / "data"
+    shutil.copytree(_imported_data_dir, data, copy_function=shutil.copy2)
+    with pytest.MonkeyPatch.context() as patch:
+        for name in [name for name in os.environ if name.startswith("CIFARCTL_")]:
+            patch.delenv(name)
+        patch.setenv("CIFARCTL_THREADS", "1")
+        patch.chdir(folder)
+        for args in (["--seeds", "0-1", "-o", "s.pth"], ["--seed", "1", "--lr", "0.01", "-o", "lr.pth"],
+                     ["--seed", "1", "--model", "fast", "--steps", "2", "-o", "fast.pth"]):
+            with redirect_stdout(StringIO()), redirect_stderr(StringIO()) as err:
+                code = run(["--data-dir", str(data), "train", "--epochs", "1", "--batch-size", "32", *args])
+            assert code == 0, err.getvalue()
+    shutil.copy(folder / "s.seed1.pth", folder / "copy.pth")
+    return data, folder
+
+
+# (model files, a fragment of the line that says why there is no mean ± std; None: they are pooled)
+POOLING = [
+    (["s.seed0.pth", "s.seed1.pth"], None),  # the tutorial's state_dicts: their checkpoints say how they were made
+    (["s.seed0.ckpt", "s.seed1.ckpt"], None),
+    (["s.seed0.pth", "s.seed0.ckpt"], "s.seed0.pth and s.seed0.ckpt hold the same weights"),
+    (["s.seed0.pth", "s.seed1.pth", "s.seed1.ckpt"], "hold the same weights"),
+    (["s.seed1.pth", "fast.pth"], "were trained differently (model net against fast"),
+    (["s.seed0.pth", "lr.pth"], "were trained differently (recipe.lr 0.001 against 0.01)"),
+    (["s.seed0.pth", "copy.pth"], "copy.pth does not record the run that made it"),
+]
+
+
+@pytest.mark.parametrize(("models", "fragment"), POOLING, ids=[" ".join(models) for models, _ in POOLING])
+def test_a_mean_and_spread_describes_only_repeated_runs_of_one_recipe(cli, models_to_pool, monkeypatch, models,
+                                                                       fragment):
+    import json
+
+    data, folder = models_to_pool
+    monkeypatch.chdir(folder)
+    paths = list(models)
+    result = cli("--data-dir", str(data), "evaluate", *paths)
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(cli("--data-dir", str(data), "evaluate", *paths, "--json").stdout)
+    assert len(document["models"]) == len(models)
+    if fragment is None:
+        assert f"mean ± std of {len(models)} models" in result.stdout and document["pooled"] is True
+        assert document["accuracy"]["n"] == len(models) and document["not_pooled"] is None
+        return
+    assert "mean ± std of" not in result.stdout and "t-interval" not in result.stdout, result.stdout
+    assert f"{len(models)} separate models" in result.stdout
+    assert fragment in " ".join(result.stdout.split()), result.stdout
+    assert document["pooled"] is False and fragment in document["not_pooled"]
+    assert document["accuracy"] is None and document["ece"] is None and document["macro_f1"] is None
+
+
+def test_runs_that_share_a_seed_are_not_two_samples():
+    from pathlib import Path
+
+    from cifarctl.inference.repeats import RunRecord, not_repeats
+
+    settings = {"model": "net", "seed": 3, "threads": 1, "recipe": {"lr": 0.1}}
+    first, second = RunRecord(Path("a.pth"), settings, "w1"), RunRecord(Path("b.pth"), {**settings, "threads": 2}, "w2")
+    assert not_repeats([first, second]) == "a.pth and b.pth were both trained with seed 3"
+    third = RunRecord(Path("c.pth"), {**settings, "seed": 4}, "w3")
+    assert not_repeats([first, third]) is None
+    budget = {**settings, "time_budget": 60.0}
+    assert not_repeats([RunRecord(Path("a"), {**budget, "steps": 10}, "w1"),
+                        RunRecord(Path("b"), {**budget, "seed": 5, "steps": 12}, "w2")]) is None

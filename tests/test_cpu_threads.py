@@ -5,7 +5,8 @@ import json
 from cifarctl import cpu_threads
 
 
-def test_threads_as_asked_or_one_for_tiny_batches():
+def test_threads_as_asked_or_one_for_tiny_batches(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 4)
     assert cpu_threads.choose_threads("cpu", 256, requested=3) == (3, "as asked")
     assert cpu_threads.choose_threads("cpu", 4)[0] == 1
 
@@ -53,3 +54,39 @@ def test_threads_from_the_environment_or_config_file(cli, data_dir, monkeypatch,
     (tmp_path / "cifarctl.toml").write_text("threads = 0\n")
     refused = cli(*args, "--restart")
     assert refused.exit_code == 2 and "threads" in refused.stderr
+
+
+def test_processes_and_threads_are_capped_at_the_cpus_by_one_rule(monkeypatch):
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    assert cpu_threads.capped_to_cpus(0) == (2, None)  # 0: one per CPU
+    assert cpu_threads.capped_to_cpus(2) == (2, None) and cpu_threads.capped_to_cpus(1) == (1, None)
+    assert cpu_threads.capped_to_cpus(256, "decoder processes") == (
+        2, "256 decoder processes asked, capped at the 2 CPUs this process may use")
+    one = cpu_threads.capped_to_cpus(5, "threads", cpus=1)
+    assert one == (1, "5 threads asked, capped at the 1 CPU this process may use")
+    threads, why = cpu_threads.choose_threads("cpu", 256, requested=64)
+    assert threads == 2 and why == "64 threads asked, capped at the 2 CPUs this process may use"
+
+
+def test_train_threads_beyond_the_cpus_are_capped_and_the_first_line_says_so(cli, data_dir, monkeypatch):
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    result = cli("train", "--threads", "64", "--steps", "2", "--batch-size", "32", "--seed", "0", "--json")
+    assert result.exit_code == 0, result.stderr
+    first = result.stderr.splitlines()[0]
+    assert "2 CPU threads (64 threads asked, capped at the 2 CPUs this process may use)" in first, first
+    assert json.loads(result.stdout)["config"]["threads"] == 2
+
+
+def test_import_workers_beyond_the_cpus_are_capped_and_said_once(cli, monkeypatch, tmp_path):
+    from PIL import Image
+
+    for name in ("cat", "dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for index in range(3):
+            Image.new("RGB", (8, 8), (index * 40, 0, 0)).save(tmp_path / "pets" / name / f"{index}.png")
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    result = cli("download", "--dataset", "pets", "--from", str(tmp_path / "pets"), "--workers", "256",
+                 "--test-split", "2")
+    assert result.exit_code == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "asked, capped" in line]
+    assert warnings == ["warning: --workers: 256 decoder processes asked, capped at the 2 CPUs this process may use"]

@@ -238,11 +238,13 @@ def test_several_cifar100_models_are_compared(cli, cifar100_model, tmp_path):
     other.write_bytes(model.read_bytes())
     result = cli("--data-dir", str(data), "evaluate", str(model), str(other))
     assert result.exit_code == 0, result.stderr
-    assert "2 models" in result.stdout and "mean ± std of 2 models" in result.stdout
+    # one set of weights twice is not two runs: no mean ± std
+    assert "2 separate models" in result.stdout and "mean ± std of" not in result.stdout
+    assert "hold the same weights" in result.stdout
     document = json.loads(cli("--data-dir", str(data), "evaluate", str(model), str(other), "--json").stdout)
     assert [entry["dataset"] for entry in document["models"]] == ["cifar100", "cifar100"]
     assert document["models"][0]["confusion"] == document["models"][1]["confusion"]
-    assert document["accuracy"]["std"] == 0
+    assert document["pooled"] is False and document["accuracy"] is None and "same weights" in document["not_pooled"]
 
 
 def test_the_models_own_dataset_wins_over_a_configured_one(cli, cifar100_model, tmp_path):

@@ -19,7 +19,8 @@ from cifarctl.inference.evaluation import (
 
 
 def test_wilson_interval_matches_a_hand_computation():
-    # 8 of 10, z = 1.96: centre (0.8 + 1.96²/20) / (1 + 1.96²/10), half-width 1.96 sqrt(0.016 + 1.96²/400) / (1 + 1.96²/10)
+    # 8 of 10, z = 1.96: centre (0.8 + 1.96²/20) / (1 + 1.96²/10),
+    # half-width 1.96 sqrt(0.016 + 1.96²/400) / (1 + 1.96²/10)
     z = 1.959963984540054
     denominator = 1 + z * z / 10
     centre = (0.8 + z * z / 20) / denominator
@@ -80,7 +81,8 @@ def test_cifar100_superclass_accuracy_of_a_model_that_keeps_to_the_superclass():
     result = EvalResult("test", confusion, [], [], classes=CIFAR100_CLASSES)
     assert result.accuracy == 0 and result.superclass_accuracy == 1
     assert result.superclass_baseline == pytest.approx(0.05)
-    assert all(score == {"accuracy": 1.0, "fine_accuracy": 0.0, "images": 10} for score in result.per_superclass().values())
+    assert all(score == {"accuracy": 1.0, "fine_accuracy": 0.0, "images": 10}
+               for score in result.per_superclass().values())
 
 
 # Hand-made: eight predictions, their confidence and whether they were right.
@@ -157,19 +159,15 @@ def test_evaluate_reports_the_new_metrics(cli, data_dir, tmp_path):
 
 
 def test_several_models_report_mean_and_spread(cli, data_dir, tmp_path):
-    save_tutorial_model(tmp_path)
-    torch.manual_seed(1)
-    from helpers import TutorialNet
-
-    torch.save(TutorialNet().state_dict(), tmp_path / "other.pth")
-    result = cli("evaluate", "cifar_net.pth", "other.pth")
+    assert cli("train", "--seeds", "0-1", "--epochs", "1", "--batch-size", "32", "-o", "s.pth").exit_code == 0
+    result = cli("evaluate", "s.seed0.pth", "s.seed1.pth")
     assert result.exit_code == 0, result.stderr
     assert "2 models" in result.stdout and "mean ± std of 2 models" in result.stdout
-    document = json.loads(cli("evaluate", "-m", "cifar_net.pth", "-m", "other.pth", "--json").stdout)
+    document = json.loads(cli("evaluate", "-m", "s.seed0.pth", "-m", "s.seed1.pth", "--json").stdout)
     accuracies = [model["accuracy"] for model in document["models"]]
     assert document["accuracy"]["mean"] == pytest.approx(sum(accuracies) / 2, abs=1e-6)
-    assert document["accuracy"]["n"] == 2
-    refused = cli("evaluate", "cifar_net.pth", "other.pth", "--save-reliability", "r.png")
+    assert document["accuracy"]["n"] == 2 and document["pooled"] is True and document["not_pooled"] is None
+    refused = cli("evaluate", "s.seed0.pth", "s.seed1.pth", "--save-reliability", "r.png")
     assert refused.exit_code == 2 and "draws one model" in refused.stderr
 
 

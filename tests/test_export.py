@@ -53,7 +53,8 @@ FORMATS = [
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")  # this test loads TorchScript as a user would
 @pytest.mark.parametrize(("export_format", "suffix"), FORMATS)
 @pytest.mark.parametrize("input_kind", ["uint8", "float"])
-def test_exported_file_runs_alone_on_any_batch_size_and_matches(cli, model, tmp_path, export_format, suffix, input_kind):
+def test_exported_file_runs_alone_on_any_batch_size_and_matches(cli, model, tmp_path, export_format, suffix,
+                                                               input_kind):
     result = cli("export", "--model", str(model), "--format", export_format, "--input", input_kind, "--json")
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
@@ -71,7 +72,8 @@ def test_exported_file_runs_alone_on_any_batch_size_and_matches(cli, model, tmp_
         assert probabilities.shape == (count, 10)
         assert torch.allclose(probabilities, reference_probabilities(model, batch), atol=1e-5)
     assert not [name for name in tmp_path.iterdir() if ".tmp-" in name.name]
-    assert class_names(export_format, path) == ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert class_names(export_format, path) == ["plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                                                "truck"]
 
 
 def class_names(export_format, path):
@@ -131,19 +133,22 @@ def test_without_onnxruntime_the_onnx_checker_checks_the_file(cli, model, monkey
     assert check["loaded_with"].startswith("onnx.checker") and check["max_abs_difference"] is None
 
 
-def test_an_export_that_disagrees_is_an_error(cli, model, monkeypatch):
+def test_an_export_that_disagrees_is_an_error_and_leaves_no_file(cli, model, monkeypatch):
     from cifarctl.inference import export
 
     real = export._reloaded
 
-    def off_by_a_bit(export_format, path):
-        run, name = real(export_format, path)
+    def off_by_a_bit(export_format, exported):
+        run, name = real(export_format, exported)
         return (lambda batch: run(batch) + 0.01), name
 
     monkeypatch.setattr(export, "_reloaded", off_by_a_bit)
+    before = sorted(model.parent.iterdir())
     result = cli("export", "-m", str(model))
     assert result.exit_code == 1
-    assert "differ from the PyTorch model's by up to 0.01" in result.stderr
+    assert "differs from the PyTorch model's probabilities by up to 0.01" in result.stderr
+    assert "nothing was written" in result.stderr
+    assert sorted(model.parent.iterdir()) == before  # neither cifar_net.pt2 nor its .json
 
 
 def test_torchscript_deprecation_is_one_warning_line(cli, model):
@@ -159,40 +164,52 @@ def test_unknown_format_or_wrong_suffix_is_a_usage_error(cli, model):
     assert result.exit_code == 2 and "does not end in .pt2" in result.stderr
 
 
-@pytest.mark.parametrize(("stage", "written"), [("check", ["cifar_net.pt2", "cifar_net.pt2.json"]),
-                                               ("metadata", ["cifar_net.pt2"])])
-def test_ctrl_c_after_the_files_were_written_says_what_was_written(cli, model, monkeypatch, stage, written):
-    """It said only "interrupted", leaving the user to guess whether the files were there and sound."""
+@pytest.mark.parametrize("stage", ["making", "check", "writing"])
+def test_ctrl_c_at_any_stage_leaves_no_file(cli, model, monkeypatch, stage):
+    """The export is made and checked in memory and written last, both files or neither: Ctrl-C says
+    `interrupted` and leaves nothing, whenever it comes."""
+    from cifarctl import atomic_writes
     from cifarctl.inference import export
 
     def ctrl_c(*args, **kwargs):
         raise KeyboardInterrupt
 
-    if stage == "check":
+    if stage == "making":
+        monkeypatch.setitem(export._WRITERS, "exported-program", ctrl_c)
+    elif stage == "check":
         monkeypatch.setattr(export, "_reloaded", ctrl_c)
-    else:
-        real = export.atomic_write
-        monkeypatch.setattr(export, "atomic_write", lambda path: ctrl_c() if path.suffix == ".json" else real(path))
-    result = cli("export", "-m", str(model))
-    assert result.exit_code == 130
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: interrupted after writing "), result.stderr
-    for name in written:
-        assert str(model.parent / name) in lines[0] and (model.parent / name).is_file()
-    assert "run the export again" in lines[0]
-    assert ("was not" in lines[0]) == (stage == "metadata")
-
-
-def test_ctrl_c_before_anything_was_written_says_interrupted(cli, model, monkeypatch):
-    from cifarctl.inference import export
-
-    def ctrl_c(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(export, "_write_exported_program", ctrl_c)
+    else:  # after the model file's temporary is written, while its class names are
+        real = open
+        monkeypatch.setattr(atomic_writes, "open",
+                            lambda path, *a: ctrl_c() if ".json.tmp-" in str(path) else real(path, *a), raising=False)
+    before = sorted(model.parent.iterdir())
     result = cli("export", "-m", str(model))
     assert result.exit_code == 130 and result.stderr.strip() == "error: interrupted"
-    assert not (model.parent / "cifar_net.pt2").exists()
+    assert sorted(model.parent.iterdir()) == before
+
+
+def test_class_names_that_cannot_be_written_take_the_exported_file_with_them(cli, model, monkeypatch):
+    """A .pt2 without its .json would be a model without its class names: both are written, or neither,
+    and the line says so."""
+    import errno
+
+    from cifarctl import atomic_writes
+
+    real = open
+
+    def full_for_the_json(path, *args):
+        if ".json.tmp-" in str(path):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, *args)
+
+    monkeypatch.setattr(atomic_writes, "open", full_for_the_json, raising=False)
+    before = sorted(model.parent.iterdir())
+    result = cli("export", "-m", str(model))
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"cannot write {model.parent / 'cifar_net.pt2.json'}: No space left" in errors[0]
+    assert f"{model.parent / 'cifar_net.pt2'} was not written either" in errors[0]
+    assert sorted(model.parent.iterdir()) == before
 
 
 def test_a_cifar100_model_exports_its_hundred_names_and_outputs(cli, cifar100_model, tmp_path):
@@ -209,3 +226,36 @@ def test_a_cifar100_model_exports_its_hundred_names_and_outputs(cli, cifar100_mo
     assert probabilities.shape == (3, 100) and torch.allclose(probabilities.sum(dim=1), torch.ones(3), atol=1e-5)
     told = cli("--data-dir", str(data), "export", "-m", str(model), "-o", "again.pt2")
     assert "on 64 test images" in told.stdout  # checked on CIFAR-100's test images, the model's own dataset
+
+
+@pytest.mark.parametrize(("export_format", "suffix"), FORMATS)
+def test_a_full_disk_is_one_line_and_leaves_nothing_for_every_format(model, tmp_path, export_format, suffix):
+    """The exported-program writer aborted the process (a C++ terminate, exit 134) when the disk filled while
+    it wrote; every format is now made in memory and written by cifarctl: one line, exit 1, no file."""
+    import subprocess
+
+    from helpers import limit_file_size
+
+    before = sorted(tmp_path.iterdir())
+    done = subprocess.run(["cifarctl", "export", "-m", str(model), "-f", export_format], cwd=tmp_path,
+                          capture_output=True, text=True, preexec_fn=limit_file_size(20_000), timeout=300)
+    assert done.returncode == 1, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"cannot write {tmp_path / ('cifar_net' + suffix)}: File too large" in errors[0]
+    assert "internal error" not in done.stderr and "terminate" not in done.stderr
+    assert sorted(tmp_path.iterdir()) == before
+
+
+def test_an_export_that_will_not_fit_is_refused_before_writing(cli, model, monkeypatch):
+    from collections import namedtuple
+
+    from cifarctl import output_paths
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(output_paths.shutil, "disk_usage", lambda path: usage(1 << 30, 1 << 30, 10_000))
+    before = sorted(model.parent.iterdir())
+    result = cli("export", "-m", str(model))
+    assert result.exit_code == 1
+    assert f"the export to {model.parent / 'cifar_net.pt2'} needs about" in result.stderr
+    assert "which has 10.0 kB" in result.stderr
+    assert sorted(model.parent.iterdir()) == before

@@ -231,7 +231,8 @@ def test_without_test_folder_a_seeded_class_balanced_split_is_held_out(cli, tmp_
     assert _test_images(tmp_path / "b") == _test_images(tmp_path / "a")  # the same seed, the same split
     plain = import_folder(cli, tmp_path / "c", root, "--split-seed", "7", "--test-split", "7")
     assert plain.exit_code == 0, plain.stderr
-    assert "test split: 7 of 30 images held out, as even over the classes as their counts allow (seed 7)" in plain.stdout
+    assert ("test split: 7 of 30 images held out, as even over the classes as their counts allow (seed 7)"
+            in plain.stdout)
     _, labels = load_arrays(locate(tmp_path / "c", "pets"), "test")
     assert sorted(np.bincount(labels).tolist()) == [2, 2, 3]
     assert import_folder(cli, tmp_path / "d", root, "--split-seed", "7").exit_code == 0
@@ -307,6 +308,20 @@ def _test_without_train(root: Path) -> str:
     return "has a test/ folder but no train/ folder"
 
 
+def _two_spellings_of_cafe(root: Path) -> str:
+    import unicodedata
+
+    make_folder(root, [unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café"), "dog"])
+    return "are the same letters, spelt two ways in Unicode"
+
+
+def _class_named(name: str, fragment: str):
+    def build(root: Path) -> str:
+        make_folder(root, [name, "dog"])
+        return f"class folder {name!r} in {root / 'train'}: a class name {fragment}"
+    return build
+
+
 BAD_FOLDERS = {
     "one class": (_one_class, 2, ()),
     "empty class": (_empty_class, 2, ()),
@@ -319,6 +334,15 @@ BAD_FOLDERS = {
     "test split not a number": (lambda root: make_folder(root, ["a", "b"], layout="plain") and "neither a count",
                                 2, ("--test-split", "abc")),
     "test/ without train/": (_test_without_train, 2, ()),
+    # class names are printed in tables, tab-separated lines and captions: printable characters only
+    "a TAB in a class name": (_class_named("a\tb", "holds U+0009, a control or invisible format character"), 2, ()),
+    "a line break in a class name": (_class_named("x\ny", "holds U+000A"), 2, ()),
+    "ESC in a class name": (_class_named("\x1b[31mred", "holds U+001B"), 2, ()),
+    "a bidi override in a class name": (_class_named("abc\u202edef", "holds U+202E RIGHT-TO-LEFT OVERRIDE"), 2, ()),
+    "a zero-width space in a class name": (_class_named("ca\u200bt", "holds U+200B ZERO WIDTH SPACE"), 2, ()),
+    "a no-break space in a class name": (_class_named("sea\xa0lion", "holds U+00A0 NO-BREAK SPACE, a space"), 2, ()),
+    "a class name ending in a space": (_class_named("cat ", "starts or ends with a space"), 2, ()),
+    "café spelt two ways": (_two_spellings_of_cafe, 2, ()),
 }
 
 
@@ -392,7 +416,8 @@ def test_another_built_in_datasets_copy_says_which_dataset_it_is(cli, tmp_path, 
     names = ["apple", "aquarium fish", "train"]  # CIFAR-100 names, as an image folder of a subset would have them
     root = make_folder(tmp_path / "c100", names)
     result = cli("--data-dir", str(tmp_path / "data"), "download", "--from", str(root))
-    assert_one_line_error(result, 2, f"--from {root}: its class folders are CIFAR-100's classes; add --dataset cifar100")
+    assert_one_line_error(result, 2,
+                          f"--from {root}: its class folders are CIFAR-100's classes; add --dataset cifar100")
 
 
 def test_an_image_beside_the_class_folders_is_named_as_skipped(cli, tmp_path):
@@ -458,3 +483,35 @@ def test_classes_left_without_test_images_are_said_and_not_scored(cli, tmp_path)
     assert all(document["per_class_scores"][name]["f1"] is None for name in untested)
     text = cli(*base, "evaluate", "--model", str(tmp_path / "m.pth"), "--no-show").stdout
     assert f"no test images of {', '.join(untested)}: not measured, and left out of the macro F1" in text
+
+
+def test_a_class_name_is_kept_in_nfc_so_both_spellings_are_one_class(cli, tmp_path):
+    """macOS writes `café` as `e` and a combining accent: train/ in one spelling and test/ in the other is one
+    class, kept (and printed, and recorded in models) in NFC."""
+    import unicodedata
+
+    composed, decomposed = unicodedata.normalize("NFC", "café"), unicodedata.normalize("NFD", "café")
+    root = make_folder(tmp_path / "pets", [decomposed, "dog"])
+    (root / "test" / decomposed).rename(root / "test" / composed)
+    data = tmp_path / "data"
+    result = import_folder(cli, data, root, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["classes"] == [composed, "dog"]
+    assert dataset_classes(locate(data, "pets")).names == (composed, "dog")
+    base = ("--data-dir", str(data), "--dataset", "pets")
+    assert cli(*base, "preview", "--count", "2", "--classes", decomposed).exit_code == 0
+
+
+def test_a_stored_class_name_that_breaks_output_is_refused_when_read(tmp_path):
+    """A meta file edited by hand (or written before the rule) cannot bring a TAB into predict's lines."""
+    import pickle
+
+    from cifarctl.data.python_format import read_classes
+    from cifarctl.errors import DatasetCorruptError
+
+    (tmp_path / "meta").write_bytes(pickle.dumps({"fine_label_names": ["c\tat", "dog"], "coarse_label_names": []}))
+    with pytest.raises(DatasetCorruptError, match=r"lists the class name 'c\\tat', which holds U\+0009"):
+        read_classes(tmp_path, None)
+    (tmp_path / "meta").write_bytes(pickle.dumps({"fine_label_names": ["cafe\u0301", "dog"], "coarse_label_names": []}))
+    with pytest.raises(DatasetCorruptError, match="is not in Unicode's NFC"):
+        read_classes(tmp_path, None)

@@ -1,5 +1,6 @@
 """`cifarctl download --from`: archives, batches folders and image folders, offline."""
 
+import errno
 import hashlib
 import io
 import json
@@ -224,9 +225,49 @@ def test_disk_full_while_importing_is_clear_and_leaves_no_temp_files(fake_batche
     done = subprocess.run(["cifarctl", "--data-dir", str(data), "download", "--from", str(fake_batches)],
                           capture_output=True, text=True, preexec_fn=limit_file_size(100_000), timeout=120)
     assert done.returncode == 1, done.stderr
-    assert "File too large" in done.stderr and "free some space" in done.stderr
-    assert "Traceback" not in done.stderr
+    assert "File too large" in done.stderr and "ulimit -f" in done.stderr
+    assert "Traceback" not in done.stderr and ".tmp-" not in done.stderr  # the real name, not the hidden one
+    assert f"cannot write {data / 'cifar-10-batches-py'}" in done.stderr
     assert [p.name for p in data.iterdir()] == [".cifarctl.lock"]
+
+
+def test_a_full_disk_on_import_names_the_file_by_its_real_name_and_the_disk(tmp_path):
+    """The folder import stages its files in a hidden scratch folder; a full disk is said about the dataset's
+    real path and the folder whose disk is full, never `.pets.tmp-123-x/pets/train`."""
+    from cifarctl.atomic_writes import real_name, write_error
+
+    data = tmp_path / "data"
+    message = str(write_error(data / ".pets.tmp-41-x1y2z3/pets/train", OSError(errno.ENOSPC, "No space left")))
+    assert message == (f"cannot write {data / 'pets' / 'train'}: No space left on device; free some space on the "
+                       f"disk that holds {tmp_path} (or choose another location) and try again")
+    quota = str(write_error(tmp_path / ".m.pth.tmp-7-ab12", OSError(errno.EDQUOT, "Disk quota exceeded")))
+    assert quota.startswith(f"cannot write {tmp_path / 'm.pth'}: Disk quota exceeded; free some space on the disk")
+    assert real_name(Path("d/.cifar-10-batches-py.tmp-3-zz/cifar-10-batches-py/data_batch_1")) == Path(
+        "d/cifar-10-batches-py/data_batch_1")
+
+
+def test_an_image_folder_that_will_not_fit_is_refused_before_anything_is_written(cli, tmp_path, monkeypatch):
+    from collections import namedtuple
+
+    from PIL import Image
+
+    from cifarctl import output_paths
+
+    for name in ("cat", "dog"):
+        (tmp_path / "pets" / name).mkdir(parents=True)
+        for index in range(20):
+            Image.new("RGB", (8, 8), (index, 0, 0)).save(tmp_path / "pets" / name / f"{index}.png")
+    usage = namedtuple("usage", "total used free")
+    real = shutil.disk_usage
+    monkeypatch.setattr(output_paths.shutil, "disk_usage",
+                        lambda path: usage(1 << 30, 1 << 30, 50_000) if "data" in str(path) else real(path))
+    result = cli("--data-dir", str(tmp_path / "data"), "--dataset", "pets", "download", "--from",
+                 str(tmp_path / "pets"))
+    assert result.exit_code == 1, result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and f"importing {tmp_path / 'pets'} needs about" in errors[0], result.stderr
+    assert f"free in {tmp_path / 'data'}, which has 50.0 kB" in errors[0]
+    assert [p.name for p in (tmp_path / "data").iterdir()] == [".cifarctl.lock"]
 
 
 # `cifarctl ARGS...` killed (SIGKILL, as kill -9) where it calls `module.function`, a known point

@@ -171,3 +171,97 @@ def _alive(pid: int) -> bool:
             return handle.read().split()[2] != "Z"
     except FileNotFoundError:
         return False
+
+
+# `cifarctl ARGS...` with `module.function` made slow: it says "slow phase" on stderr, then sleeps (in the
+# command, or in its decoder processes): python -c SLOW_AT module function ARGS...
+SLOW_AT = """
+import importlib, os, sys, time
+module, function = sys.argv[1:3]
+
+def slow(*args, **kwargs):
+    os.write(2, b"slow phase\\n")
+    time.sleep(300)
+
+setattr(importlib.import_module(module), function, slow)
+for setting in os.environ.get("SET_BEFORE", "").split():  # module:NAME=NUMBER, e.g. a smaller chunk
+    where, _, value = setting.partition("=")
+    name, _, attribute = where.partition(":")
+    setattr(importlib.import_module(name), attribute, int(value))
+sys.argv[1:] = sys.argv[3:]
+from cifarctl.cli.app import main
+main()
+"""
+STOPPED = {signal.SIGINT: (130, "interrupted"), signal.SIGTERM: (143, "terminated"), signal.SIGHUP: (129, "hung up")}
+
+
+def _pictures(folder: Path, count: int) -> Path:
+    from PIL import Image
+
+    for index in range(count):
+        (folder / ("cat" if index % 2 else "dog")).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (8, 8), (index % 256, 0, 0)).save(folder / ("cat" if index % 2 else "dog") / f"{index}.png")
+    return folder
+
+
+def _long_phases(tmp_path: Path, data_dir: Path) -> dict[str, tuple[str, str, list[str]]]:
+    from helpers import save_tutorial_model
+
+    model = str(save_tutorial_model(tmp_path))
+    archive = data_dir / "cifar-10-batches-py"
+    pictures = str(_pictures(tmp_path / "pictures", 300))
+    return {  # phase: (module, function made slow, command)
+        "evaluate measuring": ("cifarctl.inference.evaluation", "predict_probabilities",
+                               ["--data-dir", str(data_dir), "evaluate", "--model", model]),
+        "import decoding (workers)": ("cifarctl.data.image_folder", "_decode_chunk",
+                                      ["--workers", "2", "--data-dir", "imported", "--dataset", "pets", "download",
+                                       "--from", pictures, "--test-split", "0.1"]),
+        "import verifying": ("cifarctl.data.store", "parse_splits",
+                             ["--data-dir", "copied", "download", "--from", str(archive)]),
+        "prepare (download: verify what is there)": ("cifarctl.data.store", "cache_intact",
+                                                     ["--data-dir", str(data_dir), "download"]),
+        "predict decoding (workers)": ("cifarctl.inference.images", "decode_chunk",
+                                       ["--workers", "2", "predict", "--model", model, pictures]),
+        "export check": ("cifarctl.inference.export", "_reloaded", ["export", "--model", model]),
+    }
+
+
+PHASES = ["evaluate measuring", "import decoding (workers)", "import verifying",
+          "prepare (download: verify what is there)", "predict decoding (workers)", "export check"]
+
+
+@pytest.mark.parametrize("phase", PHASES)
+def test_every_long_phase_stops_on_a_signal_at_once_and_leaves_nothing(tmp_path, data_dir, phase):
+    """Ctrl-C, SIGTERM or SIGHUP in a long phase outside training: the command stops within seconds (not when
+    the phase ends: it sleeps 300 s here), says so in one line with 128 + the signal, and leaves no file."""
+    import time
+
+    signum = list(STOPPED)[PHASES.index(phase) % 3]
+    module, function, args = _long_phases(tmp_path, data_dir)[phase]
+    before = _files(tmp_path)
+    # chunks of 100 images: two decoder processes busy at once, as with thousands of images
+    environment = {**os.environ, "PYTHONPATH": str(REPO), "SET_BEFORE": "cifarctl.data.image_folder:DECODE_CHUNK=100"}
+    process = subprocess.Popen([sys.executable, "-c", SLOW_AT, module, function, *args], cwd=tmp_path,
+                               env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    while (line := process.stderr.readline()) and line != "slow phase\n":
+        lines.append(line)
+    assert line == "slow phase\n", f"{phase}: never reached {module}.{function}: {''.join(lines)}"
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, rest = process.communicate(timeout=120)
+    waited = time.monotonic() - sent
+    code, word = STOPPED[signum]
+    assert process.returncode == code, rest
+    errors = [line for line in rest.splitlines() if line.startswith("error:")]
+    assert errors == [f"error: {word}"], rest
+    assert "Traceback" not in rest and "Exception" not in rest
+    assert waited < 20, f"{phase}: {waited:.1f} s from the signal to the exit"
+    after = _files(tmp_path)
+    assert after == before, f"{phase} left {set(after) - set(before)}"
+    assert not [path for path in tmp_path.rglob("*") if ".tmp-" in path.name]
+
+
+def _files(folder: Path) -> list[Path]:
+    """Every file but a data dir's lock (which stays, by design: a data dir's lock file is never removed)."""
+    return sorted(path for path in folder.rglob("*") if path.is_file() and path.name != ".cifarctl.lock")

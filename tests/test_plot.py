@@ -1,4 +1,5 @@
-"""`cifarctl plot` and the loss sparkline: PNGs from one or several metrics logs, cut logs, plain text off a terminal."""
+"""`cifarctl plot` and the loss sparkline: PNGs from one or several metrics logs, cut logs, plain text off a
+terminal."""
 
 import json
 import os
@@ -50,7 +51,8 @@ def test_plot_of_a_real_run_found_from_its_model_file(cli, data_dir, tmp_path):
     assert result.exit_code == 0, result.stderr
     assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))  # two panels: loss and accuracy
     # the same number under the same name as train's summary ("last loss" was another number)
-    assert result.stdout.startswith(f"cifar_net: 2 epochs logged, final loss {final_loss:.3f} (mean over the last epoch)")
+    assert result.stdout.startswith(f"cifar_net: 2 epochs logged, final loss {final_loss:.3f} "
+                                    "(mean over the last epoch)")
     assert json.loads(cli("plot", "cifar_net.pth", "--json").stdout)["runs"][0]["final_loss"] == final_loss
     assert "test accuracy" in result.stdout and "saved the plot of 1 run to cifar_net.metrics.png" in result.stderr
 
@@ -131,6 +133,7 @@ def test_a_log_cut_by_a_crash_is_plotted_with_a_warning(cli, tmp_path):
         ("ok", ["ok.metrics.jsonl", "--label", "a", "--label", "b"], 2, "2 --label values for 1 runs"),
         ("ok", ["ok.metrics.jsonl", "--smooth", "0"], 2, "--smooth"),
         ("ok", ["ok.metrics.jsonl", "-o", "nowhere/deeper/x.png"], 2, "does not exist"),
+        ("huge", ["huge.metrics.jsonl"], 1, "has no loss values yet"),  # its one line: "images": 10**400
     ],
 )
 def test_plot_errors_are_one_line(cli, tmp_path, setup, args, code, fragment):
@@ -140,6 +143,9 @@ def test_plot_errors_are_one_line(cli, tmp_path, setup, args, code, fragment):
         (tmp_path / "empty.metrics.jsonl").write_text("")
     elif setup == "garbage":
         (tmp_path / "garbage.metrics.jsonl").write_text("not json\n[1, 2]\n")
+    elif setup == "huge":
+        (tmp_path / "huge.metrics.jsonl").write_text(
+            '{"kind": "step", "epoch": 1, "step": 1, "global_step": 1, "images": 1' + "0" * 400 + ', "loss": 2.0}\n')
     result = cli("plot", *args)
     assert result.exit_code == code, result.stderr
     lines = result.stderr.splitlines()
@@ -199,6 +205,29 @@ def test_special_files_and_bad_records_are_refused_or_skipped(cli, tmp_path):
     assert result.stderr.count("skipped") == 3 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("field", "text"), [
+    ("images", "1" + "0" * 400), ("epoch", "1" + "0" * 400), ("global_step", "-3"), ("step", "1e999"),
+    ("loss", "1" + "0" * 400), ("loss", "-1.0"), ("lr", "-0.5"), ("time", "1e999"), ("seconds", "1" + "0" * 400),
+    ("images_per_second", "-1"), ("train_loss", "NaN"), ("test_accuracy", "1.5"), ("val_accuracy", "-Infinity"),
+    ("something_new", "1" + "0" * 400),
+], ids=lambda value: value if len(value) < 20 else "10**400")
+def test_every_number_in_a_log_is_checked_against_its_range(cli, tmp_path, field, text):
+    """A hand-edited log (`"images": 10**400`, a negative loss) loses that line, with a warning, never the plot."""
+    log = write_log(tmp_path / "run.metrics.jsonl")
+    lines = log.read_text().splitlines()
+    kind = "epoch" if field in ("train_loss", "test_accuracy", "val_accuracy", "seconds", "images_per_second") \
+        else "step"
+    index = next(number for number, line in enumerate(lines) if json.loads(line)["kind"] == kind)
+    record = json.loads(lines[index])
+    record[field] = 0
+    lines[index] = json.dumps(record).replace(f'"{field}": 0', f'"{field}": {text}')
+    log.write_text("\n".join(lines) + "\n")
+    result = cli("plot", str(log), "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("warning:") == 1 and f"line {index + 1} holds '{field}'" in result.stderr
+    assert "internal error" not in result.stderr
+
+
 @pytest.mark.parametrize("hostile", ["[" * 100_000, "{\"a\":" * 50_000 + "1" + "}" * 50_000, "[" * 40 + "]" * 40])
 def test_a_hostile_line_nested_without_end_is_skipped_not_a_crash(cli, tmp_path, hostile):
     log = write_log(tmp_path / "run.metrics.jsonl")
@@ -251,7 +280,8 @@ def test_mean_needs_one_label_per_configuration(cli, tmp_path):
     for seed in (0, 1):
         write_log(tmp_path / f"net.seed{seed}.metrics.jsonl")
     result = cli("plot", "--mean", "net.seed0.metrics.jsonl", "net.seed1.metrics.jsonl", "--label", "a", "--label", "b")
-    assert result.exit_code == 2 and "2 --label values for 1 configurations; give one per configuration" in result.stderr
+    assert result.exit_code == 2
+    assert "2 --label values for 1 configurations; give one per configuration" in result.stderr
 
 
 def _baselines(monkeypatch, runs):
@@ -296,3 +326,24 @@ def test_a_cifar100_run_is_plotted_against_its_own_baseline(cli, cifar100_data_d
     run = json.loads(result.stdout)["runs"][0]
     assert (run["dataset"], run["classes"], run["epochs"]) == ("cifar100", 100, 2)
     assert_png(tmp_path / "cifar_net.metrics.png", min_size=(1000, 400))
+
+
+@pytest.mark.parametrize(("steps_per_epoch", "epochs", "said"), [
+    (0, 1, ["its loss is one point (only its one epoch's mean loss was logged)", "its accuracy is one point"]),
+    (5, 1, ["its accuracy is one point"]),
+    (0, 3, []),
+    (5, 3, []),
+])
+def test_a_panel_of_one_point_is_said(cli, tmp_path, steps_per_epoch, epochs, said):
+    """`plot --mean` of two 1-epoch runs drew one dot per panel and said nothing: each lone point is named, on
+    stderr and in --json's warnings, with what would draw a curve."""
+    for seed in (0, 1):
+        write_log(tmp_path / f"net.seed{seed}.metrics.jsonl", epochs=epochs, steps_per_epoch=steps_per_epoch)
+    result = cli("plot", "--mean", "net.seed0.metrics.jsonl", "net.seed1.metrics.jsonl", "-o", "p.png", "--json")
+    assert result.exit_code == 0, result.stderr
+    warnings = json.loads(result.stdout)["runs"][0]["warnings"]
+    assert len(warnings) == len(said) and all(part in warning for part, warning in zip(said, warnings)), warnings
+    assert [line.removeprefix("warning: ") for line in result.stderr.splitlines()] == warnings
+    if steps_per_epoch == 0 and epochs == 1:
+        assert "smaller --log-every" in warnings[0] and "train more epochs" in warnings[1]
+        assert warnings[0].startswith("net: ")

@@ -133,6 +133,28 @@ def test_many_files_show_progress_on_stderr_only(cli, model, many_pngs, monkeypa
     assert "predicting" in result.stderr and "images/s" in result.stderr
 
 
+def test_decoder_processes_are_capped_at_the_cpus_and_it_is_said_once(cli, model, many_pngs, monkeypatch):
+    """`predict --workers 256` on 2 CPUs starts 2 decoders (as the import does), and one line says so."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cifarctl import cpu_threads
+    from cifarctl.inference import images
+
+    started = []
+
+    def counted(max_workers, **settings):
+        started.append(max_workers)
+        return ProcessPoolExecutor(max_workers=max_workers, **settings)
+
+    monkeypatch.setattr(cpu_threads, "cores_available", lambda: 2)
+    monkeypatch.setattr(images, "ProcessPoolExecutor", counted)
+    result = cli("predict", str(many_pngs), "--workers", "256", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert started == [2]
+    assert result.stderr == ("warning: --workers: 256 decoder processes asked, capped at the 2 CPUs this process "
+                             "may use\n")
+
+
 def test_strict_stops_the_decoder_processes_too(cli, model, many_pngs):
     (many_pngs / "0007.png").write_text("damaged")
     result = cli("--workers", "2", "predict", str(many_pngs), "--strict")
@@ -158,6 +180,40 @@ def test_names_can_come_from_stdin(cli, model, photos, monkeypatch):
     result = cli("predict", str(photos / "tiny.png"), "-")
     assert result.exit_code == 0, result.stderr
     assert [Path(row[0]).name for row in lines(result.stdout)] == ["tiny.png", "grey.png", "odd.bmp"]
+
+
+@pytest.mark.parametrize("binary", [True, False], ids=["bytes", "text"])
+def test_names_on_stdin_are_taken_exactly_as_given(cli, model, tmp_path, monkeypatch, binary):
+    """`' x.png'` is that file, not `x.png`; only the line's end is not part of a name (and a name that is
+    not UTF-8 arrives as the file system spells it)."""
+    Image.fromarray(noise((32, 32, 3), 7)).save(tmp_path / " x.png")
+    Image.fromarray(noise((32, 32, 3), 8)).save(tmp_path / "x.png")
+    Image.fromarray(noise((32, 32, 3), 9)).save(tmp_path / "y.png ", format="PNG")
+    odd = os.fsdecode(b"z\xff.png")
+    Image.fromarray(noise((32, 32, 3), 9)).save(tmp_path / odd, format="PNG")
+    text = " x.png\ny.png \n\n" + (odd + "\n" if binary else "")
+    stdin = io.TextIOWrapper(io.BytesIO(os.fsencode(text))) if binary else io.StringIO(text)
+    monkeypatch.setattr(sys, "stdin", stdin)
+    result = cli("predict", "-", "--json")
+    assert result.exit_code == 0, result.stderr
+    expected = [" x.png", "y.png "] + ([odd] if binary else [])
+    assert [item["path"] for item in json.loads(result.stdout)["predictions"]] == expected
+
+
+def test_a_file_name_never_breaks_a_line_or_a_column(cli, model, tmp_path):
+    """A TAB, a line break or ESC in a file name is written as Python writes it in a string (\\t, \\n, \\x1b)
+    in predict's tab-separated lines and in warnings, so every image keeps one line of four cells."""
+    Image.fromarray(noise((32, 32, 3), 1)).save(tmp_path / "a\tb.png")
+    Image.fromarray(noise((32, 32, 3), 2)).save(tmp_path / "\x1b[2Jc.png")
+    (tmp_path / "x\ny.png").write_text("not an image")
+    result = cli("predict", "a\tb.png", "\x1b[2Jc.png", "x\ny.png")
+    assert result.exit_code == 1
+    rows = lines(result.stdout)
+    assert [row[0] for row in rows] == ["a\\tb.png", "\\x1b[2Jc.png"] and all(len(row) == 4 for row in rows)
+    assert "\x1b" not in result.stdout + result.stderr
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and warnings[0].startswith("warning: skipped x\\ny.png: "), result.stderr
+    assert len(result.stderr.splitlines()) == 2  # the warning and the error, one line each
 
 
 def test_tta_follows_the_option_as_in_evaluate(cli, model, photos):

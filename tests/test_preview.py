@@ -150,7 +150,8 @@ def test_a_class_whose_name_has_a_comma_can_be_chosen(cli, tmp_path):
         for split in ("train", "test"):
             (tmp_path / "photos" / split / name).mkdir(parents=True)
             for number in range(2):
-                Image.new("RGB", (32, 32), (100 * index, 50 * number, 0)).save(tmp_path / "photos" / split / name / f"{number}.png")
+                Image.new("RGB", (32, 32), (100 * index, 50 * number, 0)).save(
+                    tmp_path / "photos" / split / name / f"{number}.png")
     base = ("--data-dir", str(tmp_path / "data"), "--dataset", "colours")
     assert cli(*base, "download", "--from", str(tmp_path / "photos")).exit_code == 0
     result = cli(*base, "preview", "--classes", "red, blue", "--count", "2", "--seed", "0")
@@ -158,3 +159,26 @@ def test_a_class_whose_name_has_a_comma_can_be_chosen(cli, tmp_path):
     assert result.stdout.strip().splitlines()[-1].split() == ["red,", "blue", "red,", "blue"]
     both = cli(*base, "preview", "--classes", "green,red, blue", "--count", "2", "--seed", "0")
     assert both.exit_code == 2 and "'red' is not one of the dataset's classes" in both.stderr
+
+
+@pytest.mark.parametrize("save", [False, True])
+def test_preview_json_names_the_images_their_labels_and_where_they_are(cli, data_dir, tmp_path, save):
+    import json
+
+    from cifarctl.data.catalog import locate
+    from cifarctl.data.memory import load_split
+
+    args = ["preview", "--seed", "4", "--count", "5", "--split", "test", "--classes", "cat,ship"]
+    result = cli(*args, "--json", *(["--save", "grid.png"] if save else []))
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)  # stdout is the one JSON document, no pictures
+    assert (document["dataset"], document["split"], document["seed"]) == ("cifar10", "test", 4)
+    assert document["classes"] == ["cat", "ship"]
+    test = load_split(locate(data_dir), "test")
+    for image in document["images"]:
+        assert int(test.labels[image["index"]]) == image["label"]
+        assert image["class"] == test.classes.names[image["label"]] and image["class"] in ("cat", "ship")
+    assert len(document["images"]) == 5 and len({image["index"] for image in document["images"]}) == 5
+    assert [image["class"] for image in document["images"]] == cli(*args).stdout.splitlines()[-1].split()
+    assert document["png"] == ("grid.png" if save else None)
+    assert (tmp_path / "grid.png").is_file() == save

@@ -1,5 +1,7 @@
 """The dataset store: fast cached loading, damage detection, and safe unpickling."""
 
+import json
+import os
 import pickle
 
 import numpy as np
@@ -247,15 +249,17 @@ def test_a_changed_cache_is_rebuilt_from_the_batch_files(data_dir, fake_batches,
     assert np.array_equal(np.load(_cache(data_dir, "test_images.npy")), expected_images)  # and saved
 
 
-# --- a read-only data dir is used as it is ----------------------------------------------------
+# --- a read-only or full data dir is used as it is ----------------------------------------------
 
-def _read_only(monkeypatch):
+def _unwritable(monkeypatch, error_number=None):
     import errno
 
     from cifarctl.data import array_cache, manifest
 
+    error_number = errno.EROFS if error_number is None else error_number
+
     def refuse(path):
-        raise PermissionError(errno.EROFS, "Read-only file system", str(path))
+        raise OSError(error_number, os.strerror(error_number), str(path))
 
     for module in (manifest, array_cache):  # where the manifest and the cache are written
         monkeypatch.setattr(module, "atomic_write", refuse)
@@ -266,26 +270,45 @@ READ_ONLY_SITUATIONS = {
     "no manifest": lambda data_dir: _manifest_path(data_dir).unlink(),
     "a damaged cache": lambda data_dir: _cache(data_dir, "train_images.npy").write_bytes(b"garbage"),
 }
+UNWRITABLE = {"read-only": "EROFS", "permission denied": "EACCES", "full": "ENOSPC", "over quota": "EDQUOT",
+              "over the file size limit": "EFBIG"}
 
 
+@pytest.mark.parametrize("why", UNWRITABLE.values(), ids=UNWRITABLE.keys())
 @pytest.mark.parametrize("situation", READ_ONLY_SITUATIONS.values(), ids=READ_ONLY_SITUATIONS.keys())
-def test_a_read_only_data_dir_that_verifies_is_usable(data_dir, monkeypatch, situation):
+def test_a_data_dir_that_cannot_take_the_records_but_verifies_is_usable(data_dir, monkeypatch, situation, why):
+    """The manifest and the array cache are a saving: a read-only or full data dir uses what it verified."""
+    import errno
+
     situation(data_dir)
-    _read_only(monkeypatch)
+    _unwritable(monkeypatch, getattr(errno, why))
     images, labels = load_arrays(locate(data_dir), "train")
     assert images.shape == (300, 3, 32, 32) and labels.shape == (300,)
 
 
-def test_a_read_only_data_dir_still_reports_other_write_errors(data_dir, monkeypatch):
+def test_other_write_errors_of_the_records_are_still_reported(data_dir, monkeypatch):
     import errno
 
-    from cifarctl.data import array_cache, manifest
-
-    def disk_full(path):
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
-
     (batches_folder(data_dir) / "data_batch_1").touch()
-    for module in (manifest, array_cache):  # where the manifest and the cache are written
-        monkeypatch.setattr(module, "atomic_write", disk_full)
-    with pytest.raises(OSError, match="No space"):
+    _unwritable(monkeypatch, errno.EIO)
+    with pytest.raises(OSError, match="Input/output error"):
         load_arrays(locate(data_dir), "train")
+
+
+def test_evaluate_on_a_full_disk_goes_without_its_array_cache(data_dir, tmp_path):
+    """The cache is rebuilt when it is missing; a disk that cannot take it (here a file-size limit, as a full
+    disk does) leaves the evaluation to the verified data in memory: exit 0, and no temporary files."""
+    import subprocess
+
+    from helpers import limit_file_size, save_tutorial_model
+
+    model = save_tutorial_model(tmp_path)
+    for name in ("test_images.npy", "train_images.npy"):
+        _cache(data_dir, name).unlink()
+    done = subprocess.run(["cifarctl", "--data-dir", str(data_dir), "evaluate", "--model", str(model), "--json"],
+                          cwd=tmp_path, capture_output=True, text=True, preexec_fn=limit_file_size(20_000),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["total"] == 100
+    assert not [path for path in data_dir.rglob("*") if ".tmp-" in path.name]
+    assert not _cache(data_dir, "test_images.npy").exists()

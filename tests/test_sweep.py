@@ -208,3 +208,55 @@ def test_a_side_without_spread_gives_a_p_value_without_a_library_warning():
         warnings.simplefilter("error")
         p = welch_p_value([1.0, 1.0, 1.0, 1.0, 1.0], [0.97, 0.98, 0.98, 0.99, 0.98])
     assert p is not None and 0.0 <= p < 0.05
+
+
+def test_a_diverging_grid_value_is_a_result_and_the_rest_of_the_grid_runs(cli, data_dir, tmp_path):
+    args = ["train", "--lr", "0.001,1000,0.01", "--seeds", "0-1", "--epochs", "1", "--log-every", "1000", "-o", "g.pth"]
+    result = cli(*args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.count("(a result of the sweep, reported as diverged)") == 2
+    rows = {line.split("│")[1].strip() + "/" + line.split("│")[2].strip(): line
+            for line in result.stdout.splitlines() if line.startswith("│")}
+    assert "diverged" in rows["1000/0"] and "diverged" in rows["1000/1"] and "%" in rows["0.01/1"]
+    assert "lr 1000: every run diverged (2 of 2): no test accuracy" in result.stdout
+    assert "diverged (every run)" in result.stdout and "lr 0.01: test accuracy" in result.stdout
+    for value in ("0.001", "0.01"):
+        assert (tmp_path / f"g.lr{value}.seed1.pth").is_file()
+    assert not (tmp_path / "g.lr1000.seed0.pth").exists() and not (tmp_path / "g.lr1000.seed0.ckpt").exists()
+    again = cli(*args, "--resume", "--json")
+    assert again.exit_code == 0, again.stderr
+    document = json.loads(again.stdout)
+    runs = {(run["lr"], run["seed"]): run for run in document["runs"]}
+    assert len(runs) == 6
+    for value in (0.001, 0.01):  # the finished cells are read back, not lost or trained again
+        assert runs[value, 0]["resumed"] and runs[value, 0]["steps"] == 0 and runs[value, 0]["accuracy"] is not None
+    assert runs[1000, 1]["accuracy"] is None and "the loss became" in runs[1000, 1]["diverged"]
+    assert runs[0.01, 1]["diverged"] is None
+    summary = {row["lr"]: row for row in document["summary"]}
+    assert summary[1000]["n"] == 0 and summary[1000]["mean"] is None and summary[1000]["diverged"] == 2
+    assert summary[0.01]["n"] == 2 and summary[0.01]["diverged"] == 0
+    comparison = document["comparison"]
+    assert comparison[-1]["value"] == 1000 and comparison[-1]["verdict"] == "diverged (every run)"
+
+
+def test_a_sweep_whose_every_run_diverged_is_one_error_line(cli, data_dir):
+    result = cli("train", "--lr", "1000", "--seeds", "0-1", "--epochs", "1", "--log-every", "1000", "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "every one of the 2 runs diverged" in errors[0]
+
+
+def test_a_value_with_some_runs_diverged_is_measured_on_the_others_and_says_so():
+    from cifarctl.cli.sweep_reports import summary_lines
+
+    runs = [RunOutcome(0, 0.5, 0.4, 1.0, 1.0, Path("a0.pth"), False),
+            RunOutcome(1, 0.5, None, math.nan, 0.0, Path("a1.pth"), False, diverged="the loss became nan"),
+            RunOutcome(2, 0.5, 0.6, 1.0, 1.0, Path("a2.pth"), False),
+            RunOutcome(0, 0.1, 0.3, 1.0, 1.0, Path("b0.pth"), False),
+            RunOutcome(1, 0.1, 0.35, 1.0, 1.0, Path("b1.pth"), False)]
+    result = SweepResult("lr", "val", runs)
+    assert result.summaries()[0.5].n == 2 and result.summaries()[0.5].mean == pytest.approx(0.5)
+    rows = {row.value: row for row in result.comparison()}
+    assert rows[0.5].best and rows[0.5].verdict == "best; 1 of 3 runs diverged"
+    assert "1 of 3 runs diverged and are left out" in summary_lines(result)[0]
+    assert result.as_json()["runs"][1]["accuracy"] is None

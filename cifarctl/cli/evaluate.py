@@ -1,7 +1,7 @@
 """`cifarctl evaluate`: how well trained models classify a split, against the 10% baseline.
 
 Accuracy with its interval, per class, the confusion matrix, calibration, and pictures;
-several model files as mean ± std.
+several model files side by side, and as mean ± std when they are repeated runs of one recipe.
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def evaluate(
     ctx: typer.Context,
     models: Annotated[Optional[list[Path]], typer.Argument(
         metavar="MODEL...", show_default=False,
-        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then as "
-             "mean ± std).")] = None,
+        help="More model files, e.g. the runs of 'train --seeds': cifar_net.seed*.pth (reported one by one, then, "
+             "when they are repeated runs of one recipe, as mean ± std).")] = None,
     model: Annotated[Optional[list[Path]], typer.Option(
         "--model", "-m", metavar="FILE", show_default=False,
         help="A model file written by 'cifarctl train' (or its .ckpt), or the tutorial's state_dict (repeatable; "
@@ -134,7 +134,11 @@ def evaluate(
                                 trained.precision, dataset=place.spec.name)
         measured.append(Measured(path, trained, data, result, use_tta))
     if len(measured) > 1:
-        return report_several(ui, measured, json_output, count_parameters)
+        from cifarctl.inference.repeats import not_repeats, run_record
+        from cifarctl.training.run_files import run_files
+
+        records = [run_record(one.trained, run_files(one.path).checkpoint) for one in measured]
+        return report_several(ui, measured, not_repeats(records), json_output, count_parameters)
     (path, trained, data, result, use_tta), = measured
     # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
     model_label = readable(f"{trained.describe()} ({path})")
@@ -202,26 +206,36 @@ def calibration_line(result) -> str:
             "weighted by their images; 0 is perfectly calibrated)")
 
 
-def report_several(ui: UI, measured: list[Measured], json_output: bool, count_parameters) -> None:
-    """Each model's numbers, then their mean ± std and 95 % t-interval."""
+def report_several(ui: UI, measured: list[Measured], not_pooled: str | None, json_output: bool,
+                   count_parameters) -> None:
+    """Each model's numbers; then, for repeated runs of one recipe, their mean ± std and 95 %
+    t-interval, and otherwise why there is none (`not_pooled`)."""
     from cifarctl.cli.evaluate_reports import several_models_table
     from cifarctl.cli.sweep_reports import SPLIT_NAMES, describe
     from cifarctl.statistics import summarize
 
     results = [one.result for one in measured]
-    accuracy = summarize([result.accuracy for result in results], bounds=(0.0, 1.0))
-    ece = summarize([result.calibration.expected_calibration_error for result in results], bounds=(0.0, 1.0))
-    macro_f1 = summarize([result.macro_f1() for result in results], bounds=(0.0, 1.0))
+    pooled = {}
+    if not_pooled is None:
+        pooled = {"accuracy": summarize([result.accuracy for result in results], bounds=(0.0, 1.0)),
+                  "ece": summarize([result.calibration.expected_calibration_error for result in results],
+                                   bounds=(0.0, 1.0)),
+                  "macro_f1": summarize([result.macro_f1() for result in results], bounds=(0.0, 1.0))}
     if json_output:
         ui.print_json({"models": [{**one.result.as_json(), "model": model_json(one.path, one.trained, count_parameters)}
                                   for one in measured],
-                       "accuracy": accuracy.as_json(), "ece": ece.as_json(), "macro_f1": macro_f1.as_json()})
+                       **{name: pooled[name].as_json() if pooled else None for name in ("accuracy", "ece", "macro_f1")},
+                       "pooled": not_pooled is None, "not_pooled": not_pooled})
         return
     splits = {result.split for result in results}
-    ui.print(several_models_table(measured))
+    ui.print(several_models_table(measured, repeats=not_pooled is None))
+    if not_pooled is not None:
+        ui.print(Text(f"No mean ± std: {not_pooled}; a mean ± std describes repeated runs of one recipe "
+                      "(train --seeds), so these are separate models."))
+        return
     words = " and ".join(SPLIT_NAMES.get(name, name) for name in sorted(splits))
-    ui.print(f"Accuracy on the {words} images: {describe(accuracy, 'models')}")
-    ui.print(f"Expected calibration error: {describe(ece, 'models')}")
+    ui.print(f"Accuracy on the {words} images: {describe(pooled['accuracy'], 'models')}")
+    ui.print(f"Expected calibration error: {describe(pooled['ece'], 'models')}")
 
 
 def draw_sample(ui: UI, result, data, count: int) -> None:

@@ -130,15 +130,16 @@ def superclass_table(result) -> Table:
     return table
 
 
-def several_models_table(measured) -> Table:
+def several_models_table(measured, repeats: bool = True) -> Table:
     """One row per model file: accuracy with its Wilson interval, macro F1 and calibration error."""
-    table = Table(title=f"{len(measured)} models", title_justify="left")
+    title = f"{len(measured)} models" if repeats else f"{len(measured)} separate models"
+    table = Table(title=title, title_justify="left")
     for name in ("model file", "model", "split", "accuracy", "95 % interval (Wilson)", "macro F1", "ECE"):
         table.add_column(name, justify="left" if name in ("model file", "model", "split") else "right")
     for one in measured:  # cli.evaluate.Measured
         result = one.result
         low, high = result.interval
-        table.add_row(str(one.path), one.trained.describe(), result.split, f"{100 * result.accuracy:.2f} %",
+        table.add_row(Text(str(one.path)), one.trained.describe(), result.split, f"{100 * result.accuracy:.2f} %",
                       f"{100 * low:.1f}–{100 * high:.1f} %", f"{result.macro_f1():.3f}",
                       f"{100 * result.calibration.expected_calibration_error:.2f} %")
     return table

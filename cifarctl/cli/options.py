@@ -75,10 +75,21 @@ DataDirOption = Annotated[
 ]
 
 
-def _complete_dataset(incomplete: str) -> list[str]:
-    from cifarctl.data.catalog import BUILTIN_DATASETS
+def _complete_dataset(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The built-in datasets, then those imported into the data dir the command line (or the
+    config) names, read from its folders: no torch, no numpy, nothing verified."""
+    from cifarctl.cli.startup import GIVEN
+    from cifarctl.config import load_config
+    from cifarctl.dataset_names import BUILTIN_FOLDERS, imported_dataset_names
+    from cifarctl.errors import CifarctlError
 
-    return [name for name in BUILTIN_DATASETS if name.startswith(incomplete)]
+    given = ctx.meta.get(GIVEN, {})  # the global options the command line gave
+    try:
+        data_dir = load_config(config_file=given.get("config_file"), data_dir=given.get("data_dir")).data_dir
+    except CifarctlError:  # a broken config: complete from the default data dir
+        data_dir = Path("data") if given.get("data_dir") is None else given["data_dir"]
+    names = [*BUILTIN_FOLDERS, *imported_dataset_names(data_dir)]
+    return [name for name in names if name.startswith(incomplete)]
 
 
 DatasetOption = Annotated[
@@ -105,7 +116,8 @@ SeedOption = Annotated[
 WorkersOption = Annotated[
     Optional[int],
     typer.Option("--workers", metavar="N", min=0, max=MAX_WORKERS, show_default=False,
-                 help="Processes for decoding images (import, predict; 0 = one per core)."),
+                 help="Processes for decoding images (import, predict; 0 = one per core, and never more than one "
+                      "per core)."),
 ]
 NoColorOption = Annotated[bool, typer.Option("--no-color", help="Plain output without colour.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Only results and errors.")]

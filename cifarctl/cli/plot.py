@@ -74,6 +74,9 @@ def plot(
         if run.is_empty:
             raise CifarctlError(f"the {len(members)} runs of {name} logged no loss at the same points; "
                                 "plot runs of one configuration together")
+        for note in run.single_points():  # a one-epoch run: one dot per panel, said rather than left to puzzle
+            ui.warning(note)
+            all_warnings.append(note)
         curves.append(run)
         reports.append(run_report(group[0] if len(group) == 1 else [str(log) for log in group], run, all_warnings))
     window = plot_training(curves, target, smooth)

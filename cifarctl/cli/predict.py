@@ -105,8 +105,10 @@ def predict(
     elif table:
         ui.print(_table(result, with_thumbnails, ui.out.size.width))
     else:  # raw lines, tab-separated for cut and awk: rich would expand the tabs and read [..] as markup
+        from cifarctl.cli.streams import one_line  # a file name with a TAB or a line break stays in its cell
+
         for index, path in enumerate(result.paths):
-            cells = [str(path), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
+            cells = [one_line(str(path)), *(f"{name} {100 * p:.1f}%" for name, p in result.top_classes(index))]
             ui.out.file.write("\t".join(cells) + "\n")
         ui.out.file.flush()
     if save is not None and result.paths:
@@ -133,22 +135,31 @@ def _input_paths(arguments: list[str]) -> list[Path]:
 
 
 def _names_from_stdin() -> list[Path]:
-    """One name a line; a "line" longer than any path (`predict - < /dev/zero`) is refused, not read whole."""
+    """One name a line, exactly as given (`' x.png'` keeps its space; only the line's end is not
+    part of it; an empty line names nothing); read as bytes, as the file system spells names. A
+    "line" longer than any path (`predict - < /dev/zero`) is refused, not read whole."""
+    import os
+
     from cifarctl.errors import UsageError
 
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
     names = []
-    while line := sys.stdin.readline(MAX_NAME_BYTES + 1):
-        if len(line) > MAX_NAME_BYTES:
+    while line := stream.readline(MAX_NAME_BYTES + 1):
+        name = os.fsdecode(line) if isinstance(line, bytes) else line
+        name = name[:-1] if name.endswith("\n") else name
+        if len(name) > MAX_NAME_BYTES:
             raise UsageError(f"stdin holds a line longer than {MAX_NAME_BYTES} characters, which is no file name; "
                              "give one file name a line")
-        if line.strip():
-            names.append(Path(line.strip()))
+        if name:
+            names.append(Path(name))
     return names
 
 
 def _table(result: PredictionResult, with_thumbnails: bool, width: int):
     from rich.table import Table
     from rich.text import Text
+
+    from cifarctl.cli.streams import one_line
 
     title = f"Predictions for {len(result.paths):,} images" + (" (test-time augmentation)" if result.tta else "")
     table = Table(title=title, title_justify="left")
@@ -163,7 +174,7 @@ def _table(result: PredictionResult, with_thumbnails: bool, width: int):
             Text(name, style="bold" if rank == 0 else "dim") for rank, (name, _) in enumerate(ranked))
         probabilities = Text("\n").join(
             Text(f"{100 * p:.1f} %", style="bold" if rank == 0 else "dim") for rank, (_, p) in enumerate(ranked))
-        row = [Text(str(path)), names, probabilities]
+        row = [Text(one_line(str(path))), names, probabilities]
         if with_thumbnails:
             row.insert(0, _thumbnail(result.images[index], width))
         table.add_row(*row)

@@ -63,7 +63,21 @@ def start(ctx: typer.Context) -> Session:
     )
     ui = UI(config.color, config.quiet, config.verbose)
     ui.debug_config(config)
+    if "workers" in getattr(ctx.command, "uses", ()) and config.workers:
+        _say_workers_capped(config, ui)
     return Session(config, ui)
+
+
+def _say_workers_capped(config: Config, ui: UI) -> None:
+    """`--workers 256` on 2 CPUs: the decoders are capped at the CPU count (`capped_to_cpus`, which
+    the import and predict apply), said once here, naming where the number came from."""
+    from cifarctl.cpu_threads import capped_to_cpus
+
+    capped = capped_to_cpus(config.workers, "decoder processes")
+    if capped.note is not None:
+        source = config.source_of("workers")
+        named = "--workers" if source == "option" else f"workers in {source}"
+        ui.warning(f"{named}: {capped.note}")
 
 
 @functools.cache
@@ -105,6 +119,40 @@ def _is_global(parameter: Any) -> bool:
     return getattr(parameter, "is_global_option", False)
 
 
+def check_values_given(command: Any, ctx: Any, args: list[str], stop_at_command: bool = False) -> None:
+    """An option that takes a value followed by another option (`evaluate --model --data-dir X`)
+    is missing its value: click would take the next option's name for it (a model file named
+    `--data-dir`). Say so as a usage error; `--model=--odd-name` still gives such a value."""
+    if ctx.resilient_parsing:  # shell completion: a half-typed line is normal
+        return
+    names, takes_value = set(), {}
+    for parameter in command.get_params(ctx):
+        if parameter.param_type_name != "option":
+            continue
+        names.update((*parameter.opts, *parameter.secondary_opts))
+        if not parameter.is_flag and not parameter.count:
+            long = max(parameter.opts, key=len)  # `--output=VALUE` works where `-o=VALUE` would not
+            takes_value.update(dict.fromkeys(parameter.opts, long if long.startswith("--") else None))
+    index = 0
+    while index < len(args):
+        word = args[index]
+        if word == "--" or (stop_at_command and not word.startswith("-")):
+            return  # the end of the options, or the command whose own options follow
+        if word in takes_value:
+            following = args[index + 1] if index + 1 < len(args) else None
+            if following is not None and _is_option(following, names):
+                long = takes_value[word]
+                hint = f" (write {long}={following} if that is the value)" if long else ""
+                ctx.fail(f"option {word} needs a value, but the next word, {following}, is an option{hint}")
+            index += 1  # its value
+        index += 1
+
+
+def _is_option(word: str, names: set[str]) -> bool:
+    """An option's name (`--data-dir`, `-m`, `--json=...`), or a word spelt like one (`--anything`)."""
+    return word.partition("=")[0] in names or (len(word) > 2 and word.startswith("--") and word[2].isalpha())
+
+
 class Command(typer.core.TyperCommand):
     """A command that also takes the global options it `uses` after its name, and whose
     help names every value by what it is (FILE, N) and lists those global options apart."""
@@ -114,6 +162,10 @@ class Command(typer.core.TyperCommand):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         self.params.extend(global_parameters((*self.uses, *EVERY_COMMAND)))
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        check_values_given(self, ctx, args)
+        return super().parse_args(ctx, args)
 
     def format_options(self, ctx: Any, formatter: Any) -> None:
         """Arguments, then the command's options in the panels they name (Typer's
@@ -152,6 +204,10 @@ class Group(typer.core.TyperGroup):
     def __init__(self, **settings: Any) -> None:
         super().__init__(**settings)
         self.params[:0] = global_parameters()
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        check_values_given(self, ctx, args, stop_at_command=True)
+        return super().parse_args(ctx, args)
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
         rows = []

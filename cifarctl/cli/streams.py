@@ -97,3 +97,14 @@ def readable(text: str) -> str:
             return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         except UnicodeEncodeError:  # a surrogate that no file name decodes to
             return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def one_line(text: str) -> str:
+    """`text` with each character that would break a line, a column or a terminal (TAB, a line
+    break, ESC, a bidi override) written as Python writes it in a string (`\\t`, `\\n`,
+    `\\x1b`, `\\u202e`): for names in one-line messages and tab-separated lines. A file name
+    may hold any of them; class names are refused them (`catalog.class_name_problem`)."""
+    if text.isprintable():
+        return text
+    return "".join(character if character.isprintable() or 0xDC80 <= ord(character) <= 0xDCFF  # readable()'s
+                   else ascii(character)[1:-1] for character in text)

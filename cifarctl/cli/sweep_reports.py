@@ -22,8 +22,11 @@ def runs_table(result) -> Table:
     table.add_column("model file")
     for run in result.runs:
         cells = [f"{run.value:g}"] if result.option else []
-        cells += [str(run.seed), f"{100 * run.accuracy:.2f} %", f"{run.final_loss:.3f}",
-                  _time(run), str(run.output)]
+        if run.diverged is not None:
+            cells += [str(run.seed), Text("diverged", style="red"), "—", "—", Text(f"none ({run.output} not written)")]
+        else:
+            cells += [str(run.seed), f"{100 * run.accuracy:.2f} %", f"{run.final_loss:.3f}", _time(run),
+                      Text(str(run.output))]
         table.add_row(*cells)
     return table
 
@@ -44,11 +47,21 @@ def describe(summary: Summary, what: str = "runs") -> str:
 
 
 def summary_lines(result) -> list[str]:
+    """A line per grid value (one without a grid); runs that diverged are left out of the mean, and said."""
     split = SPLIT_NAMES.get(result.split, result.split)
-    summaries = result.summaries()
-    if result.option is None:
-        return [f"{split} accuracy: {describe(summaries[None])}"]
-    return [f"{result.option} {value:g}: {split} accuracy {describe(summary)}" for value, summary in summaries.items()]
+    lines = []
+    for value, summary in result.summaries().items():
+        diverged, runs = result.diverged(value), sum(1 for run in result.runs if run.value == value)
+        if result.option is None:
+            prefix, accuracy = "", f"{split} accuracy:"
+        else:
+            prefix, accuracy = f"{result.option} {value:g}: ", f"{split} accuracy"
+        if summary is None:
+            lines.append(f"{prefix}every run diverged ({diverged} of {runs}): no {split} accuracy")
+            continue
+        left_out = f"; {diverged} of {runs} runs diverged and are left out" if diverged else ""
+        lines.append(f"{prefix}{accuracy} {describe(summary)}{left_out}")
+    return lines
 
 
 def comparison_table(result) -> Table:
@@ -58,9 +71,12 @@ def comparison_table(result) -> Table:
         table.add_column(name, justify="left" if name == "verdict" else "right")
     for row in result.comparison():
         summary = row.summary
+        style = "green" if row.best else "red" if row.verdict.startswith(("worse", "diverged")) else "yellow"
+        if summary is None:
+            table.add_row(f"{row.value:g}", "0", "—", "—", "—", "—", Text(row.verdict, style=style))
+            continue
         spread = "—" if summary.std is None else f"{100 * summary.std:.2f}"
         interval = "—" if summary.low is None else f"{100 * summary.low:.2f}–{100 * summary.high:.2f} %"
-        style = "green" if row.verdict == "best" else "red" if row.verdict.startswith("worse") else "yellow"
         table.add_row(f"{row.value:g}", str(summary.n), f"{100 * summary.mean:.2f} % ± {spread}", interval,
                       f"{100 * row.gap:.2f} points", "—" if row.p_value is None else f"{row.p_value:.3f}",
                       Text(row.verdict, style=style))

@@ -19,7 +19,7 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from cifarctl.cli.progress_events import LiveEvents, PlainEvents, QuietEvents
-from cifarctl.cli.streams import PipeSafe
+from cifarctl.cli.streams import PipeSafe, one_line
 from cifarctl.events import Events
 
 
@@ -45,10 +45,11 @@ class UI:
 
     # --- stderr: logs and progress -------------------------------------------------------
     def error(self, text: str) -> None:
-        self.err.print(f"[bold red]error:[/] {escape(text)}")
+        """One line, whatever names it quotes (a file name may hold a line break or ESC)."""
+        self.err.print(f"[bold red]error:[/] {escape(one_line(text))}")
 
     def warning(self, text: str) -> None:
-        self.err.print(f"[yellow]warning:[/] {escape(text)}")
+        self.err.print(f"[yellow]warning:[/] {escape(one_line(text))}")
 
     def info(self, text: str) -> None:
         if not self.quiet:

@@ -27,9 +27,18 @@ def save_cache(folder: Path, splits: dict[str, Arrays]) -> dict[str, dict[str, A
     for split, arrays in splits.items():
         for path, array in zip(cache_files(folder, split), arrays):
             with atomic_write(path) as handle:
-                np.save(handle, array, allow_pickle=False)
+                np.save(_ThroughPython(handle), array, allow_pickle=False)
             records[path.name] = file_record(path)
     return records
+
+
+class _ThroughPython:
+    """A file numpy writes to in chunks with Python's own `write`: `ndarray.tofile`, which
+    np.save uses on a real file, reports a full disk as "921600 requested and 19872 written",
+    without the reason, so the cache could not be told apart from a failing disk and skipped."""
+
+    def __init__(self, handle) -> None:
+        self.write = handle.write
 
 
 def cache_intact(folder: Path, manifest: Manifest, split: str, hash_always: bool = False) -> bool:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -58,8 +59,39 @@ class Classes:
 
 
 def name_key(name: str) -> str:
-    """What two spellings of one class name have in common: case and a space for '_' do not count."""
-    return name.strip().lower().replace(" ", "_")
+    """What two spellings of one class name have in common: case, a space for '_' and the
+    Unicode spelling (`café` as one code point or as `e` and a combining accent) do not count."""
+    return unicodedata.normalize("NFC", name).strip().lower().replace(" ", "_")
+
+
+MAX_CLASS_NAME = 255  # a folder name's limit on most file systems
+
+
+def class_name(name: str) -> str:
+    """A class name as cifarctl keeps it: in NFC, so the two Unicode spellings of `café` (one
+    code point, or `e` and a combining accent, as macOS writes folder names) are one class."""
+    return unicodedata.normalize("NFC", name)
+
+
+_KINDS = {"C": "a control or invisible format character", "Z": "a space or line break other than ' '"}
+
+
+def class_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a class, or None. Class names are printed in tables, in
+    predict's tab-separated lines and in picture captions, so a class name holds printable
+    characters only: no control character (TAB, a line break, ESC), no invisible format
+    character (a bidi override, a zero-width space), no space at either end; 1 to 255 of them."""
+    if not name or len(name) > MAX_CLASS_NAME:
+        return f"is {'empty' if not name else f'{len(name):,} characters long'} (a class name has 1 to 255)"
+    for character in name:
+        if not character.isprintable():
+            kind = _KINDS.get(unicodedata.category(character)[0], "an unassigned or private character")
+            named = unicodedata.name(character, "")
+            return (f"holds U+{ord(character):04X}{f' {named}' if named else ''}, {kind} (it would break a line, "
+                    "a column or a terminal)")
+    if name != name.strip():
+        return "starts or ends with a space"
+    return None
 
 
 # CIFAR-10: the tutorial's short names are what it prints; the official long names are its meta file's.

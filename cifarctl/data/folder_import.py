@@ -17,6 +17,7 @@ from cifarctl.data.store import install, layout
 from cifarctl.errors import UsageError
 from cifarctl.events import Events
 from cifarctl.input_files import md5_of
+from cifarctl.output_paths import check_free_space
 
 DEFAULT_TEST_SPLIT = "0.2"
 
@@ -77,6 +78,7 @@ def install_from_image_folder(folder: image_folder.FolderLayout, place: Place, w
     description = f"imported image folder {folder.root}"
     if held_out is not None:
         description += f" (test split held out: {held_out.size:,} of {held_out.of:,} images, seed {held_out.seed})"
+    check_free_space(place.data_dir, _bytes_to_write(splits, filenames), f"importing {folder.root}")
     with temporary_dir_beside(place.folder) as scratch:
         staged = scratch / place.spec.folder
         staged.mkdir()
@@ -85,6 +87,14 @@ def install_from_image_folder(folder: image_folder.FolderLayout, place: Place, w
         counts = install(staged, place.spec, description, md5s)
         atomic_replace_dir(staged, place.folder)
     return counts, FolderImport(classes, image_folder.Resized.from_sizes(sizes), held_out)
+
+
+def _bytes_to_write(splits: dict[str, tuple[np.ndarray, np.ndarray]], filenames: dict[str, list[str]]) -> int:
+    """What the import writes, about: each split's data file (its images, labels and file
+    names) and its array cache beside it, which holds the images and labels again."""
+    arrays = sum(images.nbytes + 8 * len(labels) for images, labels in splits.values())
+    names = sum(len(name.encode("utf-8", "surrogateescape")) + 16 for names in filenames.values() for name in names)
+    return 2 * arrays + names + (1 << 16)
 
 
 def _split_off_test(files: list[Path], labels: np.ndarray, classes: Classes, request: RequestedTestSplit,

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, name_key
+from cifarctl.cpu_threads import capped_to_cpus
+from cifarctl.data.catalog import MAX_CLASSES, MIN_CLASSES, Classes, class_name, class_name_problem, name_key
 from cifarctl.data.pixels import CROP_RULE, SIDE, read_image
 from cifarctl.errors import DatasetCorruptError, UsageError
 from cifarctl.events import Events
-from cifarctl.interrupts import prepare_worker
+from cifarctl.interrupts import prepare_worker, stop_workers
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg"}
 DECODE_CHUNK = 2000
@@ -96,11 +97,17 @@ def find_classes(folder: Path, fixed: Classes | None) -> Classes:
         except UnicodeEncodeError:
             raise UsageError(f"class folder {name!r} in {folder} has a name that is not valid UTF-8; "
                              "rename it") from None
+        problem = class_name_problem(class_name(name))
+        if problem is not None:
+            raise UsageError(f"class folder {name!r} in {folder}: a class name {problem}; rename the folder")
         if (key := name_key(name)) in seen:
+            spelt = (f": {seen[key]!a} and {name!a} are the same letters, spelt two ways in Unicode"
+                     if class_name(seen[key]) == class_name(name) else "")
             raise UsageError(f"class folders {seen[key]!r} and {name!r} in {folder} name one class (class names "
-                             "ignore case, and a space is an underscore); merge them or rename one")
+                             f"ignore case and Unicode spelling, and a space is an underscore{spelt}); merge them "
+                             "or rename one")
         seen[key] = name
-    return Classes(tuple(names))
+    return Classes(tuple(class_name(name) for name in names))
 
 
 def check_same_classes(layout: FolderLayout, classes: Classes) -> None:
@@ -198,17 +205,10 @@ def _images_under(class_folder: Path, skipped: list[tuple[Path, str]]) -> list[P
     return images
 
 
-def usable_cpus() -> int:
-    """CPUs this process may run on (a container or taskset may allow fewer than exist)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
-def decode_processes(workers: int, chunks: int, cpus: int) -> int:
+def decode_processes(workers: int, chunks: int, cpus: int | None = None) -> int:
     """How many processes to decode with: what was asked (0 = one per CPU), but never more
-    than there are CPUs to run them or chunks to give them."""
-    return max(1, min(workers or cpus, cpus, chunks))
+    than there are CPUs to run them (`capped_to_cpus`) or chunks to give them."""
+    return max(1, min(capped_to_cpus(workers, cpus=cpus).count, chunks))
 
 
 def decode_images(files: list[Path], workers: int, events: Events,
@@ -216,7 +216,7 @@ def decode_images(files: list[Path], workers: int, events: Events,
     """Decode files into one (N, 3, 32, 32) uint8 array, in parallel chunks, with how many
     images were stored at each size (width, height)."""
     chunks = [files[start : start + DECODE_CHUNK] for start in range(0, len(files), DECODE_CHUNK)]
-    processes = decode_processes(workers, len(chunks), usable_cpus())
+    processes = decode_processes(workers, len(chunks))
     events.task_started(description, len(files), unit="images")
     decoded: list[np.ndarray] = []
     sizes: Counter[tuple[int, int]] = Counter()
@@ -236,9 +236,9 @@ def decode_images(files: list[Path], workers: int, events: Events,
                 for result in pool.map(_decode_chunk, chunks):
                     collect(result)
             except BaseException:
-                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and do not
-                # wait for the rest; the workers die with this process (see prepare_worker).
-                pool.shutdown(wait=False, cancel_futures=True)
+                # Stopped (Ctrl-C, SIGTERM) or failed: drop the chunks not started and end
+                # the running ones, so the command stops now (see stop_workers).
+                stop_workers(pool)
                 raise
             pool.shutdown(wait=True)
     finally:

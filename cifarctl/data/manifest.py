@@ -10,12 +10,11 @@ from typing import Any
 
 from cifarctl.atomic_writes import atomic_write
 from cifarctl.data import batches_format
+from cifarctl.dataset_names import MANIFEST, STATE_FOLDER
 from cifarctl.errors import CifarctlError
 from cifarctl.input_files import md5_of, read_regular_file
 from cifarctl.json_documents import load_json
 
-STATE_FOLDER = ".cifarctl"  # inside a dataset's folder: the manifest and the array cache
-MANIFEST = "manifest.json"
 SPLITS = ("train", "test")
 MD5_PATTERN = re.compile(r"[0-9a-f]{32}")
 MAX_MANIFEST_BYTES = 1 << 20  # a manifest is about 2 KB

@@ -22,7 +22,15 @@ import numpy as np
 
 from cifarctl.atomic_writes import atomic_write
 from cifarctl.data.batches_format import FIX, MAX_BATCH_BYTES, MAX_META_BYTES, class_labels, read_file, short
-from cifarctl.data.catalog import IMAGE_BYTES, MAX_CLASSES, MIN_CLASSES, Classes
+from cifarctl.data.catalog import (
+    IMAGE_BYTES,
+    MAX_CLASSES,
+    MIN_CLASSES,
+    Classes,
+    class_name,
+    class_name_problem,
+    name_key,
+)
 from cifarctl.data.safe_pickle import load_batch
 from cifarctl.errors import CifarctlError, DatasetCorruptError
 
@@ -57,9 +65,13 @@ def read_classes(folder: Path, fixed: Classes | None, shown_as: Path | None = No
         if tuple(names) != fixed.names or tuple(coarse) != fixed.superclasses:
             raise DatasetCorruptError(f"data file {shown} lists other classes than the dataset's own; {fix}")
         return fixed
-    if not MIN_CLASSES <= len(names) <= MAX_CLASSES or len(set(names)) != len(names):
+    if not MIN_CLASSES <= len(names) <= MAX_CLASSES or len({name_key(name) for name in names}) != len(names):
         raise DatasetCorruptError(f"data file {shown} lists {len(names):,} class names (or repeats one); "
                                   f"a dataset has {MIN_CLASSES} to {MAX_CLASSES:,} distinct classes; {fix}")
+    for name in names:
+        problem = class_name_problem(name) or (None if name == class_name(name) else "is not in Unicode's NFC")
+        if problem is not None:
+            raise DatasetCorruptError(f"data file {shown} lists the class name {name!r}, which {problem}; {fix}")
     return Classes(tuple(names))
 
 

@@ -23,7 +23,7 @@ import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
-from cifarctl.atomic_writes import READ_ONLY_ERRNOS, WriteError
+from cifarctl.atomic_writes import NO_ROOM_ERRNOS, READ_ONLY_ERRNOS, WriteError
 from cifarctl.data import batches_format, python_format
 from cifarctl.data.array_cache import Arrays, cache_intact, cached_arrays, save_cache
 from cifarctl.data.catalog import BUILTIN_DATASETS, Classes, DatasetSpec, Place, locate
@@ -72,12 +72,13 @@ def lock_path(data_dir: Path) -> Path:
 
 @contextlib.contextmanager
 def _unless_read_only() -> Iterator[None]:
-    """Skip recording (manifest, cache) where the data dir cannot be written: the data was
-    verified in memory and is used as it is; the next run verifies it again."""
+    """Skip recording (manifest, cache) where the data dir cannot be written, read-only or
+    full: the data was verified in memory and is used as it is; the next run verifies it
+    again. The records are a saving, never a reason for `evaluate` or `train` to fail."""
     try:
         yield
     except (WriteError, OSError) as error:
-        if error.errno not in READ_ONLY_ERRNOS:
+        if error.errno not in READ_ONLY_ERRNOS + NO_ROOM_ERRNOS:
             raise
 
 

@@ -5,6 +5,7 @@
     dataset_choice.py  which dataset models are measured on (no torch)
     evaluation.py      accuracy, per class and confusion, over a split held in memory
     calibration.py     whether a model's confidence matches how often it is right
+    repeats.py         whether model files are repeated runs of one recipe (a mean ± std describes only those)
     prediction.py      classifying image files (decoded in worker processes)
     images.py          decoding user images to 32x32 RGB
     export.py          TorchScript, exported programs and ONNX, each reloaded and checked

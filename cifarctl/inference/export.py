@@ -2,8 +2,9 @@
 
 The exported graph takes images as they come out of an image decoder (NCHW, any batch size,
 uint8 0..255 or float 0..1), applies the normalisation the model was trained with, and returns
-class probabilities; the class names travel with it. After writing, the file is loaded back
-and its outputs are compared with the PyTorch model's.
+class probabilities; the class names travel with it. The file is made in memory and loaded
+back, its outputs are compared with the PyTorch model's, and only a file that passes is
+written (with its class names, or not at all).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.atomic_writes import atomic_write
-from cifarctl.errors import CifarctlError, Interrupted
+from cifarctl.atomic_writes import WriteError, atomic_write_together
+from cifarctl.errors import CifarctlError
 from cifarctl.events import Events
 from cifarctl.inference.model_files import TrainedModel
+from cifarctl.output_paths import check_free_space
 
 FORMATS = {"torchscript": ".pt", "exported-program": ".pt2", "onnx": ".onnx"}
 DEFAULT_TOLERANCE = 1e-4  # on probabilities; float32 reorderings differ by ~1e-7
@@ -111,7 +113,13 @@ def metadata(trained: TrainedModel, input_kind: str) -> dict[str, Any]:
 def export_model(trained: TrainedModel, export_format: str, output: Path, input_kind: str,
                  check_images: torch.Tensor, images_source: str, tolerance: float = DEFAULT_TOLERANCE,
                  events: Events = Events()) -> ExportResult:
-    """Write `trained` (on the CPU) as `export_format`, reload it and compare on `check_images` (uint8)."""
+    """Export `trained` (on the CPU) as `export_format`, load the result back and compare it on
+    `check_images` (uint8), and only then write it (with its `.json`) to `output`.
+
+    The file is made and checked in memory, so a check that fails, a stop request, or a write
+    that fails (a full disk) leaves no file behind, and torch's own writers never meet a full
+    disk (the exported-program writer aborted the process there, a C++ terminate).
+    """
     if export_format == "onnx":
         require_onnx_packages()
     # The inference form (batch norm folded), in the usual layout: the graph holds no layout of its own.
@@ -122,64 +130,63 @@ def export_model(trained: TrainedModel, export_format: str, output: Path, input_
     # ExportedProgram keeps its example, and a view would carry the whole test set's storage.
     example = inputs[:2].clone()
     described = metadata(trained, input_kind)
-    metadata_path = None
-    written: list[Path] = []
-    try:
-        if export_format == "torchscript":
-            _write_torchscript(wrapper, example, output, described, events)
-        elif export_format == "exported-program":
-            _write_exported_program(wrapper, example, output, described)
-        else:
-            _write_onnx(wrapper, example, output, described)
-        written.append(output)
-        if export_format != "onnx":  # ONNX keeps the names in its own metadata
-            metadata_path = output.with_name(output.name + ".json")
-            with atomic_write(metadata_path) as handle:
-                handle.write((json.dumps(described, indent=2) + "\n").encode())
-            written.append(metadata_path)
-        run_exported, checked_with = _reloaded(export_format, output)
-        difference = None
-        if run_exported is not None:
-            with torch.no_grad():
-                expected = wrapper(inputs)
-            difference = float((run_exported(inputs) - expected).abs().max())
-    except KeyboardInterrupt:
-        if not written:
-            raise  # nothing was written (each write is atomic): the plain "interrupted" is all there is
-        names = " and ".join(str(path) for path in written)
-        unfinished = " (its class names file was not)" if export_format != "onnx" and len(written) == 1 else ""
-        raise Interrupted(f"interrupted after writing {names}{unfinished}, before checking the export against "
-                          "the PyTorch model; run the export again for a checked file") from None
+    exported = _WRITERS[export_format](wrapper, example, described, events)
+    run_exported, checked_with = _reloaded(export_format, exported)
+    difference = None
+    if run_exported is not None:
+        with torch.no_grad():
+            expected = wrapper(inputs)
+        difference = float((run_exported(inputs) - expected).abs().max())
     if difference is not None and not difference <= tolerance:
-        raise CifarctlError(f"{output} was written, but its outputs differ from the PyTorch model's by up to "
-                            f"{difference:.3g} (tolerance {tolerance:g}); do not use it, and please report this")
+        raise CifarctlError(f"the export of {trained.path} differs from the PyTorch model's probabilities by up to "
+                            f"{difference:.3g} (tolerance {tolerance:g}), so nothing was written; please report this")
+    files = {output: exported}
+    metadata_path = None
+    if export_format != "onnx":  # ONNX keeps the names in its own metadata
+        metadata_path = output.with_name(output.name + ".json")
+        files[metadata_path] = (json.dumps(described, indent=2) + "\n").encode()
+    _write(files, output)
     return ExportResult(output, export_format, input_kind, trained.classes, metadata_path, checked_with,
                         len(inputs) if run_exported is not None else 0, images_source, difference, tolerance)
+
+
+def _write(files: dict[Path, bytes], output: Path) -> None:
+    """The exported file and its class names, both or neither, after checking there is room."""
+    check_free_space(output.parent if output.parent.exists() else Path("."), sum(map(len, files.values())) + 4096,
+                     f"the export to {output}")
+    try:
+        atomic_write_together(files)
+    except WriteError as error:
+        if error.path is not None and error.path != output:
+            raise WriteError(f"{error}; {output} was not written either: the exported file is used with its class "
+                             "names, so it is written with them or not at all", error.errno, error.path) from None
+        raise
 
 
 def _dynamic_batch() -> dict[str, dict[int, Any]]:
     return {INPUT_NAME: {0: torch.export.Dim("batch", min=1, max=65_536)}}
 
 
-def _write_torchscript(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict,
-                       events: Events) -> None:
+def _torchscript(wrapper: nn.Module, example: torch.Tensor, described: dict, events: Events) -> bytes:
     # torch.jit warns once per call that it is deprecated; say it once, in our words.
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", FutureWarning)
         traced = torch.jit.trace(wrapper, example)
-        with atomic_write(output) as handle:
-            torch.jit.save(traced, handle, _extra_files={"cifarctl.json": json.dumps(described)})
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer, _extra_files={"cifarctl.json": json.dumps(described)})
     if any("deprecated" in str(warning.message) for warning in caught):
         events.warning("PyTorch has deprecated TorchScript (torch.jit); --format exported-program is its successor")
+    return buffer.getvalue()
 
 
-def _write_exported_program(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict) -> None:
+def _exported_program(wrapper: nn.Module, example: torch.Tensor, described: dict, events: Events) -> bytes:
     program = torch.export.export(wrapper, (example,), dynamic_shapes=_dynamic_batch())
-    with atomic_write(output) as handle:
-        torch.export.save(program, handle, extra_files={"cifarctl.json": json.dumps(described)})
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer, extra_files={"cifarctl.json": json.dumps(described)})
+    return buffer.getvalue()
 
 
-def _write_onnx(wrapper: nn.Module, example: torch.Tensor, output: Path, described: dict) -> None:
+def _onnx(wrapper: nn.Module, example: torch.Tensor, described: dict, events: Events) -> bytes:
     # The exporter reports its steps with print(); stdout belongs to the command's results.
     with contextlib.redirect_stdout(io.StringIO()):
         program = torch.onnx.export(wrapper, (example,), dynamo=True, input_names=[INPUT_NAME],
@@ -188,27 +195,31 @@ def _write_onnx(wrapper: nn.Module, example: torch.Tensor, output: Path, describ
     for key, value in (("classes", json.dumps(described["classes"])), ("cifarctl", json.dumps(described))):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    with atomic_write(output) as handle:
-        handle.write(proto.SerializeToString())
+    return proto.SerializeToString()
 
 
-def _reloaded(export_format: str, path: Path) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
-    """A function running the file as written, and what loaded it (None: only checked, not runnable)."""
+_WRITERS: dict[str, Callable[[nn.Module, torch.Tensor, dict, Events], bytes]] = {
+    "torchscript": _torchscript, "exported-program": _exported_program, "onnx": _onnx}
+
+
+def _reloaded(export_format: str, exported: bytes) -> tuple[Callable[[torch.Tensor], torch.Tensor] | None, str]:
+    """A function running the exported bytes as a user's torch or onnxruntime would load them
+    from the file, and what loaded them (None: only checked, not runnable)."""
     if export_format == "torchscript":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path))
+            module = torch.jit.load(io.BytesIO(exported))
         return _no_grad(module), "torch.jit.load"
     if export_format == "exported-program":
-        return _no_grad(torch.export.load(str(path)).module()), "torch.export.load"
+        return _no_grad(torch.export.load(io.BytesIO(exported)).module()), "torch.export.load"
     try:
         import onnxruntime
     except ImportError:
         import onnx
 
-        onnx.checker.check_model(str(path), full_check=True)
+        onnx.checker.check_model(onnx.load_model_from_string(exported), full_check=True)
         return None, "onnx.checker (install onnxruntime to compare outputs too)"
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(exported, providers=["CPUExecutionProvider"])
 
     def run(images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(session.run([OUTPUT_NAME], {INPUT_NAME: images.numpy()})[0])

@@ -19,9 +19,10 @@ from pathlib import Path
 import numpy as np
 from PIL import UnidentifiedImageError
 
+from cifarctl.cpu_threads import capped_to_cpus
 from cifarctl.data.pixels import SIDE, load_image
 from cifarctl.errors import CifarctlError
-from cifarctl.interrupts import prepare_worker
+from cifarctl.interrupts import prepare_worker, stop_workers
 
 # Folders are searched for these; a file named on the command line is tried whatever its name.
 FOLDER_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
@@ -123,7 +124,7 @@ class ImageDecoder:
     def __init__(self, files: list[Path], resize: str, workers: int = 0) -> None:
         self.files = files
         self.resize = resize
-        processes = workers or os.cpu_count() or 1
+        processes = capped_to_cpus(workers).count  # 0: one per CPU; never more (`predict --workers 256`)
         self.parallel = processes > 1 and len(files) >= PARALLEL_MIN_FILES
         self._pool: ProcessPoolExecutor | None = None
         self._results: Iterator[DecodedChunk] | None = None
@@ -144,7 +145,8 @@ class ImageDecoder:
         except BrokenProcessPool:
             self._close(broken=True)
             raise CifarctlError("an image decoder process died (out of memory, or a crash in an image library); "
-                                "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it") from None
+                                "rerun with 'cifarctl --workers 1 predict ...' to find the file that causes it"
+                                ) from None
 
     def __enter__(self) -> ImageDecoder:
         return self
@@ -159,7 +161,7 @@ class ImageDecoder:
         if broken or finished:  # a broken pool has failed every chunk itself; cancelling would race it
             pool.shutdown(wait=True)
         else:
-            # --strict, Ctrl-C or an error: chunks not started are dropped; the running ones end
-            # on their own (at most MAX_CHUNK files each; killing workers breaks the pool noisily).
-            pool.shutdown(wait=False, cancel_futures=True)
+            # --strict, Ctrl-C, SIGTERM or an error: chunks not started are dropped and the
+            # running ones ended, so the command stops now (see stop_workers).
+            stop_workers(pool)
 

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes
+from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes, class_name_problem
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.inference.provenance import (
     BEFORE_RECORDS,
@@ -64,6 +64,7 @@ class TrainedModel:
     classes: tuple[str, ...] = SHORT_NAMES  # what each output means, in order
     dataset: str = DEFAULT_DATASET  # what it was trained on
     made_by: MadeBy = BEFORE_RECORDS  # what made it: the cifarctl version, the run's settings (or why unknown)
+    run_settings: dict[str, Any] | None = None  # the settings of the run that made it, where the file records them
 
     def describe(self) -> str:
         return self.info.describe()
@@ -127,8 +128,9 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     mean, std = info.family.normalization
     precision = resolve_precision(info.family.recipe.precision, torch.device(device))
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
-    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset,
-                        _recorded_made_by(document))
+    made_by = _recorded_made_by(document)
+    return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset, made_by,
+                        _recorded_run_settings(document, made_by))
 
 
 def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -> None:
@@ -160,6 +162,11 @@ def _recorded_classes(document: Any, path: Path) -> tuple[str, tuple[str, ...]]:
     if (not isinstance(dataset, str) or not isinstance(classes, list) or not 2 <= len(classes) <= MAX_CLASSES
             or not all(isinstance(name, str) and 0 < len(name) <= 255 for name in classes)):
         raise CheckpointError(f"{path} records its dataset or class names in a form that cannot be read; it is damaged")
+    for name in classes:  # printed in tables, tab-separated lines and captions: the import's rule
+        problem = class_name_problem(name)
+        if problem is not None:
+            raise CheckpointError(f"{path} records the class name {name!r}, which {problem}; it was not written by "
+                                  "this cifarctl, or the images it learned were imported under names it now refuses")
     return dataset, tuple(classes)
 
 
@@ -180,6 +187,15 @@ def _recorded_made_by(document: Any) -> MadeBy:
     if isinstance(document, dict) and document.get("format") == MODEL_FORMAT:
         return read_made_by(document.get("made_by"))
     return PLAIN_STATE_DICT
+
+
+def _recorded_run_settings(document: Any, made_by: MadeBy) -> dict[str, Any] | None:
+    """The run's settings (`TrainSettings.as_dict()`): a checkpoint's own, or a model file's record's."""
+    if is_checkpoint(document):
+        settings = document.get("settings")
+    else:
+        settings = made_by.record.get("settings") if made_by.record is not None else None
+    return settings if isinstance(settings, dict) else None
 
 
 def _read_document(document: Any, path: Path) -> tuple[ModelInfo, dict[str, torch.Tensor], bool]:

@@ -16,12 +16,17 @@ MIN_FONT_SIZE = 10
 
 def sample(split: Split, count: int, seed: int, classes: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """`count` random images (and labels) of the split, only of `classes` when given."""
+    chosen = sample_indices(split, count, seed, classes)
+    return split.images[chosen], split.labels[chosen]
+
+
+def sample_indices(split: Split, count: int, seed: int, classes: list[int] | None = None) -> torch.Tensor:
+    """Where in the split `sample` takes its images from: `count` random positions, seeded."""
     indices = torch.arange(len(split))
     if classes:
         indices = indices[torch.isin(split.labels, torch.tensor(classes))]
     generator = torch.Generator().manual_seed(seed)
-    chosen = indices[torch.randperm(len(indices), generator=generator)[:count]]
-    return split.images[chosen], split.labels[chosen]
+    return indices[torch.randperm(len(indices), generator=generator)[:count]]
 
 
 def save_grid(images, path: Path, captions: list[str] | None = None, scale: int = 4, per_row: int = 8) -> None:

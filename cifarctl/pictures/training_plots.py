@@ -113,6 +113,22 @@ class RunCurves:
     def last_val_accuracy(self) -> float | None:
         return _last(self.val_accuracy)
 
+    def single_points(self) -> list[str]:
+        """What the picture draws as a lone point instead of a curve (a run of one epoch, a
+        --log-every longer than the run), said so that a one-dot panel is not taken for a bug."""
+        notes = []
+        if len(self.step_losses) == 1 or (not self.step_losses
+                                          and sum(value is not None for value in self.epoch_losses) == 1):
+            what = "one running loss was logged" if self.step_losses else "only its one epoch's mean loss was logged"
+            notes.append(f"{self.label}: its loss is one point ({what}); a curve needs a loss line every few "
+                         "mini-batches: train with a smaller --log-every")
+        measured = [epoch for epoch, *values in zip(self.epochs, self.train_accuracy, self.test_accuracy,
+                                                     self.val_accuracy) if any(v is not None for v in values)]
+        if len(measured) == 1:
+            notes.append(f"{self.label}: its accuracy is one point (accuracy is measured once an epoch, and it "
+                         "measured one); train more epochs for a curve")
+        return notes
+
 
 SEED_SUFFIX = re.compile(r"\.seed\d+$")
 
@@ -170,7 +186,7 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> 
                        smooth(spread, window) if spread else None, colour, 1)
         else:  # logged less often than once an epoch: the epoch means are all there is
             points = [(x, y) for x, y in zip(run.epoch_images, run.epoch_losses) if y is not None]
-            axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{run.label} (epoch mean)")
+            axes.plot(*zip(*points), color=colour, linewidth=2, marker="o", label=f"{_band_label(run)} (epoch mean)")
     axes.set_title("Training loss")
     axes.set_xlabel("images seen")
     axes.set_ylabel("running loss (cross-entropy)")
@@ -185,7 +201,8 @@ def _draw_loss(axes, runs: list[RunCurves], colours: list[str], window: int) -> 
 def _draw_accuracy(axes, runs: list[RunCurves], colours: list[str]) -> None:
     epochs_seen = set()
     for run, colour in zip(runs, colours):
-        for name, kind, style, marker in (("test_accuracy", "test", "-", "o"), ("val_accuracy", "validation", "-.", "D"),
+        for name, kind, style, marker in (("test_accuracy", "test", "-", "o"),
+                                          ("val_accuracy", "validation", "-.", "D"),
                                           ("train_accuracy", "train", "--", "s")):
             values = getattr(run, name)
             points = [(epoch, 100 * value) for epoch, value in zip(run.epochs, values) if value is not None]

@@ -129,6 +129,13 @@ MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps
 
 REQUIRED_NUMBERS = {"step": ("epoch", "global_step", "images", "loss"), "epoch": ("epoch", "global_step", "images")}
 OPTIONAL_FRACTIONS = ("train_accuracy", "test_accuracy", "val_accuracy")
+MAX_COUNT = 2**53  # epochs, steps and images: whole numbers a float holds exactly, far past any run
+# Every number a record may hold, with its range; a number outside it (a hand-edited
+# `"images": 1e400`, a negative loss) makes the line unusable rather than an internal error.
+NUMBER_RANGES = {"epoch": (0, MAX_COUNT), "step": (0, MAX_COUNT), "global_step": (0, MAX_COUNT),
+                 "images": (0, MAX_COUNT), "loss": (0, math.inf), "train_loss": (0, math.inf), "lr": (0, math.inf),
+                 "images_per_second": (0, math.inf), "seconds": (0, math.inf), "time": (0, math.inf),
+                 **dict.fromkeys(OPTIONAL_FRACTIONS, (0, 1))}
 
 
 def record_problem(record: Any) -> str | None:
@@ -141,15 +148,33 @@ def record_problem(record: Any) -> str | None:
     if not isinstance(record, dict) or record.get("kind") not in REQUIRED_NUMBERS:
         return "is not a metrics record"
     for key in REQUIRED_NUMBERS[record["kind"]]:
-        value = record.get(key)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        if record.get(key) is None:
             return f"has no usable {key!r}"
-    for key in OPTIONAL_FRACTIONS:
-        value = record.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
-                                  or not 0 <= value <= 1):
-            return f"has an {key!r} outside 0..1"
+    for key, value in record.items():
+        if key in NUMBER_RANGES and value is not None:
+            low, high = NUMBER_RANGES[key]
+            if not _number_within(value, low, high):
+                return f"holds {key!r} outside its range ({_range_words(low, high)})"
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not _number_within(value):
+            return f"holds {key!r} that is not a finite number"
     return None
+
+
+def _range_words(low: float, high: float) -> str:
+    if high == math.inf:
+        return f"a number of at least {low}"
+    return f"a number from {low} to 2**53" if high == MAX_COUNT else f"a number from {low} to {high}"
+
+
+def _number_within(value: Any, low: float = -math.inf, high: float = math.inf) -> bool:
+    """A finite number (not true/false) within low..high; a whole number too large for a float is not."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        number = float(value)
+    except OverflowError:  # JSON reads 10**400 as a whole number that no float holds
+        return False
+    return math.isfinite(number) and low <= number <= high
 
 
 def _whole_lines(path: Path, size: int) -> int:
