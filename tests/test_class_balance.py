@@ -13,10 +13,10 @@ import torch.nn as nn
 from fake_cifar import write_counted_folder as write_folder
 
 from cifarctl.data.catalog import Classes
-from cifarctl.data.class_balance import Balance, balance_of
+from cifarctl.data.class_balance import Balance, balance_of, class_weights, read_weights_file
 from cifarctl.data.memory import Split
 from cifarctl.errors import UsageError
-from cifarctl.training.data_fit import DataFit, batch_note, class_weights, fit_to_data, read_weights_file
+from cifarctl.training.data_fit import DataFit, batch_note, fit_to_data
 from cifarctl.training.settings import TrainSettings
 from cifarctl.training.weighted_loss import ClassWeightedCrossEntropy, make_criterion
 

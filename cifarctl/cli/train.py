@@ -88,8 +88,8 @@ def _precision(value: Optional[str]) -> Optional[str]:
 
 
 def _class_weights(value: str) -> str:
+    from cifarctl.data.class_balance import check_class_weights_option
     from cifarctl.errors import UsageError
-    from cifarctl.training.data_fit import check_class_weights_option
 
     try:
         return check_class_weights_option(value)

@@ -32,7 +32,10 @@ def read_start(path: Path, settings: TrainSettings) -> TrainedModel:
     """The model file to start from, refused unless it holds the family and size `settings` train."""
     if not Path(path).exists() and not Path(path).is_symlink():
         raise CheckpointError(f"--init-from {path} does not exist; give a model file written by 'cifarctl train'")
-    trained = load_trained_model(path)
+    try:
+        trained = load_trained_model(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"--init-from: {error}") from None
     wanted = ModelInfo(settings.model, settings.options)
     if trained.info.name != settings.model or dict(trained.info.options) != dict(settings.options):
         hint = (f"train --model {trained.info.name}" + "".join(f" --model-option {name}={value}"
