@@ -127,3 +127,15 @@ def test_help_and_completion_never_import_captum():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={"PYTHONPATH": str(Path(__file__).resolve().parents[1]), "PATH": "/usr/bin:/bin"})
     assert "--explain" in done.stdout and done.stdout.strip().endswith("LOADED="), done.stdout[-300:] + done.stderr
+
+
+def test_the_colours_run_from_dark_blue_to_dark_red_and_no_image_leaves_the_header_alone(tmp_path):
+    from PIL import Image
+
+    from cifarctl.pictures.heatmaps import jet, save_heatmaps
+
+    assert jet(np.array([0.0, 0.5, 1.0])).tolist() == [[0, 0, 128], [128, 255, 128], [128, 0, 0]]
+    save_heatmaps(np.zeros((0, 3, 32, 32), np.uint8), np.zeros((0, 32, 32)), [], [], tmp_path / "none.png",
+                  "Where Net looked for its mistakes: it made none on the 100 test images")
+    with Image.open(tmp_path / "none.png") as picture:
+        assert picture.height < 200

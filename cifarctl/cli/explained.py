@@ -63,6 +63,10 @@ def explain_mistakes(trained: TrainedModel, result: EvalResult, data: Split, tta
 
     truth = data.labels.numpy()
     chosen = most_confident_mistakes(truth, result.predicted.numpy(), result.confidence.numpy())
+    if not len(chosen):
+        _save(trained, data.images[:0].numpy(), torch.zeros(0, *data.images.shape[-2:]), [], [], path,
+              f"its mistakes: it made none on the {result.total:,} {result.split} images")
+        return []
     images = data.images[torch.as_tensor(chosen, dtype=torch.long)]
     predicted = result.predicted[torch.as_tensor(chosen, dtype=torch.long)]
     heat = heatmaps(trained, images, predicted)

@@ -54,11 +54,13 @@ def save_heatmaps(images: np.ndarray, heat: np.ndarray, titles: Sequence[str], l
     count = len(images)
     side_h, side_w = images.shape[2] * SCALE, images.shape[3] * SCALE
     panel_w, panel_h = 2 * side_w + PADDING + TEXT_WIDTH, side_h
-    columns, rows = max(1, min(count, per_row)), max(1, -(-count // per_row))
+    columns, rows = max(1, min(count, per_row)), -(-count // per_row)
     plain = all(text.isascii() for text in [header, *titles, *(line for group in lines for line in group)])
     fonts = {size: caption_font(size, plain) for size in (TITLE_FONT, LINE_FONT, HEADER_FONT)}
     header_h = 2 * PADDING + round(1.3 * HEADER_FONT) * 2
-    width = columns * (panel_w + 2 * PADDING) + PADDING
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    header_w = max(measure.textlength(header, font=fonts[HEADER_FONT]), _legend_width(measure, fonts[HEADER_FONT]))
+    width = max(columns * (panel_w + 2 * PADDING) + PADDING, round(header_w) + 2 * PADDING)
     canvas = Image.new("RGB", (width, header_h + rows * (panel_h + 2 * PADDING)), "white")
     draw = ImageDraw.Draw(canvas)
     _header(canvas, draw, header, fonts[HEADER_FONT], width)
@@ -90,15 +92,21 @@ def _cut_left(draw, text: str, font, width: int) -> str:
     return "..." + text
 
 
+LEGEND_LABEL, LEGEND_TEXT, BAR_WIDTH = "heat:", "0 (no part in the class's score) to 1 (the most)", 160
+
+
+def _legend_width(draw, font) -> float:
+    return draw.textlength(LEGEND_LABEL, font=font) + 8 + BAR_WIDTH + 10 + draw.textlength(LEGEND_TEXT, font=font)
+
+
 def _header(canvas, draw, text: str, font, width: int) -> None:
     """The header's text, and a colour bar saying what the overlay's colours mean."""
     from PIL import Image
 
     draw.text((PADDING, PADDING), cut_to_width(draw, text, font, width - 2 * PADDING), fill="black", font=font)
     y = PADDING + round(1.4 * HEADER_FONT)
-    label = "heat:"
-    draw.text((PADDING, y), label, fill="#444444", font=font)
-    bar_x = PADDING + round(draw.textlength(label, font=font)) + 8
-    bar = jet(np.linspace(0, 1, 160)[None, :].repeat(HEADER_FONT, axis=0))
+    draw.text((PADDING, y), LEGEND_LABEL, fill="#444444", font=font)
+    bar_x = PADDING + round(draw.textlength(LEGEND_LABEL, font=font)) + 8
+    bar = jet(np.linspace(0, 1, BAR_WIDTH)[None, :].repeat(HEADER_FONT, axis=0))
     canvas.paste(Image.fromarray(bar), (bar_x, y + 2))
-    draw.text((bar_x + 170, y), "0 (no part in the class's score) to 1 (the most)", fill="#444444", font=font)
+    draw.text((bar_x + BAR_WIDTH + 10, y), LEGEND_TEXT, fill="#444444", font=font)
