@@ -54,10 +54,10 @@ def cifarctl(*args: str, cwd: Path) -> str:
 
 def link_folder(dev: Path, target: Path, per_class: dict[str, int], copies: dict[str, int] | None = None) -> Path:
     """`target/train/<class>/` with the first `per_class[c]` training images (linked `copies[c]`
-    times) and `target/test/<class>/` with all held-out images."""
+    times) and `target/test/<class>/` with all held-out images, for the classes `per_class` names."""
     if target.exists():
         return target
-    for name in CLASSES:
+    for name in per_class:
         train = target / "train" / name
         train.mkdir(parents=True)
         for index in range(per_class[name]):
