@@ -86,5 +86,21 @@ def write_image_folder(root: Path, per_class_train: int = 6, per_class_test: int
     return root
 
 
+def write_counted_folder(root: Path, train_counts: dict[str, int], test_per_class: int = 20) -> Path:
+    """train/<class>/ with the given counts and test/<class>/ with `test_per_class` each; each
+    class its own colour and bright square (fake_cifar's learnable images)."""
+    from PIL import Image
+
+    for split, counts in (("train", train_counts), ("test", dict.fromkeys(train_counts, test_per_class))):
+        for label, (name, count) in enumerate(counts.items()):
+            images, labels = make_images(count * 10, seed=label + (0 if split == "train" else 50))
+            chosen = images[labels == label][:count]
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for index, image in enumerate(chosen):
+                Image.fromarray(image).save(folder / f"{index:03d}.png")
+    return root
+
+
 def md5_of(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()

@@ -245,6 +245,9 @@ COMPLETIONS = [
     ("cifarctl download --md5 0123456789abcdef0123456789abcdef --fr", "--from"),
     ("cifarctl plot --smooth 3 --la", "--label"),
     ("cifarctl export --format onnx --to", "--tolerance"),
+    ("cifarctl train --class-weights w.json --init-from m.pth --fr", "--freeze-backbone"),
+    ("cifarctl predict --explain h.png --st", "--strict"),
+    ("cifarctl evaluate --explain e.png --save-m", "--save-mistakes"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 
 import os
+import sys
 
 import pytest
 import torch
@@ -65,6 +66,12 @@ BAD_INPUT = [
     (["train", "--repeats", "0"], 2, "--repeats"),
     (["train", "--repeats", "3", "--seed", "9223372036854775806"], 2, "past the largest seed"),
     (["train", "--lr", "0.1,0.1"], 2, "twice"),
+    (["train", "--class-weights", "missing.json"], 2, "no such file; give auto, none, or a file"),
+    (["train", "--init-from", "missing.pth"], 1, "--init-from missing.pth does not exist"),
+    (["train", "--init-from", "."], 1, "is a directory"),
+    (["train", "--freeze-backbone"], 2, "--freeze-backbone trains only the head"),
+    (["predict", "--explain", "h.jpg", "x.png"], 2, "does not end in .png"),
+    (["evaluate", "a.pth", "b.pth", "--explain", "e.png"], 2, "draws one model"),
     (["evaluate", "a.pth", "b.pth", "--save-reliability", "r.png"], 2, "draws one model"),
     (["evaluate", "--save-reliability", "r.jpg"], 2, "does not end in .png"),
     (["evaluate", "--model", "missing.pth"], 1, "does not exist"),
@@ -116,6 +123,32 @@ def test_bad_input_gets_one_line_and_the_right_exit_code(cli, data_dir, tmp_path
     assert "Traceback" not in result.stderr
     after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
     assert after == before, "a failed command left files behind"
+
+
+@pytest.mark.parametrize(("files", "args", "code", "fragment"), [
+    ({"w.json": "[1, 2, 3]"}, ["train", "--class-weights", "w.json"], 2,
+     "--class-weights w.json has 3 weights, but the dataset has 10 classes"),
+    ({"w.txt": "1 2 three"}, ["train", "--class-weights", "w.txt"], 2, "number 3 is 'three', not a weight"),
+    ({"bad.pth": "not a model"}, ["train", "--init-from", "bad.pth"], 1,
+     "--init-from: model file bad.pth is not a PyTorch file or is corrupt"),
+])
+def test_bad_files_given_to_train_get_one_line(cli, data_dir, tmp_path, files, args, code, fragment):
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    result = cli("--data-dir", str(data_dir), *args, "-o", "out.pth")
+    assert result.exit_code == code and result.stdout == "", result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and fragment in errors[0], result.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+def test_explain_without_captum_gets_one_line(cli, data_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "captum", None)  # the package is not installed
+    result = cli("--data-dir", str(data_dir), "predict", "--explain", "h.png", "x.png")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == "error: --explain needs the optional Captum package; install it with " \
+                            "pip install 'cifarctl[explain]'\n"
 
 
 def test_debug_variable_shows_the_traceback(cli, monkeypatch):

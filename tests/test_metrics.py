@@ -40,7 +40,9 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
     result = cli("train", "--epochs", "2", "--log-every", "10", "--seed", "5", "--eval-every", "1")
     assert result.exit_code == 0, result.stderr
     records = _records(tmp_path / "cifar_net.metrics.jsonl")
-    assert records[0] == {"kind": "run", "dataset": "cifar10", "classes": 10}  # what the run trains on, first
+    assert records[0] == {"kind": "run", "dataset": "cifar10", "classes": 10,  # what the run trains on, first
+                          "batch_size": 4, "batch_fitted_from": None, "class_weights": None,
+                          "class_weights_from": None, "init_from": None, "freeze_backbone": False}
     steps = [record for record in records if record["kind"] == "step"]
     epochs = [record for record in records if record["kind"] == "epoch"]
     assert len(steps) == 2 * (STEPS_PER_EPOCH // 10) and len(epochs) == 2
@@ -180,7 +182,8 @@ def test_the_log_starts_with_what_the_run_trains_on_once_even_after_a_resume(cli
     resumed = cli(*args, "--epochs", "2", "--resume")
     assert resumed.exit_code == 0, resumed.stderr
     records = _records(tmp_path / "cifar_net.metrics.jsonl")
-    assert records[0] == {"kind": "run", "dataset": "cifar100", "classes": 100}
+    assert {key: records[0][key] for key in ("kind", "dataset", "classes")} == {
+        "kind": "run", "dataset": "cifar100", "classes": 100}
     assert [record["kind"] for record in records].count("run") == 1
     assert [record["epoch"] for record in records if record["kind"] == "epoch"] == [1, 2]
 

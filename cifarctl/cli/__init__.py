@@ -12,5 +12,6 @@
     progress_events.py        the Events the core reports to, drawn live or as plain lines
     progress_text.py          amounts, rates and clock times as text
     pictures.py, sparkline.py images and series drawn as text
+    explained.py              --explain of predict and evaluate: heatmaps computed, drawn, in --json
     completions.py            shell-completion scripts
 """

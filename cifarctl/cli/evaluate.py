@@ -78,6 +78,11 @@ def evaluate(
         "--save-confusion", help="Also write the confusion matrix as a labelled heat map PNG.") = None,
     save_mistakes: png_output_option(
         "--save-mistakes", help="Also write the most confidently misclassified images as a PNG grid.") = None,
+    explain: png_output_option(
+        "--explain",
+        help="Also write the most confident mistakes with where the network looked for the class it chose "
+             "(Grad-CAM heatmaps beside the top classes) as a PNG. Needs the optional extra: "
+             "pip install 'cifarctl[explain]'.") = None,
     save_reliability: png_output_option(
         "--save-reliability",
         help="Also write the reliability diagram (accuracy against confidence in 15 bins) as a PNG.") = None,
@@ -90,7 +95,7 @@ def evaluate(
 
     paths = list(dict.fromkeys([*(model or []), *(models or [])])) or [DEFAULT_MODEL_FILE]
     pictures_asked = {"--save-confusion": save_confusion, "--save-mistakes": save_mistakes,
-                      "--save-reliability": save_reliability}
+                      "--save-reliability": save_reliability, "--explain": explain}
     if len(paths) > 1 and any(pictures_asked.values()):
         asked = ", ".join(option for option, path in pictures_asked.items() if path is not None)
         raise UsageError(f"{asked} draws one model; give one model file, or drop it to compare {len(paths)}")
@@ -113,7 +118,11 @@ def evaluate(
 
     config, ui = start(ctx)
     check_png_outputs(config.data_dir, inputs=tuple(paths), save_confusion=save_confusion, save_mistakes=save_mistakes,
-                      save_reliability=save_reliability)
+                      save_reliability=save_reliability, explain=explain)
+    if explain is not None:
+        from cifarctl.inference.explain import require_captum
+
+        require_captum()
     torch_device = resolve_device(config.device)
     trained_models = [load_trained_model(path, torch_device) for path in paths]
     place = dataset_of_models(trained_models, config.data_dir, dataset_option(config))
@@ -143,9 +152,17 @@ def evaluate(
     # readable(): matplotlib cannot draw the lone surrogates of a file name that is not UTF-8
     model_label = readable(f"{trained.describe()} ({path})")
     pictures = save_pictures(result, data, save_confusion, save_mistakes, model_label, save_reliability)
+    explained = None
+    if explain is not None:
+        from cifarctl.cli.explained import explain_mistakes
+
+        explained = explain_mistakes(trained, result, data, use_tta, explain)
+        pictures["explain"] = explain
     if json_output:
         document = result.as_json()
         document["model"] = model_json(path, trained, count_parameters)
+        if explained is not None:
+            document["explained_mistakes"] = explained
         if pictures:
             document["pictures"] = {name: str(picture) for name, picture in pictures.items()}
         ui.print_json(document)
@@ -169,7 +186,8 @@ def evaluate(
     ui.print(most_confused_table(result) if has_many_classes(result) else confusion_table(result))
     ui.print(calibration_line(result))
     for name, picture in pictures.items():
-        ui.info(f"saved the {name} picture to {picture}")
+        what = "where the network looked in its mistakes" if name == "explain" else f"the {name} picture"
+        ui.info(f"saved {what} to {picture}")
 
 
 def images_of(place, split: str, trained, path: Path):

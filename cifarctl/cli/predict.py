@@ -53,6 +53,11 @@ def predict(
     save: png_output_option(
         "--save",
         help=f"Also write the images (the first {GRID_MAX_IMAGES}) with their predicted classes as one PNG.") = None,
+    explain: png_output_option(
+        "--explain",
+        help=f"Also write where the network looked for each image's top class (Grad-CAM heatmaps of the first "
+             f"{GRID_MAX_IMAGES} images, beside their top classes) as one PNG; with --json, every image's heatmap "
+             "is in the output too. Needs the optional extra: pip install 'cifarctl[explain]'.") = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Stop at the first unreadable file instead of skipping it.")] = False,
     batch_size: InferenceBatchSizeOption = EVALUATION_BATCH,
@@ -68,7 +73,11 @@ def predict(
     from cifarctl.errors import CifarctlError, UsageError
     config, ui = start(ctx)
     paths = _input_paths(inputs or [])
-    check_png_outputs(config.data_dir, inputs=(model, *paths), save=save)
+    check_png_outputs(config.data_dir, inputs=(model, *paths), save=save, explain=explain)
+    if explain is not None:
+        from cifarctl.inference.explain import require_captum
+
+        require_captum()
     if not paths:
         raise UsageError("give image files or folders to classify (or '-' to read their names from stdin)")
 
@@ -94,13 +103,22 @@ def predict(
         events = ui.events() if len(listing.files) >= PROGRESS_MIN_IMAGES else Events()
         result = predict_files(trained, decoder, torch_device, top=top, tta=trained.tta if tta is None else tta,
                                batch_size=batch_size, strict=strict, failures=listing.failures,
-                               keep_images=save is not None or with_thumbnails, events=events)
+                               keep_images=save is not None or explain is not None or with_thumbnails,
+                               events=events)
+    if explain is not None:
+        from cifarctl.cli.explained import predicted_heatmaps
+
+        heat = predicted_heatmaps(trained, result)
     for failure in result.failures:
         ui.warning(f"skipped {failure.path}: {failure.reason}")
     if json_output:
         document = result.as_json()
         document["model"] = {"path": str(model), "name": trained.info.name, **trained.info.options,
                              **trained.made_by.as_json()}
+        if explain is not None:
+            from cifarctl.cli.explained import add_heatmaps_to_json
+
+            add_heatmaps_to_json(document, heat)
         ui.print_json(document)
     elif table:
         ui.print(_table(result, with_thumbnails, ui.out.size.width))
@@ -115,6 +133,11 @@ def predict(
         _save_grid(result, save)
         shown = min(len(result.paths), GRID_MAX_IMAGES)
         ui.info(f"saved {shown} image{'s' if shown != 1 else ''} with their predictions to {save}")
+    if explain is not None and result.paths:
+        from cifarctl.cli.explained import save_predicted
+
+        shown = save_predicted(result, heat, explain, trained, GRID_MAX_IMAGES)
+        ui.info(f"saved where the network looked for {shown} image{'s' if shown != 1 else ''} to {explain}")
     if result.failures:
         read = len(result.paths)
         raise CifarctlError(f"{len(result.failures)} of {read + len(result.failures)} inputs could not be read "

@@ -47,6 +47,7 @@ def made_by_lines(made_by: MadeBy) -> list[str]:
     validation = settings.get("validation")
     if validation is not None and all(isinstance(validation.get(key), int) for key in ("size", "seed")):
         run.append(f"{validation['size']:,} images held out for validation (seed {validation['seed']})")
+    run += _fitted(settings)
     fields = ", ".join(f"{name} {_value(value)}" for name, value in recipe.items() if name != "name")
     return [
         f"made by {record['program']} {record['version']} on {_when(record['written'])} "
@@ -55,6 +56,28 @@ def made_by_lines(made_by: MadeBy) -> list[str]:
         + f" with the {recipe['name']} recipe on {settings['dataset']}: {', '.join(run)}",
         f"recipe: {fields}",
     ]
+
+
+def _fitted(settings: dict[str, Any]) -> list[str]:
+    """What a run fitted to its data and where it started, as clauses of the `trained:` line."""
+    clauses = []
+    if isinstance(settings.get("batch_fitted_from"), int):
+        clauses.append(f"batch fitted to the data from {settings['batch_fitted_from']}")
+    weights = settings.get("class_weights")
+    if isinstance(weights, dict) and isinstance(weights.get("weights"), list):
+        source = weights.get("file") or weights.get("source")
+        clauses.append(f"class weights from {source}")
+    start = settings.get("init_from")
+    if isinstance(start, dict) and isinstance(start.get("path"), str):
+        clause = f"started from {start['path']}"
+        if isinstance(start.get("md5"), str):
+            clause += f" (MD5 {start['md5'][:12]}…)"
+        if start.get("head_replaced"):
+            clause += ", head replaced"
+        if start.get("freeze_backbone"):
+            clause += ", backbone frozen"
+        clauses.append(clause)
+    return clauses
 
 
 def _when(written: str) -> str:

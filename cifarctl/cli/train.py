@@ -87,6 +87,16 @@ def _precision(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def _class_weights(value: str) -> str:
+    from cifarctl.data.class_balance import check_class_weights_option
+    from cifarctl.errors import UsageError
+
+    try:
+        return check_class_weights_option(value)
+    except UsageError as error:
+        raise typer.BadParameter(str(error).removeprefix(f"--class-weights {value}").lstrip(": ")) from None
+
+
 def _recipe_default(field: str) -> str:
     """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
     return ", ".join(f"{name} {getattr(registry.get(name).recipe, field):g}" for name in registry.names())
@@ -111,9 +121,17 @@ def train(
     model_option: Annotated[Optional[list[str]], typer.Option(
         "--model-option", metavar="NAME=VALUE", show_default=False, rich_help_panel=MODEL,
         help="A model option by name (repeatable), for families with options beyond --width.")] = None,
+    init_from: Annotated[Optional[Path], typer.Option(
+        "--init-from", metavar="MODEL", show_default=False, rich_help_panel=MODEL,
+        help="Start from this model file's weights (same family and size) instead of from scratch; its head is "
+        "replaced when the data's classes differ.")] = None,
+    freeze_backbone: Annotated[bool, typer.Option(
+        "--freeze-backbone", rich_help_panel=MODEL,
+        help="With --init-from: train only the head (the last layer); the rest keeps the file's weights.")] = False,
     batch_size: Annotated[Optional[int], typer.Option(
         "--batch-size", metavar="N", min=1, max=65_536, show_default=False, rich_help_panel=RECIPE,
-        help=_recipe_help("Images per mini-batch per process", "batch_size"))] = None,
+        help=_recipe_help("Images per mini-batch per process", "batch_size")[:-1] + "; halved for a small dataset "
+        "until an epoch has 8 steps, the rate with it).")] = None,
     lr: Annotated[Optional[str], typer.Option(
         "--lr", metavar="LR,...", callback=_rates, show_default=False, rich_help_panel=RECIPE,
         help=_recipe_help("Peak SGD learning rate", "lr")[:-1] + "; several, comma-separated, train a grid: "
@@ -127,6 +145,10 @@ def train(
     label_smoothing: Annotated[Optional[float], typer.Option(
         "--label-smoothing", metavar="S", callback=_fraction(1, "label smoothing"), show_default=False,
         rich_help_panel=RECIPE, help=_recipe_help("Cross-entropy label smoothing", "label_smoothing"))] = None,
+    class_weights: Annotated[str, typer.Option(
+        "--class-weights", metavar="auto|none|FILE", callback=_class_weights, rich_help_panel=RECIPE,
+        help="Weight the loss per class: auto = by inverse class frequency when the largest class has over 3x the "
+        "smallest's images; none; or a file of one weight per class (JSON list or object, or numbers).")] = "auto",
     precision: Annotated[Optional[str], typer.Option(
         "--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, show_default=False,
         rich_help_panel=RECIPE,
@@ -197,6 +219,7 @@ def train(
     from cifarctl.durations import parse_duration
     from cifarctl.errors import CifarctlError, UsageError
     from cifarctl.training.context import ResumePolicy
+    from cifarctl.training.data_fit import DataFit
     from cifarctl.training.runs import TrainingRequest, train_runs
     from cifarctl.training.settings import TrainSettings
     from cifarctl.training.sweep_plan import PlannedRun, plan_runs, repeat_seeds
@@ -210,15 +233,23 @@ def train(
     if seeds is not None and (repeats is not None or config.seed is not None):
         raise UsageError("--seeds lists every run's seed; drop --repeats and --seed (or the config's seed), "
                          "or use --repeats N --seed FIRST")
+    if init_from is not None:  # never written over: every output check (a sweep's too) keeps apart from it
+        from cifarctl.output_paths import remember_input
+
+        remember_input(init_from)
     check_output_file(output, "--output", data_dir=config.data_dir)
     if output.suffix == ".ckpt" or output.name.endswith(".metrics.jsonl"):
         raise typer.BadParameter(f"{output.name} looks like a checkpoint or metrics log name; use a .pth name",
                                  param_hint="'--output'")
+    if freeze_backbone and init_from is None:
+        raise UsageError("--freeze-backbone trains only the head of the model --init-from starts from; "
+                         "give --init-from MODEL, or drop --freeze-backbone")
     options = model_options(model_option, width=width)
     settings = TrainSettings.for_model(
         model, options, seed=config.seed, eval_every=eval_every, precision=precision, steps=steps,
         time_budget=parse_duration(time_budget) if time_budget else None,
-        threads=threads if threads is not None else config.threads, compile=compile_model, pick_size=not options,
+        threads=threads if threads is not None else config.threads, compile=compile_model,
+        pick_size=not options and init_from is None,
         epochs=epochs, batch_size=batch_size, lr=lr[0] if lr else None, momentum=momentum,
         weight_decay=weight_decay, label_smoothing=label_smoothing, log_every=log_every, dataset=config.dataset)
     if settings.time_budget:
@@ -235,7 +266,9 @@ def train(
     request = TrainingRequest(
         settings=settings, runs=tuple(runs), sweep=sweep, grid_option=grid[0], place=config.place(),
         device=config.device, policy=ResumePolicy(resume, restart, allow_other_data), val_split=val_split,
-        val_seed=val_seed, allow_download=not no_download, tensorboard=tensorboard)
+        val_seed=val_seed, allow_download=not no_download, tensorboard=tensorboard,
+        fit=DataFit(batch=batch_size is None, lr=lr is None, class_weights=class_weights), init_from=init_from,
+        freeze_backbone=freeze_backbone)
 
     def announce(index: int, run: PlannedRun) -> None:
         value = f"{grid[0]} {run.value:g}, " if grid[0] is not None else ""
@@ -277,7 +310,9 @@ def _report(ui, result, json_output: bool) -> None:
             ui.print(comparison_table(result))
         return
     from cifarctl.cli.sparkline import can_draw_unicode
-    from cifarctl.cli.train_reports import training_summary
+    from cifarctl.cli.train_reports import class_scores_line, training_summary
 
     ui.print("Finished Training")
     ui.print(training_summary(result, unicode=can_draw_unicode(ui.out)))
+    if result.class_scores is not None:
+        ui.print(class_scores_line(result.class_scores))

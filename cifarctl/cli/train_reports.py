@@ -26,6 +26,10 @@ def training_summary(result, unicode: bool = False) -> Table:
         held = settings.validation
         table.add_row("validation", f"{held['size']:,} of {held['of']:,} training images held out (--val-seed "
                                     f"{held['seed']})")
+    if settings.init_from is not None:
+        start = settings.init_from
+        table.add_row("started from", f"{start['path']}" + (", head replaced" if start["head_replaced"] else "")
+                      + (", backbone frozen" if start["freeze_backbone"] else ""))
     table.add_row("recipe", _recipe_line(settings, result.precision))
     table.add_row("epochs", f"{result.planned_epochs:.4g}")
     if result.processes > 1:
@@ -33,6 +37,8 @@ def training_summary(result, unicode: bool = False) -> Table:
                  f"{settings.batch_size} x {result.processes} processes")
     else:
         batch = f"batch size {settings.batch_size}"
+    if settings.batch_fitted_from is not None:
+        batch += f", fitted to the data from the recipe's {settings.batch_fitted_from}"
     table.add_row("steps", f"{result.steps:,} ({batch})")
     table.add_row("final loss", f"{result.final_loss:.3f} (mean over the last epoch)")
     if len(result.loss_history) >= 2:
@@ -76,3 +82,23 @@ def _recipe_line(settings, precision: str) -> str:
         parts.append(f"Lookahead every {recipe.lookahead} steps")
     parts.append(precision)
     return ", ".join(parts)
+
+
+CLASSES_LISTED = 10  # above this many classes the line names the worst five (all are in --json)
+
+
+def class_scores_line(scores) -> str:
+    """The end-of-training line on imbalanced data: macro-F1 and each class's recall, worst named."""
+    split = SPLIT_NAMES.get(scores.split, scores.split)
+    measured = [(name, value) for name, value in scores.recall.items() if value is not None]
+    listed = measured if len(measured) <= CLASSES_LISTED else sorted(measured, key=lambda item: item[1])[:5]
+    recalls = ", ".join(f"{name} {100 * value:.0f} %" for name, value in listed)
+    worst = scores.worst()
+    line = (f"Per class on the {scores.images:,} {split} images (imbalanced training data): macro-F1 "
+            f"{scores.macro_f1:.3f}, recall " + ("" if len(listed) == len(measured) else "of the worst five ")
+            + recalls)
+    if worst is not None:
+        line += f"; worst {worst[0]} {100 * worst[1]:.0f} %"
+    if len(listed) < len(measured):
+        line += f" (all {len(measured)} classes in --json)"
+    return line

@@ -18,5 +18,6 @@
     array_cache.py       the .npy array cache beside it
     memory.py            a dataset as uint8 tensors, and whole-batch operations
     validation.py        the seeded, class-balanced validation split
+    class_balance.py     images per class, how imbalanced, and --class-weights' weights
     guards.py            outputs never land inside a dataset
 """

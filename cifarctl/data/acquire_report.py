@@ -7,6 +7,7 @@ from pathlib import Path
 
 from cifarctl.data import image_folder
 from cifarctl.data.catalog import Classes
+from cifarctl.data.class_balance import Balance
 
 
 @dataclass
@@ -26,7 +27,8 @@ class AcquireReport:
         return self.folder.describe() if self.folder else []
 
     def as_json(self) -> dict:
-        found = self.folder.as_json() if self.folder else {"classes": None, "resized": None, "test_split": None}
+        found = self.folder.as_json() if self.folder else {"classes": None, "resized": None, "test_split": None,
+                                                              "balance": None}
         return {"action": self.action, "source": self.source, "path": str(self.path),
                 "counts": self.counts, "seconds": round(self.seconds, 3), "notes": self.notes,
                 "skipped": [{"path": str(path), "reason": reason} for path, reason in self.skipped], **found,
@@ -60,9 +62,12 @@ class FolderImport:
     classes: Classes
     resized: image_folder.Resized
     held_out: HeldOutTestSplit | None  # None: the folder's own test/
+    balance: Balance | None = None  # the training images per class
 
     def describe(self) -> list[str]:
         lines = [self.classes.describe()]
+        if self.balance is not None:
+            lines.append(self.balance.plan())
         if self.resized.images:
             lines.append(self.resized.describe())
         if self.held_out:
@@ -71,4 +76,5 @@ class FolderImport:
 
     def as_json(self) -> dict:
         return {"classes": list(self.classes.names), "resized": self.resized.as_json(),
-                "test_split": self.held_out.as_json() if self.held_out else None}
+                "test_split": self.held_out.as_json() if self.held_out else None,
+                "balance": self.balance.as_json() if self.balance else None}

@@ -12,6 +12,7 @@ from cifarctl.atomic_writes import atomic_replace_dir, temporary_dir_beside
 from cifarctl.data import image_folder, python_format
 from cifarctl.data.acquire_report import FolderImport, HeldOutTestSplit
 from cifarctl.data.catalog import Classes, Place
+from cifarctl.data.class_balance import balance_of
 from cifarctl.data.source_detection import check_builtin_classes
 from cifarctl.data.store import install, layout
 from cifarctl.errors import UsageError
@@ -86,7 +87,8 @@ def install_from_image_folder(folder: image_folder.FolderLayout, place: Place, w
         md5s = {name: md5_of(staged / name) for name in files_format.REQUIRED_FILES}
         counts = install(staged, place.spec, description, md5s)
         atomic_replace_dir(staged, place.folder)
-    return counts, FolderImport(classes, image_folder.Resized.from_sizes(sizes), held_out)
+    balance = balance_of(splits["train"][1].tolist(), classes.names)
+    return counts, FolderImport(classes, image_folder.Resized.from_sizes(sizes), held_out, balance)
 
 
 def _bytes_to_write(splits: dict[str, tuple[np.ndarray, np.ndarray]], filenames: dict[str, list[str]]) -> int:

@@ -9,6 +9,7 @@
     prediction.py      classifying image files (decoded in worker processes)
     images.py          decoding user images to 32x32 RGB
     export.py          TorchScript, exported programs and ONNX, each reloaded and checked
+    explain.py         Grad-CAM heatmaps of the top class, with the optional Captum (--explain)
 """
 
 # Images per forward pass when a trained model classifies a split or image files (evaluate,

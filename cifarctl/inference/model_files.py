@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 
 from cifarctl.data.catalog import DEFAULT_DATASET, MAX_CLASSES, SHORT_NAMES, Classes, class_name_problem
+from cifarctl.data.pixels import SIDE
 from cifarctl.errors import CheckpointError, UsageError
 from cifarctl.inference.provenance import (
     BEFORE_RECORDS,
@@ -65,6 +66,7 @@ class TrainedModel:
     dataset: str = DEFAULT_DATASET  # what it was trained on
     made_by: MadeBy = BEFORE_RECORDS  # what made it: the cifarctl version, the run's settings (or why unknown)
     run_settings: dict[str, Any] | None = None  # the settings of the run that made it, where the file records them
+    image_size: tuple[int, int] = (SIDE, SIDE)  # (height, width) of the images it was trained on
 
     def describe(self) -> str:
         return self.info.describe()
@@ -96,6 +98,7 @@ def model_document(info: ModelInfo, state_dict: dict[str, torch.Tensor], tta: bo
         "dataset": dataset,
         "classes": list(classes),
         "tta": tta,
+        "image_size": [SIDE, SIDE],  # every dataset cifarctl stores is 32x32; `train --init-from` checks it
         "state_dict": state_dict,
     }
     if validation is not None:
@@ -130,7 +133,7 @@ def load_trained_model(path: Path, device: torch.device | str = "cpu") -> Traine
     network = network.to(device, memory_format=inference_layout(precision, torch.device(device))).eval()
     made_by = _recorded_made_by(document)
     return TrainedModel(network, info, mean, std, tta, path, precision, validation, classes, dataset, made_by,
-                        _recorded_run_settings(document, made_by))
+                        _recorded_run_settings(document, made_by), _recorded_image_size(document, path))
 
 
 def check_classes_match(trained: TrainedModel, classes: Classes, dataset: str) -> None:
@@ -178,6 +181,18 @@ def _recorded_validation(document: Any) -> dict[str, Any] | None:
         settings = document.get("settings")
         return settings.get("validation") if isinstance(settings, dict) else None
     return document.get("validation") if document.get("format") == MODEL_FORMAT else None
+
+
+def _recorded_image_size(document: Any, path: Path) -> tuple[int, int]:
+    """The (height, width) a model file records; files without the record (and bare state_dicts,
+    and checkpoints) were trained on 32x32 images, the only size cifarctl has stored."""
+    if not isinstance(document, dict) or document.get("format") != MODEL_FORMAT or "image_size" not in document:
+        return SIDE, SIDE
+    size = document["image_size"]
+    if (not isinstance(size, list) or len(size) != 2
+            or not all(isinstance(side, int) and not isinstance(side, bool) and 0 < side <= 65_536 for side in size)):
+        raise CheckpointError(f"{path} records its image size in a form that cannot be read; it is damaged")
+    return size[0], size[1]
 
 
 def _recorded_made_by(document: Any) -> MadeBy:

@@ -61,6 +61,13 @@ class Family:
     # Sizes --time-budget picks from, smallest first, each with the epochs it needs to be worth its
     # slower steps: the largest whose measured speed affords that many epochs is trained.
     budget_sizes: tuple[tuple[dict[str, int], float], ...] = ()
+    # Module paths in the network (as `model.get_submodule` takes them). `head`: the last layer, one
+    # output per class: what `train --init-from` replaces when the classes differ and the one part
+    # `--freeze-backbone` trains. `explain_layer`: the last convolutional block, whose output
+    # Grad-CAM weighs by its gradient for `predict --explain` (the usual choice: the last layer
+    # that still has a picture's layout, so the most class-specific one that can say where).
+    head: str = ""
+    explain_layer: str = ""
 
     @property
     def network_module(self) -> str:

@@ -1,4 +1,5 @@
 """Pictures: captioned image grids and matplotlib figures, all written as PNG files atomically.
 
-Image grids with captions (preview, predict, mistakes) and matplotlib figures (training
-curves, confusion matrices)."""
+Image grids with captions (preview, predict, mistakes), heatmaps over images beside their top
+classes (`heatmaps.py`: `--explain`) and matplotlib figures (training curves, confusion
+matrices)."""

@@ -61,7 +61,7 @@ def save_grid(images, path: Path, captions: list[str] | None = None, scale: int 
             shown = lines[index]
             middle = y + tile_h + band / 2
             for number, line in enumerate(shown):
-                text = _cut_to_width(draw, line, font, tile_w + padding)
+                text = cut_to_width(draw, line, font, tile_w + padding)
                 offset = (number - (len(shown) - 1) / 2) * line_height
                 draw.text((x + tile_w / 2, middle + offset), text, fill="black", font=font, anchor="mm")
     with atomic_write(Path(path)) as handle:
@@ -76,10 +76,10 @@ def caption_font_size(scale: int) -> int:
 def _fitting_font(draw, captions: list[str], size: int, width: int):
     """The largest font up to `size` (down to MIN_FONT_SIZE) in which every caption fits `width`."""
     plain = all(text.isascii() for text in captions)
-    font = _caption_font(size, plain)
+    font = caption_font(size, plain)
     while size > MIN_FONT_SIZE and any(draw.textlength(text, font=font) > width for text in captions):
         size -= 1
-        font = _caption_font(size, plain)
+        font = caption_font(size, plain)
     return font
 
 
@@ -97,13 +97,13 @@ def _caption_lines(draw, text: str, font, width: int) -> list[str]:
     return [text[:best].rstrip(), text[best:]]
 
 
-def _cut_to_width(draw, text: str, font, width: int) -> str:
+def cut_to_width(draw, text: str, font, width: int) -> str:
     while text and draw.textlength(text, font=font) > width:
         text = text[:-1]
     return text
 
 
-def _caption_font(size: int, plain: bool = True):
+def caption_font(size: int, plain: bool = True):
     """Pillow's own font for plain ASCII captions; for other names (navío, Ünïcode, ☂) the
     DejaVu Sans that matplotlib ships, which has their letters (not CJK: those stay boxes)."""
     from PIL import ImageFont

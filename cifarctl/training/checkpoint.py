@@ -228,6 +228,10 @@ def _shown(key: str, value: Any) -> Any:
         return f"--val-split {value.get('size')} --val-seed {value.get('seed')}"
     if key == "classes" and isinstance(value, list):
         return f"of {len(value)} ({', '.join(map(str, value[:3]))}{', ...' if len(value) > 3 else ''})"
+    if key == "init_from":
+        return f"--init-from {value.get('path')}" if isinstance(value, dict) else "no --init-from"
+    if key == "class_weights":
+        return f"class weights from {value.get('file') or value.get('source')}" if isinstance(value, dict) else "none"
     return "none" if key == "validation" and value is None else value
 
 

@@ -120,9 +120,20 @@ class MetricsLog:
                 self.sink.close()
 
 
-def run_header(dataset: str, classes: int) -> dict[str, Any]:
-    """The log's first record: what the run trains on."""
-    return {"kind": "run", "dataset": dataset, "classes": classes}
+def run_header(dataset: str, classes: int, settings: Any = None) -> dict[str, Any]:
+    """The log's first record: what the run trains on, and (given the run's `TrainSettings`) how it
+    was fitted to that data and where its weights started."""
+    header = {"kind": "run", "dataset": dataset, "classes": classes}
+    if settings is not None:
+        weights = settings.class_weights
+        header.update({
+            "batch_size": settings.batch_size, "batch_fitted_from": settings.batch_fitted_from,
+            "class_weights": None if weights is None else weights["weights"],
+            "class_weights_from": None if weights is None else weights.get("file") or weights["source"],
+            "init_from": None if settings.init_from is None else settings.init_from["path"],
+            "freeze_backbone": bool(settings.init_from and settings.init_from["freeze_backbone"]),
+        })
+    return header
 
 
 MAX_LOG_BYTES = 1 << 30  # a line is about 200 bytes: millions of logged steps

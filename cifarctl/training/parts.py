@@ -28,7 +28,9 @@ from cifarctl.recipes.optimizers import make_optimizer
 from cifarctl.recipes.precision import resolve_precision
 from cifarctl.recipes.schedules import ConstantRate, StepSchedule, make_schedule
 from cifarctl.training.distributed import ALONE, Cluster, wrapped
+from cifarctl.training.init_from import start_from
 from cifarctl.training.settings import TrainSettings
+from cifarctl.training.weighted_loss import make_criterion
 
 
 @dataclass
@@ -90,6 +92,7 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
     network = build_model(info).to(device, memory_format=memory_format)
     hooks = hooks_of(family)
     hooks.prepare(network, images)  # the family's prepare hook sees them normalised
+    start_from(network, settings)  # --init-from: a trained model's weights (and --freeze-backbone)
     model = wrapped(network, device, cluster)
     if settings.compile:
         model = compiled(model, device.type, events)
@@ -103,6 +106,6 @@ def build_parts(settings: TrainSettings, device: torch.device, images: torch.Ten
         # The batch's mean, as the tutorial's. Under torchrun each process takes the mean of its
         # share and DistributedDataParallel averages the processes' gradients: the global batch's
         # mean whenever the shares are equal (every step but, at most, an epoch's short last one).
-        criterion=nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing),
+        criterion=make_criterion(settings, device),  # the recipe's cross-entropy; --class-weights weight it
         precision=precision, memory_format=memory_format, mean=mean, std=std,
     )

@@ -17,6 +17,7 @@ from cifarctl.devices import describe as describe_device
 from cifarctl.durations import format_duration
 from cifarctl.errors import CifarctlError
 from cifarctl.training.context import Context
+from cifarctl.training.data_fit import batch_note, describe_weights
 from cifarctl.training.distributed import backend as dist_backend
 from cifarctl.training.distributed import mean_over_ranks
 from cifarctl.training.metrics import MetricsLog, run_header
@@ -69,7 +70,7 @@ class Progress:
         if self.run.saved is not None:
             self.resumed(state)
         self.metrics.open(state.metrics_bytes if self.run.saved is not None else None,
-                          run_header(self.settings.dataset, len(self.settings.classes)))
+                          run_header(self.settings.dataset, len(self.settings.classes), self.settings))
         try:
             self.started(state)
             yield
@@ -88,6 +89,8 @@ class Progress:
         line = (f"training {parts.info.describe()} on {images} on {describe_device(parts.device)}, "
                 f"{settings.recipe.name} recipe ({self._length()}, batch {settings.batch_size}, "
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
+        for note in (batch_note(settings, self.run.images, self.cluster.world_size), describe_weights(settings)):
+            line += f", {note}" if note else ""
         if parts.precision != "fp32":
             line += f", {parts.precision}"
         if parts.device.type == "cpu":

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cifarctl.models import ModelInfo
 from cifarctl.training.metrics import clean_number
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
+
+if TYPE_CHECKING:
+    from cifarctl.training.class_report import ClassScores
 
 
 @dataclass
@@ -31,6 +34,7 @@ class TrainResult:
     loss_history: tuple[float, ...] = ()  # the running-loss values logged during this run
     test_accuracy: float | None = None  # from the last --eval-every pass, if any
     evaluated_on: str = "test"  # the split --eval-every measured: "val" when one is held out
+    class_scores: ClassScores | None = None  # macro-F1 and recall per class, measured at the end on imbalanced data
 
     @property
     def output(self) -> Path:
@@ -61,4 +65,5 @@ class TrainResult:
             "metrics": str(self.files.metrics),
             "resumed_from": None if self.resumed_from is None
             else {"epoch": self.resumed_from[0] + 1, "step": self.resumed_from[1]},
+            "class_scores": None if self.class_scores is None else self.class_scores.as_json(),
         }

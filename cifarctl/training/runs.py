@@ -30,6 +30,7 @@ from cifarctl.models import ModelInfo, expected_shapes
 from cifarctl.output_paths import check_free_space, check_outputs_distinct
 from cifarctl.path_kinds import resolved
 from cifarctl.training.context import Context, ResumePolicy
+from cifarctl.training.data_fit import DataFit, fit_to_data
 from cifarctl.training.distributed import Cluster, cluster_from_environment, device_for, join, leave, on_main
 from cifarctl.training.loop import train
 from cifarctl.training.result import TrainResult
@@ -52,6 +53,9 @@ class TrainingRequest:
     val_seed: int = 0
     allow_download: bool = True
     tensorboard: Path | None = None
+    fit: DataFit = DataFit()  # what is fitted to the data: the batch, the rate, the class weights
+    init_from: Path | None = None  # --init-from: a model file to start from
+    freeze_backbone: bool = False  # --freeze-backbone: only the head of that model trains
 
 
 def train_runs(request: TrainingRequest, events: Events, started: float | None = None,
@@ -82,10 +86,16 @@ def train_runs(request: TrainingRequest, events: Events, started: float | None =
 
 def _train_with_data(request: TrainingRequest, cluster: Cluster, device, events: Events, started: float | None,
                      announce: Callable[[int, PlannedRun], None]) -> TrainResult | SweepResult:
+    from cifarctl.training.init_from import read_start
+
+    start = read_start(request.init_from, request.settings) if request.init_from is not None else None
     on_main(lambda: ensure_dataset(request.place, allow_download=request.allow_download, events=events), cluster)
     resumed = [run.files for run in request.runs] if request.policy.resume else []
     data, validation, settings = held_out(load_split(request.place, "train"), request.settings, request.val_split,
                                           request.val_seed, resumed, cluster)
+    settings = fit_to_data(settings, data, cluster.world_size, request.fit)
+    if start is not None:
+        settings = _started_from(start, request, data, settings, events)
     measured_on = validation
     if measured_on is None and (request.sweep or settings.eval_every):
         measured_on = load_split(request.place, "test")
@@ -98,7 +108,30 @@ def _train_with_data(request: TrainingRequest, cluster: Cluster, device, events:
         if request.sweep:
             return run_sweep(settings, list(request.runs), request.grid_option, data, measured_on, request.policy,
                              context, announce)
-        return train(settings, data, request.runs[0].files, measured_on, request.policy, context)
+        result = train(settings, data, request.runs[0].files, measured_on, request.policy, context)
+    return _with_class_scores(result, settings, data, validation, request, cluster, device)
+
+
+def _started_from(start, request: TrainingRequest, data: Split, settings: TrainSettings,
+                  events: Events) -> TrainSettings:
+    """The settings recording --init-from's file (checked against the data), said in one line."""
+    from cifarctl.training.init_from import describe_start, start_record
+
+    record = start_record(request.init_from, start, data, request.freeze_backbone)
+    events.message(describe_start(record, start.classes, data))
+    return dataclasses.replace(settings, init_from=record)
+
+
+def _with_class_scores(result: TrainResult, settings: TrainSettings, data: Split, validation: Split | None,
+                       request: TrainingRequest, cluster: Cluster, device) -> TrainResult:
+    """On imbalanced data, the finished model's macro-F1 and per-class recall on the held-out
+    split (the validation split, else the test split), as `evaluate` measures them."""
+    from cifarctl.training.class_report import measure_classes, reports_classes
+
+    if not cluster.is_main or not reports_classes(settings, data):
+        return result
+    held = validation if validation is not None else load_split(request.place, "test")
+    return dataclasses.replace(result, class_scores=measure_classes(result.output, held, device))
 
 
 def check_outputs(request: TrainingRequest) -> None:

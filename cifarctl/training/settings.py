@@ -32,6 +32,13 @@ class TrainSettings:
     validation: dict[str, Any] | None = None  # the held-out split (ValidationSplit.as_dict()), if any
     dataset: str = DEFAULT_DATASET  # what it trains on (--dataset)
     classes: tuple[str, ...] = SHORT_NAMES  # the dataset's class names, in label order: the head's outputs
+    # Fitted to the data (training/data_fit.py): the recipe's batch when a small dataset halved it,
+    # and the loss's class weights ({"source": "auto" or "file", "file", "weights"}; None: none).
+    batch_fitted_from: int | None = None
+    class_weights: dict[str, Any] | None = None
+    # Where the weights started (training/init_from.py): a model file, recorded with its MD5, whether
+    # its head was replaced and whether the backbone trains; None: from scratch.
+    init_from: dict[str, Any] | None = None
 
     @classmethod
     def for_model(cls, name: str, options: dict[str, Any] | None = None, *, seed: int = 0, eval_every: int = 0,
@@ -92,4 +99,9 @@ class TrainSettings:
                 "time_budget": self.time_budget, "threads": self.threads, "compile": self.compile,
                 "val_split": None if self.validation is None else self.validation["size"],
                 "val_seed": None if self.validation is None else self.validation["seed"],
-                "dataset": self.dataset, "classes": len(self.classes)}
+                "dataset": self.dataset, "classes": len(self.classes), "batch_fitted_from": self.batch_fitted_from,
+                "class_weights": None if self.class_weights is None else self.class_weights["weights"],
+                "class_weights_from": None if self.class_weights is None
+                else self.class_weights.get("file") or self.class_weights["source"],
+                "init_from": None if self.init_from is None else self.init_from["path"],
+                "freeze_backbone": bool(self.init_from and self.init_from.get("freeze_backbone"))}

@@ -26,4 +26,5 @@ FAMILY = Family(
     options=(ModelOption("width", 64, 8, 1024, "channels of the first block"),
              ModelOption("widen", 2, 1, 8, "how many times wider the second and third blocks are (airbench94: 4)")),
     budget_sizes=(({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, FAST_WIDE_MIN_EPOCHS)),
+    head="head", explain_layer="blocks.2",  # blocks.2: the third block's output, 3x3 (network.py)
 )

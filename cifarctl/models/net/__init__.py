@@ -17,4 +17,5 @@ FAMILY = Family(
     options=(ModelOption("width", 6, 1, 4096, "channels of the first conv (the tutorial's GPU experiment)"),),
     normalization=TUTORIAL_MEAN_STD,
     plain_state_dict=True,
+    head="fc3", explain_layer="conv2",
 )

@@ -15,4 +15,5 @@ FAMILY = Family(
                   epoch_report=True, log_every=100),
     cpu_note="slow on a CPU: about 40 images/s on 2 cores, meant for a GPU",
     images_per_second_cpu=40.0,
+    head="fc", explain_layer="layer4",
 )
