@@ -61,6 +61,9 @@ class Family:
     # Sizes --time-budget picks from, smallest first, each with the epochs it needs to be worth its
     # slower steps: the largest whose measured speed affords that many epochs is trained.
     budget_sizes: tuple[tuple[dict[str, int], float], ...] = ()
+    # What `tune` searches by default, as `--space` writes it ("lr=0.2:2:log", "width=32,64,96"):
+    # settings by name (models/search_space.py), each a range, choices, or one value that fixes it.
+    search_space: tuple[str, ...] = ()
 
     @property
     def network_module(self) -> str:

@@ -17,4 +17,5 @@ FAMILY = Family(
     options=(ModelOption("width", 6, 1, 4096, "channels of the first conv (the tutorial's GPU experiment)"),),
     normalization=TUTORIAL_MEAN_STD,
     plain_state_dict=True,
+    search_space=("lr=0.0003:0.01:log", "momentum=0.8:0.95", "width=6,16,32"),  # `tune`'s default space
 )
