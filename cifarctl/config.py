@@ -66,6 +66,7 @@ class Config:
     # Where each value that is not a default came from ("cifarctl.toml", "$CIFARCTL_SEED",
     # "option"), for `-v` to show a user why a setting has the value it has.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    config_file: Path | None = field(default=None, compare=False)  # the file read, if any (tune writes there)
 
     def with_flags(self, **flags: Any) -> Config:
         """A copy with every flag the user actually gave (not None) applied and validated."""
@@ -273,4 +274,4 @@ def load_config(
         sources.update(dict.fromkeys(from_file, str(path)))
     for name, (value, variable) in _environment_values(environ).items():
         values[name], sources[name] = value, variable
-    return kind(**values, sources=sources).with_flags(**flags)
+    return kind(**values, sources=sources, config_file=path).with_flags(**flags)
