@@ -238,3 +238,39 @@ def test_without_optuna_one_line_names_the_extra(cli, monkeypatch):
     result = cli("tune", "--steps", "5")
     assert result.exit_code == 1
     assert result.stderr.strip() == "error: cifarctl tune needs Optuna, an optional extra: pip install 'cifarctl[tune]'"
+
+
+@pytest.mark.slow
+def test_jobs_run_trials_side_by_side_on_their_share_of_the_cores(cli, data_dir, tmp_path, monkeypatch):
+    import torch
+
+    monkeypatch.setattr("cifarctl.cpu_threads.cores_available", lambda: 2)
+    result = cli("tune", *[arg for arg in TINY if arg not in ("--threads", "1")], "--trials", "3", "--jobs", "2",
+                 "--confirm-seeds", "0", "--json")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["counts"]["complete"] >= 3 and document["jobs"] == 2
+    assert "2 processes, 1 CPU thread each" in result.stderr
+    for trial in document["trials"]:
+        made_by = torch.load(trial["output"], weights_only=True)["made_by"]
+        assert made_by["settings"]["threads"] == 1  # 2 cores shared by 2 processes
+
+
+@pytest.mark.slow
+def test_under_torchrun_every_process_trains_each_trial(data_dir, tmp_path):
+    import os
+    import subprocess
+
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+               "cifarctl", "--data-dir", str(data_dir), "tune", *TINY, "--trials", "2", "--confirm-seeds", "0",
+               "--json"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    document = json.loads(done.stdout)  # one document: rank 0 alone reports
+    assert document["counts"]["complete"] == 2
+    assert done.stderr.count("study net-cifar10") == 1 and "each trial on 2 processes (torchrun)" in done.stderr
+    import torch
+
+    assert torch.load(tmp_path / "tune" / "net-cifar10" / "trial-0001.pth", weights_only=True)["made_by"][
+        "processes"] == 2

@@ -72,6 +72,7 @@ class StudyDisplay(StudyEvents):
         done = opened.counts.get("complete", 0) + opened.counts.get("pruned", 0)
         held = f"{opened.held_out:,} held out for validation"
         machine = f", {opened.jobs} processes" if opened.jobs > 1 else ""
+        machine += f", each trial on {opened.processes} processes (torchrun)" if opened.processes > 1 else ""
         if opened.threads:
             machine += f", {opened.threads} CPU thread{'s' if opened.threads != 1 else ''} each"
         self.inner.message(

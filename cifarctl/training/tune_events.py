@@ -32,6 +32,7 @@ class StudyOpened:
     jobs: int
     threads: int | None  # CPU threads per trial (None: measured at each trial's start)
     abandoned: tuple[int, ...] = ()  # trials left running by a process that ended, failed now
+    processes: int = 1  # torchrun's processes, which train every trial together
 
 
 class StudyEvents(Events):

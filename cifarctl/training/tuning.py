@@ -13,6 +13,7 @@ asked). Under torchrun, rank 0 talks to Optuna and every rank trains each trial 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -152,11 +153,11 @@ def _tune(request: TuneRequest, cluster: Cluster, device, events: StudyEvents) -
     base_settings = TrainSettings.for_model(request.model, dataset=request.place.spec.name)
     data, validation, measured = held_out(load_split(request.place, "train"), base_settings, request.val_split,
                                           request.val_seed, [], cluster)
-    handle = StudyHandle(request)
-    opened = on_main(lambda: handle.open(data.classes.names, measured.validation, len(data), len(validation)),
-                     cluster)
-    events.study_opened(opened)
     threads = request.threads if request.threads or request.jobs == 1 else max(1, _cores() // request.jobs)
+    handle = StudyHandle(request)
+    opened = on_main(lambda: handle.open(data.classes.names, measured.validation, len(data), len(validation),
+                                         threads), cluster)
+    events.study_opened(dataclasses.replace(opened, processes=cluster.world_size))
     base = RunBase(request.model, opened.seed, request.time_budget, request.steps, request.epochs, threads,
                    request.precision, request.place.spec.name, measured.validation)
     with StopRequest() as stop, _worded(stop):
@@ -194,8 +195,8 @@ class StudyHandle:
         self.study: Any = None
         self.current: Any = None  # Optuna's running trial
 
-    def open(self, classes: tuple[str, ...], validation: dict[str, Any], train_images: int,
-             held: int) -> StudyOpened:
+    def open(self, classes: tuple[str, ...], validation: dict[str, Any], train_images: int, held: int,
+             threads: int | None = None) -> StudyOpened:
         request = self.request
         storage = studies.open_storage(request.storage)
         seed = request.seed
@@ -215,7 +216,7 @@ class StudyHandle:
                            tuple(dimension.name for dimension in request.space if not dimension.fixed), counts,
                            max(0, request.trials - done - counts.get("running", 0)), request.trials, train_images,
                            held, studies.describe_length(request.length), request.pruner, seed, request.jobs,
-                           request.threads, tuple(abandoned))
+                           threads, tuple(abandoned))
 
     def ask(self) -> tuple[int, dict[str, Any], dict[str, Any]] | None:
         """The next trial's number, searched and fixed settings; None once the study holds enough."""
