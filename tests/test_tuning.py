@@ -149,9 +149,11 @@ def test_a_study_that_belongs_elsewhere_says_why_in_one_line():
     from cifarctl.training.study import identity_problem
 
     wanted = {"model": "fast", "dataset": "cifar10", "length": {"time_budget": 120.0, "steps": None, "epochs": None},
-              "validation": {"size": 5000, "seed": 0, "of": 50000, "fingerprint": "ab"}, "seed": 0}
+              "validation": {"size": 5000, "seed": 0, "of": 50000, "fingerprint": "ab"}, "seed": 0, "precision": None}
     assert identity_problem(dict(wanted), wanted) is None
     assert identity_problem({**wanted, "dataset": "cifar100"}, wanted).startswith(
         "tunes fast on cifar100, not fast on cifar10")
     assert identity_problem({**wanted, "length": {"time_budget": None, "steps": 50, "epochs": None}}, wanted) == (
         "trains each trial for --steps 50, not --time-budget 2m00s; ask for the same, or choose another --study")
+    assert identity_problem({**wanted, "precision": "fp32"}, wanted) == (
+        "trains its trials with --precision fp32; rerun with --precision fp32, or choose another --study")

@@ -23,9 +23,10 @@ def value_text(value: Any) -> str:
 
 
 def state_text(record: TrialRecord) -> str:
-    if record.state == "complete":
-        return "complete"
-    return f"{record.state}: {record.note}" if record.note else record.state
+    """"complete", "pruned after epoch 2", "diverged: the loss became nan …", "failed: interrupted"."""
+    if record.state == "complete" or not record.note:
+        return record.state
+    return record.note if record.state == "pruned" else f"{record.state}: {record.note}"
 
 
 def clock(seconds: float | None) -> str:

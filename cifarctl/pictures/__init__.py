@@ -1,4 +1,4 @@
 """Pictures: captioned image grids and matplotlib figures, all written as PNG files atomically.
 
 Image grids with captions (preview, predict, mistakes) and matplotlib figures (training
-curves, confusion matrices)."""
+curves, confusion matrices, a tuning study's history: `tuning_plots.py`)."""

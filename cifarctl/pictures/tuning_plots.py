@@ -48,7 +48,7 @@ class StudyPicture:
 
 def save_study_picture(picture: StudyPicture, path: Path) -> None:
     with house_style():
-        figure = new_figure(11.5, 4.4)
+        figure = new_figure(11.5, 5.0)
         history, curves = figure.subplots(1, 2, sharey=True, gridspec_kw={"width_ratios": [1.15, 1]})
         _history(history, picture)
         _curves(curves, picture)
@@ -83,7 +83,7 @@ def _history(axes, picture: StudyPicture) -> None:
     axes.set_title("optimisation history")
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    axes.legend(loc="lower right", fontsize=8)
+    axes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, fontsize=8, frameon=False)  # no point hidden
 
 
 def _curves(axes, picture: StudyPicture) -> None:

@@ -125,6 +125,11 @@ def identity_problem(recorded: dict[str, Any], wanted: dict[str, Any]) -> str | 
         return (f"measures its trials on {held.get('size')} images held out of {held.get('of')} with --val-seed "
                 f"{held.get('seed')}, not these; rerun with the same --val-split and --val-seed (and data), or "
                 "choose another --study")
+    if recorded.get("precision") != wanted["precision"]:
+        given = recorded.get("precision")
+        asked = f"--precision {given}" if given else "no --precision"
+        return (f"trains its trials with {asked if given else 'the precision of the recipe'}; rerun with {asked}, "
+                "or choose another --study")
     if recorded.get("seed") != wanted["seed"]:
         return (f"trains every trial with seed {recorded.get('seed')}; rerun with --seed {recorded.get('seed')} "
                 "(or without --seed), or choose another --study")

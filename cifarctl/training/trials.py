@@ -136,8 +136,14 @@ def confirm(bench: Bench, label: str, values: dict[str, Any], seeds: list[int], 
     for seed in seeds:
         files = bench.files(f"{name}.seed{seed}")
         resume = on_main(lambda files=files: files.checkpoint.exists(), bench.context.cluster)
-        result, value = train_and_measure(bench, bench.base.settings(values, seed=seed, eval_every=0), files,
-                                          ResumePolicy(resume=resume))
+        try:
+            result, value = train_and_measure(bench, bench.base.settings(values, seed=seed, eval_every=0), files,
+                                              ResumePolicy(resume=resume))
+        except Interrupted:
+            what = "the best settings" if label == "best" else "the recipe's defaults"
+            raise Interrupted(f"interrupted while training {what} again with seed {seed}; its checkpoint "
+                              f"{files.checkpoint} is kept, and so is every trial: rerun the same command to "
+                              "continue") from None
         runs.append(RunOutcome(seed, None, value, result.final_loss, result.seconds, files.output, resume,
                                result.steps))
     return Confirmation(label, values, tuple(runs))

@@ -147,8 +147,7 @@ def check_outputs(request: TuneRequest) -> None:
 
 
 def _tune(request: TuneRequest, cluster: Cluster, device, events: StudyEvents) -> TuneResult:
-    if cluster.is_main:
-        check_outputs(request)
+    on_main(lambda: check_outputs(request), cluster)  # a refusal reaches every process
     on_main(lambda: ensure_dataset(request.place, allow_download=request.allow_download, events=events), cluster)
     base_settings = TrainSettings.for_model(request.model, dataset=request.place.spec.name)
     data, validation, measured = held_out(load_split(request.place, "train"), base_settings, request.val_split,
@@ -205,7 +204,8 @@ class StudyHandle:
         if seed is None:
             seed = random.randrange(2**31)
         identity = {"model": request.model, "dataset": request.place.spec.name, "classes": len(classes),
-                    "validation": validation, "length": request.length, "seed": seed}
+                    "validation": validation, "length": request.length, "seed": seed,
+                    "precision": request.precision}
         self.study = studies.open_study(storage, request.storage, request.study, identity,
                                         pruner=studies.make_pruner(request.pruner))
         abandoned = studies.fail_abandoned_trials(self.study) if self.worker == 0 else []
@@ -250,8 +250,8 @@ def run_trials(bench: Bench, handle: StudyHandle, space: tuple[Dimension, ...], 
     ran = 0
     while True:
         if stop_agreed(bench.context.should_stop, 0, cluster, at_once=True):
-            raise Interrupted(f"interrupted between trials; the study keeps every finished one: rerun the same "
-                              f"command to continue it ({ran} run now)")
+            raise Interrupted("interrupted between trials; every finished trial is kept: rerun the same command "
+                              "to continue the study")
         plan = on_main(handle.ask, cluster)
         if plan is None:
             return ran
