@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
@@ -46,7 +47,7 @@ def run_in_processes(request, seed: int, threads: int, handle, events: StudyEven
             if (stop() or any(code != 0 for _, code, _ in outcomes)) and not forwarded:
                 _signal_all(workers, signal.SIGTERM)  # each saves its running trial as failed and ends
                 forwarded = True
-            workers[0].join(POLL_S)
+            multiprocessing.connection.wait([worker.sentinel for worker in workers if worker.is_alive()], POLL_S)
     except BaseException:
         _signal_all(workers, signal.SIGTERM)
         for worker in workers:

@@ -166,6 +166,8 @@ def _tune(request: TuneRequest, cluster: Cluster, device, events: StudyEvents) -
             from cifarctl.training.tune_jobs import run_in_processes
 
             ran = run_in_processes(request, opened.seed, threads, handle, events, stop)
+            # The re-runs come after the workers, one at a time: each takes the whole machine again.
+            bench = dataclasses.replace(bench, base=dataclasses.replace(base, threads=request.threads))
         else:
             ran = run_trials(bench, handle, request.space, events)
         return conclude(bench, handle, request, ran, events)
@@ -176,7 +178,7 @@ def run_worker(request: TuneRequest, worker: int) -> int:
     base_settings = TrainSettings.for_model(request.model, dataset=request.place.spec.name)
     data, validation, measured = held_out(load_split(request.place, "train"), base_settings, request.val_split,
                                           request.val_seed, [], ALONE)
-    handle = StudyHandle(request, worker=worker)
+    handle = StudyHandle(request, worker=worker + 1)  # 0 is the parent's: it settles abandoned trials
     handle.open(data.classes.names, measured.validation, len(data), len(validation))
     base = RunBase(request.model, request.seed, request.time_budget, request.steps, request.epochs, request.threads,
                    request.precision, request.place.spec.name, measured.validation)
