@@ -8,6 +8,13 @@ working directory when it exists. It holds the same keys as the dataclass:
     dataset = "cifar100"
     device = "cpu"
     seed = 0
+
+and, per model family, the settings `train` starts from (what `cifarctl tune` writes; options
+given on the command line still win; `train` checks each name and range against the family):
+
+    [train.fast]
+    lr = 0.8
+    width = 96
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ MAX_SEED = 2**63 - 1  # what torch's and numpy's generators take as a signed 64-
 MAX_VERBOSE = 10
 MAX_THREADS = 256
 MAX_CONFIG_BYTES = 1 << 20  # a config file holds a few lines
+MODEL_SECTIONS = "train"  # [train.MODEL]: a family's settings by name, in the file only (no variable, no option)
 
 
 @dataclass(frozen=True)
@@ -53,9 +61,12 @@ class Config:
     color: bool = True
     quiet: bool = False
     verbose: int = 0
+    # [train.MODEL] sections: model name -> {setting: number}, as the file gives them
+    train: Mapping[str, Mapping[str, int | float]] = field(default_factory=dict)
     # Where each value that is not a default came from ("cifarctl.toml", "$CIFARCTL_SEED",
     # "option"), for `-v` to show a user why a setting has the value it has.
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    config_file: Path | None = field(default=None, compare=False)  # the file read, if any (tune writes there)
 
     def with_flags(self, **flags: Any) -> Config:
         """A copy with every flag the user actually gave (not None) applied and validated."""
@@ -67,8 +78,10 @@ class Config:
         return self.sources.get(name, "default")
 
     def described(self) -> list[str]:
-        """One `name = value (source)` line per setting."""
-        return [f"{name} = {getattr(self, name)!s} ({self.source_of(name)})" for name in PARSERS]
+        """One `name = value (source)` line per setting (and per setting of a [train.MODEL] section)."""
+        return [f"{name} = {getattr(self, name)!s} ({self.source_of(name)})" for name in PARSERS] + [
+            f"{MODEL_SECTIONS}.{model}.{name} = {value!r} ({self.source_of(MODEL_SECTIONS)})"
+            for model, values in self.train.items() for name, value in values.items()]
 
 
 def parse_device(text: str) -> str:
@@ -202,7 +215,26 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"config file {path} is not UTF-8 text (byte {error.start} cannot be decoded); "
                           "save it as UTF-8") from None
     remember_input(path)  # no command may write over it
-    return _validated(document, source=str(path))
+    sections = document.pop(MODEL_SECTIONS, None)
+    clean = _validated(document, source=str(path))
+    if sections is not None:
+        clean[MODEL_SECTIONS] = model_sections(sections, path)
+    return clean
+
+
+def model_sections(sections: Any, path: Path) -> dict[str, dict[str, int | float]]:
+    """`[train.MODEL]` tables of plain numbers; which names and ranges a family takes is `train`'s
+    to check (the families live above this module)."""
+    if not isinstance(sections, dict) or not all(isinstance(values, dict) for values in sections.values()):
+        raise ConfigError(f"config file {path}: {MODEL_SECTIONS} holds one table per model, "
+                          f"like [{MODEL_SECTIONS}.fast] with lr = 0.8")
+    for model, values in sections.items():
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+                    float("inf"), float("-inf")):
+                raise ConfigError(f"config file {path}: [{MODEL_SECTIONS}.{model}] {name} = {value!r} is not a "
+                                  "finite number")
+    return {model: dict(values) for model, values in sections.items()}
 
 
 def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -242,4 +274,4 @@ def load_config(
         sources.update(dict.fromkeys(from_file, str(path)))
     for name, (value, variable) in _environment_values(environ).items():
         values[name], sources[name] = value, variable
-    return kind(**values, sources=sources).with_flags(**flags)
+    return kind(**values, sources=sources, config_file=path).with_flags(**flags)

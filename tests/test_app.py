@@ -8,7 +8,7 @@ from cifarctl import __version__
 from cifarctl.cli.app import app
 from cifarctl.cli.completions import completion_scripts
 
-COMMANDS = ["download", "preview", "train", "evaluate", "benchmark-gpu"]
+COMMANDS = ["download", "preview", "train", "tune", "evaluate", "benchmark-gpu"]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -35,6 +35,7 @@ COMMON_OPTIONS = {
     "download": {"--data-dir", "--dataset"},
     "preview": {"--data-dir", "--dataset", "--seed"},
     "train": {"--data-dir", "--dataset", "--device", "--seed"},
+    "tune": {"--data-dir", "--dataset", "--device", "--seed"},
     "evaluate": {"--data-dir", "--dataset", "--device"},
     "benchmark-gpu": {"--data-dir", "--dataset", "--device"},
     "predict": {"--device"},
@@ -156,7 +157,7 @@ def test_config_file_option_after_the_command(cli, monkeypatch, tmp_path):
     assert seen["config"].seed == 11
 
 
-@pytest.mark.parametrize("command", ["download", "preview", "train", "evaluate", "predict", "export",
+@pytest.mark.parametrize("command", ["download", "preview", "train", "tune", "evaluate", "predict", "export",
                                      "benchmark-gpu", "plot"])
 def test_each_command_help_lists_its_global_options_apart(cli, command):
     from cifarctl.cli.app import COMMANDS
@@ -195,7 +196,7 @@ def test_every_option_names_its_value_by_what_it_is():
             assert "<" not in parameter.metavar and "[" not in parameter.metavar, parameter.metavar
 
 
-@pytest.mark.parametrize("command", ["", "download", "preview", "train", "evaluate", "predict", "export",
+@pytest.mark.parametrize("command", ["", "download", "preview", "train", "tune", "evaluate", "predict", "export",
                                      "benchmark-gpu", "plot"])
 def test_help_has_no_typer_placeholders_and_plain_usage(cli, command):
     text = cli(*command.split(), "--help").stdout
@@ -219,13 +220,14 @@ def test_python_dash_m_and_the_entry_point_work():
         assert "benchmark-gpu" in done.stdout
 
 
-@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["evaluate", "--help"], ["download", "--help"]])
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["tune", "--help"], ["evaluate", "--help"],
+                                  ["download", "--help"]])
 def test_help_does_not_import_torch(args):
     probe = (
         "import sys\n"
         "from cifarctl.cli.app import run\n"
         f"code = run({args!r})\n"
-        "heavy = sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('torch', 'torchvision', 'numpy', 'optuna') if m in sys.modules)\n"
         "print('HEAVY=' + ','.join(heavy))\n"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
@@ -238,6 +240,8 @@ COMPLETIONS = [
     ("cifarctl train --mo", "--model"),  # 3.7 s: the --precision check imported torch
     ("cifarctl train --precision bf16 --time-budget 5m --lr 0.1 --mo", "--model-option"),
     ("cifarctl --device cpu train --model fast --width 8 --ep", "--epochs"),
+    ("cifarctl tu", "tune"),
+    ("cifarctl tune --model fast --space lr=0.1:2:log --pruner hyperband --tr", "--trials"),
     ("cifarctl predict --workers 2 --resize crop --to", "--top"),
     ("cifarctl evaluate --split test --save-confusion c.png --sa", "--save-mistakes"),
     ("cifarctl preview --classes cat,dog --co", "--count"),
@@ -255,7 +259,8 @@ COMPLETIONS = [
 def test_shell_completion_does_not_import_torch(words, expected):
     env = {"_CIFARCTL_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - 1)}
     probe = ("import sys\nfrom cifarctl.cli.app import main\ntry:\n    main()\nfinally:\n"
-             "    print(sorted(m for m in ('torch', 'torchvision', 'numpy') if m in sys.modules), file=sys.stderr)\n")
+             "    print(sorted(m for m in ('torch', 'torchvision', 'numpy', 'optuna') if m in sys.modules), "
+             "file=sys.stderr)\n")
     import os
 
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60,
@@ -340,7 +345,7 @@ def test_verbose_shows_the_settings_for_every_command(cli, args):
     assert "setting verbose = 1 (option)" in result.stderr
 
 
-COMMANDS = ("download", "preview", "train", "evaluate", "predict", "export", "plot", "benchmark-gpu")
+COMMANDS = ("download", "preview", "train", "tune", "evaluate", "predict", "export", "plot", "benchmark-gpu")
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -357,3 +362,12 @@ def test_train_help_groups_its_options_into_panels(cli):
     assert positions == sorted(positions)
     assert text.index("  --time-budget DURATION") > text.index("\nLength:\n") > text.index("  --label-smoothing S")
     assert text.index("  --seeds LIST") > text.index("\nMeasuring and repeated runs:\n")
+
+
+def test_tune_help_groups_its_options_into_panels(cli):
+    text = cli("tune", "--help").stdout
+    panels = ["Search:", "Each trial's length:", "Measuring:", "Study and database:", "Output:", "Machine:"]
+    positions = [text.index(f"\n{panel}\n") for panel in panels]
+    assert positions == sorted(positions)
+    assert text.index("  --space NAME=RANGE") > text.index("\nSearch:\n")
+    assert "fast lr=0.2:2:log" in " ".join(text.split())  # each family's default space, from its entry

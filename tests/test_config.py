@@ -145,3 +145,53 @@ def test_a_configured_dataset_is_what_every_command_reads(cli, cifar100_data_dir
     result = cli("preview", "--count", "1", "--seed", "3", "--classes", "aquarium_fish")
     assert result.exit_code == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1].strip() == "aquarium_fish"
+
+
+def test_model_sections_are_read_with_their_source(tmp_path: Path):
+    (tmp_path / "cifarctl.toml").write_text('seed = 1\n\n[train.fast]\nlr = 0.8\nwidth = 96\n\n'
+                                            '[train.net]\nlr = 0.01\n')
+    config = load_config(environ={}, cwd=tmp_path)
+    assert config.train == {"fast": {"lr": 0.8, "width": 96}, "net": {"lr": 0.01}}
+    assert config.source_of("train") == str(tmp_path / "cifarctl.toml")
+    assert f"train.fast.width = 96 ({tmp_path / 'cifarctl.toml'})" in config.described()
+    (tmp_path / "empty").mkdir()
+    assert load_config(environ={}, cwd=tmp_path / "empty").train == {}
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ("train = 3\n", "holds one table per model"),
+    ("[train]\nlr = 0.1\n", "holds one table per model"),
+    ('[train.fast]\nlr = "fast"\n', r"\[train.fast\] lr = 'fast' is not a finite number"),
+    ("[train.fast]\nlr = inf\n", "is not a finite number"),
+    ("[train.fast]\nnesterov = true\n", "is not a finite number"),
+])
+def test_bad_model_sections_are_named(tmp_path: Path, content: str, message: str):
+    (tmp_path / "cifarctl.toml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_config(environ={}, cwd=tmp_path)
+
+
+def test_train_starts_from_the_model_section_and_options_win(cli, data_dir, tmp_path: Path):
+    import json
+
+    (tmp_path / "cifarctl.toml").write_text("[train.net]\nlr = 0.004\nmomentum = 0.8\nwidth = 8\n"
+                                            "[train.fast]\nlr = 2.0\n")
+    result = cli("train", "--epochs", "1", "--batch-size", "50", "--seed", "0", "--momentum", "0.7", "--json")
+    assert result.exit_code == 0, result.stderr
+    config = json.loads(result.stdout)["config"]
+    assert (config["lr"], config["momentum"], config["width"]) == (0.004, 0.7, 8)  # --momentum wins
+    assert "cifarctl.toml [train.net]: lr 0.004, width 8\n" in result.stderr
+
+
+@pytest.mark.parametrize(("section", "message"), [
+    ("colour = 1", r"cifarctl.toml \[train.net\]: net has no setting 'colour'; it takes lr, momentum,"),
+    ("momentum = 1.5", r"cifarctl.toml \[train.net\]: momentum = 1.5 is outside 0 <= momentum < 1"),
+    ("width = 8.5", r"width = 8.5 is outside 1 <= width <= 4096, whole numbers"),
+])
+def test_a_bad_model_section_stops_train_with_exit_2(cli, data_dir, tmp_path: Path, section: str, message: str):
+    import re
+
+    (tmp_path / "cifarctl.toml").write_text(f"[train.net]\n{section}\n")
+    result = cli("train", "--epochs", "1")
+    assert result.exit_code == 2 and re.search(message, result.stderr), result.stderr
+    assert not (tmp_path / "cifar_net.pth").exists()

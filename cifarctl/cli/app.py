@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cifarctl import __version__
-from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predict, preview, train
+from cifarctl.cli import benchmark_gpu, download, evaluate, export, plot, predict, preview, train, tune
 from cifarctl.cli.startup import Group, command_using, global_option_names
 from cifarctl.errors import EXIT_INTERRUPTED, EXIT_USAGE, CifarctlError, Interrupted
 from cifarctl.interrupts import Stopped, stop_on_termination_signals
@@ -77,6 +77,7 @@ COMMANDS = {
     "download": (download.download, ("data_dir", "dataset", "workers")),
     "preview": (preview.preview, ("data_dir", "dataset", "seed")),
     "train": (train.train, ("data_dir", "dataset", "device", "seed")),
+    "tune": (tune.tune, ("data_dir", "dataset", "device", "seed")),
     "evaluate": (evaluate.evaluate, ("data_dir", "dataset", "device")),
     "predict": (predict.predict, ("device", "workers")),
     "export": (export.export, ("data_dir", "dataset")),

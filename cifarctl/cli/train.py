@@ -12,8 +12,8 @@ import typer
 from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption, model_options
 from cifarctl.cli.startup import start
 from cifarctl.models import registry
+from cifarctl.models.search_space import MAX_LR
 
-MAX_LR = 1e6  # far above any useful rate, far below what overflows the optimiser's arithmetic
 MODEL, RECIPE, LENGTH, MEASURE, OUTPUT, MACHINE = (
     "Model", "Recipe", "Length", "Measuring and repeated runs", "Output and resume", "Machine")
 
@@ -244,14 +244,15 @@ def train(
     if freeze_backbone and init_from is None:
         raise UsageError("--freeze-backbone trains only the head of the model --init-from starts from; "
                          "give --init-from MODEL, or drop --freeze-backbone")
-    options = model_options(model_option, width=width)
+    given = {"epochs": epochs, "batch_size": batch_size, "lr": lr[0] if lr else None, "momentum": momentum,
+             "weight_decay": weight_decay, "label_smoothing": label_smoothing, "log_every": log_every}
+    options, recipe_changes = _with_model_section(ui, config, model, model_options(model_option, width=width),
+                                                  {name: value for name, value in given.items() if value is not None})
     settings = TrainSettings.for_model(
         model, options, seed=config.seed, eval_every=eval_every, precision=precision, steps=steps,
         time_budget=parse_duration(time_budget) if time_budget else None,
         threads=threads if threads is not None else config.threads, compile=compile_model,
-        pick_size=not options and init_from is None,
-        epochs=epochs, batch_size=batch_size, lr=lr[0] if lr else None, momentum=momentum,
-        weight_decay=weight_decay, label_smoothing=label_smoothing, log_every=log_every, dataset=config.dataset)
+        pick_size=not options and init_from is None, dataset=config.dataset, **recipe_changes)
     if settings.time_budget:
         budget_fit_step(settings.recipe)
 
@@ -291,6 +292,24 @@ def train(
         sys.stderr.flush()
         os._exit(0)
     _report(ui, result, json_output)
+
+
+def _with_model_section(ui, config, model: str, options: dict, recipe_changes: dict) -> tuple[dict, dict]:
+    """The options and recipe changes given, on top of the config file's [train.MODEL] section
+    (what `tune` writes): the command line wins, and the first lines say what came from the file."""
+    from cifarctl.config import MODEL_SECTIONS
+    from cifarctl.models.search_space import checked_settings
+
+    section = config.train.get(model, {})
+    if not section:
+        return options, recipe_changes
+    where = f"{config.source_of(MODEL_SECTIONS)} [{MODEL_SECTIONS}.{model}]"
+    file_options, file_recipe = checked_settings(registry.get(model), section, where)
+    chosen = {**file_options, **file_recipe}
+    used = {name: chosen[name] for name in section if name not in options and name not in recipe_changes}
+    if used:
+        ui.info(f"settings from {where}: " + ", ".join(f"{name} {value:g}" for name, value in used.items()))
+    return {**file_options, **options}, {**file_recipe, **recipe_changes}
 
 
 def _report(ui, result, json_output: bool) -> None:

@@ -68,6 +68,9 @@ class Family:
     # that still has a picture's layout, so the most class-specific one that can say where).
     head: str = ""
     explain_layer: str = ""
+    # What `tune` searches by default, as `--space` writes it ("lr=0.2:2:log", "width=32,64,96"):
+    # settings by name (models/search_space.py), each a range, choices, or one value that fixes it.
+    search_space: tuple[str, ...] = ()
 
     @property
     def network_module(self) -> str:

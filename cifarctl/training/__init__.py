@@ -23,6 +23,12 @@
     metrics.py      the metrics log (JSON lines) and its readers
     tensorboard.py  the optional TensorBoard sink
     distributed.py  torchrun: ranks, collectives, one writer
+    tuning.py       `tune`: an Optuna study, trial after trial, the best confirmed over fresh seeds
+    trials.py       a study's runs: a trial that Optuna hears each epoch, and the confirming re-runs
+    study.py        the Optuna side: database, study and what it belongs to, pruners, trials read back
+    tune_result.py  what a study reports (trials, best, re-runs, importances) and its --json
+    tune_events.py  what a study says while it runs (StudyEvents)
+    tune_jobs.py    `tune --jobs N`: trials in N processes sharing the study's database
 
 Nothing here is imported by `cifarctl --help`; importing the package imports nothing.
 """

@@ -16,6 +16,10 @@ def never() -> bool:
     return False
 
 
+def ignore_epoch(epoch: int, accuracy: float | None) -> None:
+    """The default `epoch_ended`: nobody is listening."""
+
+
 @dataclass(frozen=True)
 class Context:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -24,6 +28,10 @@ class Context:
     should_stop: Callable[[], bool] = never  # a stop request (Ctrl-C, SIGTERM): save and stop
     metrics_sink: MetricsSink | None = None  # somewhere else the metrics go too (TensorBoard)
     started: float | None = None  # perf_counter() at process start: a time budget counts from there
+    # Told at every epoch's end, after its checkpoint is saved, on every rank: the epoch's number
+    # (1-based, as the epoch line prints it) and its held-out accuracy (None where --eval-every did
+    # not measure, and on ranks other than 0). What it raises ends the run there (`tune` prunes so).
+    epoch_ended: Callable[[int, float | None], None] = ignore_epoch
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ from cifarctl.training.context import Context, ResumePolicy
 from cifarctl.training.epochs import Epochs
 from cifarctl.training.measuring import accuracy
 from cifarctl.training.parts import Parts, build_parts
-from cifarctl.training.progress import Progress, TrainingDiverged
+from cifarctl.training.progress import Progress, TrainingDiverged, last_step_position
 from cifarctl.training.result import TrainResult
 from cifarctl.training.run_files import RunFiles
 from cifarctl.training.settings import TrainSettings
@@ -64,8 +64,10 @@ def train(settings: TrainSettings, data: Split, files: RunFiles, held_out: Split
             train_one_epoch(parts, epochs.batches(state), state, checkpoints, budget, progress)
             budget.at_epoch_end(state)
             parts.averaging.at_epoch_end(run_finished=state.finished)
-            progress.epoch_line(state, _held_out_accuracy(parts, held_out, run.settings, state, context))
+            measured = _held_out_accuracy(parts, held_out, run.settings, state, context)
+            progress.epoch_line(state, measured)
             checkpoints.save(state)
+            context.epoch_ended(last_step_position(state)[0] + 1, measured)  # `tune` reports it (and may prune here)
         seconds = time.perf_counter() - clock
         checkpoints.stop_if_asked(state, saved=True)  # asked during the last epoch's measuring
 

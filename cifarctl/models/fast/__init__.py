@@ -27,4 +27,6 @@ FAMILY = Family(
              ModelOption("widen", 2, 1, 8, "how many times wider the second and third blocks are (airbench94: 4)")),
     budget_sizes=(({"width": 64, "widen": 2}, 0.0), ({"width": 64, "widen": 4}, FAST_WIDE_MIN_EPOCHS)),
     head="head", explain_layer="blocks.2",  # blocks.2: the third block's output, 3x3 (network.py)
+    # `tune`'s default space: the recipe's rate, decay and smoothing around their values, and the width.
+    search_space=("lr=0.2:2:log", "weight_decay=2e-4:4e-3:log", "label_smoothing=0:0.3", "width=32,64,96"),
 )

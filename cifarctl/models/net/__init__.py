@@ -18,4 +18,5 @@ FAMILY = Family(
     normalization=TUTORIAL_MEAN_STD,
     plain_state_dict=True,
     head="fc3", explain_layer="conv2",
+    search_space=("lr=0.0003:0.01:log", "momentum=0.8:0.95", "width=6,16,32"),  # `tune`'s default space
 )

@@ -16,4 +16,5 @@ FAMILY = Family(
     cpu_note="slow on a CPU: about 40 images/s on 2 cores, meant for a GPU",
     images_per_second_cpu=40.0,
     head="fc", explain_layer="layer4",
+    search_space=("lr=0.02:0.4:log", "weight_decay=1e-4:2e-3:log", "label_smoothing=0:0.2"),  # `tune`'s default
 )
