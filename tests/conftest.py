@@ -22,7 +22,8 @@ from cifarctl.data.catalog import locate
 def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each test runs in its own folder with no CIFARCTL_* settings from the caller."""
     for name in list(os.environ):
-        if name.startswith("CIFARCTL_") or name in ("NO_COLOR", "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"):
+        proxies = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+        if name.startswith("CIFARCTL_") or name == "NO_COLOR" or name in proxies:
             monkeypatch.delenv(name)
     monkeypatch.setenv("COLUMNS", "120")
     # Runs compared bit for bit (resume, --steps after --time-budget) must use the same number of
@@ -131,7 +132,8 @@ def fake_official(monkeypatch: pytest.MonkeyPatch, fake_archive: tuple[Path, str
     fake = type(real)(real.url, real.filename, real.base_folder, archive_md5,
                       {name: md5_of(fake_batches / name) for name in real.file_md5s})
     official = acquire.official_source
-    monkeypatch.setattr(acquire, "official_source", lambda name="CIFAR10": fake if name == "CIFAR10" else official(name))
+    monkeypatch.setattr(acquire, "official_source",
+                        lambda name="CIFAR10": fake if name == "CIFAR10" else official(name))
     return fake
 
 

@@ -26,7 +26,8 @@ def test_cifar100_has_100_classes_in_20_superclasses_of_five():
 def test_cifar100_fine_to_coarse_matches_the_official_labels():
     # The first 20 entries of the official fine -> coarse mapping (as the coarse_labels in the files give it).
     assert CIFAR100_CLASSES.superclass_of[:20] == (4, 1, 14, 8, 0, 6, 7, 7, 18, 3, 3, 14, 9, 18, 7, 11, 3, 9, 7, 11)
-    superclass = dict(zip(CIFAR100_CLASSES.names, (CIFAR100_CLASSES.superclasses[i] for i in CIFAR100_CLASSES.superclass_of)))
+    superclasses = (CIFAR100_CLASSES.superclasses[i] for i in CIFAR100_CLASSES.superclass_of)
+    superclass = dict(zip(CIFAR100_CLASSES.names, superclasses))
     assert superclass["apple"] == "fruit_and_vegetables"
     assert superclass["maple_tree"] == "trees"
     assert superclass["worm"] == "non-insect_invertebrates"

@@ -297,7 +297,8 @@ def cifar100_server(fake_cifar100, tmp_path_factory, monkeypatch):
     fake = type(real)(real.url, real.filename, real.base_folder, md5_of(archive),
                       {name: md5_of(fake_cifar100 / name) for name in real.file_md5s})
     official = acquire.official_source
-    monkeypatch.setattr(acquire, "official_source", lambda name="CIFAR10": fake if name == "CIFAR100" else official(name))
+    monkeypatch.setattr(acquire, "official_source",
+                        lambda name="CIFAR10": fake if name == "CIFAR100" else official(name))
     with LocalServer(root) as server:
         yield server, fake
 

@@ -62,7 +62,8 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
 
 
 def test_the_core_train_function_writes_the_log_too(data_dir, tmp_path):
-    result = train(TrainSettings.for_model("net", seed=2, epochs=1, log_every=25), load_split(locate(data_dir), "train"),
+    settings = TrainSettings.for_model("net", seed=2, epochs=1, log_every=25)
+    result = train(settings, load_split(locate(data_dir), "train"),
                    run_files(tmp_path / "net.pth"))
     assert len(_records(result.files.metrics)) == 1 + 3 + 1  # the run header, three loss lines, one epoch
 

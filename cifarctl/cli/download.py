@@ -31,14 +31,31 @@ def _url_values(values: Optional[list[str]]) -> Optional[list[str]]:
 
 def download(
     ctx: typer.Context,
-    url: Annotated[Optional[list[str]], typer.Option("--url", metavar="URL", help="Mirror URL; repeat to try several in order.", callback=_url_values, show_default=False)] = None,
-    md5: Annotated[Optional[str], typer.Option("--md5", metavar="MD5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
-    origin: Annotated[Optional[Path], typer.Option("--from", metavar="PATH", help="Import a local archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz), its extracted folder, or an image folder instead: train/<class>/ and test/<class>/, train/<class>/ alone, or <class>/ alone. Your own images: name the dataset (--dataset=pets); 2 to 1,000 classes, named by their folders. Images of any size and mode are cropped to their centred square, then resized to 32x32 with antialiasing; transparency is shown on white.", show_default=False)] = None,
-    test_split: Annotated[Optional[str], typer.Option("--test-split", metavar="N|FRACTION", help="With an image folder that has no test/: how many images to hold out as the test split, as a count or a fraction, as even over the classes as their counts allow. [default: 0.2]", show_default=False)] = None,
-    split_seed: Annotated[Optional[int], typer.Option("--split-seed", metavar="S", min=0, help="Seed choosing which images --test-split holds out. [default: 0]", show_default=False)] = None,
-    force: Annotated[bool, typer.Option("--force", help="Download or import again even if a dataset is there (the only way to replace one).")] = False,
-    timeout: Annotated[float, typer.Option("--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
-    retries: Annotated[int, typer.Option("--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
+    url: Annotated[Optional[list[str]], typer.Option(
+        "--url", metavar="URL", help="Mirror URL; repeat to try several in order.", callback=_url_values,
+        show_default=False)] = None,
+    md5: Annotated[Optional[str], typer.Option(
+        "--md5", metavar="MD5", help=MD5_HELP, callback=_md5_value, show_default=False)] = None,
+    origin: Annotated[Optional[Path], typer.Option(
+        "--from", metavar="PATH", show_default=False,
+        help="Import a local archive (cifar-10-python.tar.gz, cifar-100-python.tar.gz), its extracted folder, or an "
+             "image folder instead: train/<class>/ and test/<class>/, train/<class>/ alone, or <class>/ alone. Your "
+             "own images: name the dataset (--dataset=pets); 2 to 1,000 classes, named by their folders. Images of "
+             "any size and mode are cropped to their centred square, then resized to 32x32 with antialiasing; "
+             "transparency is shown on white.")] = None,
+    test_split: Annotated[Optional[str], typer.Option(
+        "--test-split", metavar="N|FRACTION", show_default=False,
+        help="With an image folder that has no test/: how many images to hold out as the test split, as a count or "
+             "a fraction, as even over the classes as their counts allow. [default: 0.2]")] = None,
+    split_seed: Annotated[Optional[int], typer.Option(
+        "--split-seed", metavar="S", min=0, show_default=False,
+        help="Seed choosing which images --test-split holds out. [default: 0]")] = None,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Download or import again even if a dataset is there (the only way to replace one).")] = False,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", metavar="SECONDS", min=0.1, max=3600, help="Seconds to wait for data before retrying.")] = 30.0,
+    retries: Annotated[int, typer.Option(
+        "--retries", metavar="N", min=0, max=100, help="Extra tries per mirror; each resumes the transfer.")] = 3,
     json_output: JsonOption = False,
 ) -> None:
     """Download CIFAR-10 or CIFAR-100 (resumable, verified), or import a local copy or your own images with --from."""

@@ -139,8 +139,8 @@ def evaluate(
         data = images_of(place, split.value, trained, path)
         if place.spec.classes is None:  # an imported dataset's classes are known once it is read
             check_classes_match(trained, data.classes, place.spec.name)
-        result = run_evaluation(trained.inference_network, data, torch_device, batch_size, trained.mean, trained.std, use_tta,
-                                trained.precision, dataset=place.spec.name)
+        result = run_evaluation(trained.inference_network, data, torch_device, batch_size, trained.mean, trained.std,
+                                use_tta, trained.precision, dataset=place.spec.name)
         measured.append(Measured(path, trained, data, result, use_tta))
     if len(measured) > 1:
         from cifarctl.inference.repeats import not_repeats, run_record

@@ -2,4 +2,4 @@
 
 Image grids with captions (preview, predict, mistakes), heatmaps over images beside their top
 classes (`heatmaps.py`: `--explain`) and matplotlib figures (training curves, confusion
-matrices, a tuning study's history: `tuning_plots.py`).
+matrices, a tuning study's history: `tuning_plots.py`)."""

@@ -175,7 +175,8 @@ def _cut(line: str, size: float, width_points: float) -> str:
 
 def reliability_figure(reliability, title: str):
     """Above: accuracy per confidence bin as bars against the diagonal of perfect calibration,
-    the bin's mean confidence marked and the gap between the two hatched; below: how many images each bin holds. Empty bins have no bar."""
+    the bin's mean confidence marked and the gap between the two hatched; below: how many images
+    each bin holds. Empty bins have no bar."""
     edges = np.asarray(reliability.edges)
     width = np.diff(edges)
     left = edges[:-1]
