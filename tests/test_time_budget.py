@@ -2,6 +2,7 @@
 that a budgeted run is repeated exactly by its step count."""
 
 import json
+import re
 
 import pytest
 import torch
@@ -114,6 +115,27 @@ def test_a_budget_picks_the_largest_size_that_affords_its_epochs(seconds, expect
     assert epochs == pytest.approx(TARGET * seconds / (10.0 if expected["widen"] == 2 else 40.0))
 
 
+LADDER = (({"width": 16}, 0.0), ({"width": 32}, 1.5), ({"width": 64}, 5.0))
+
+
+@pytest.mark.parametrize(("seconds", "expected", "timed"), [
+    (10, 16, [16, 32]),  # 16 affords 9.85 epochs, so 32 is timed: it affords 1.2 < 1.5
+    (100, 32, [16, 32, 64]),  # 32 affords 12.3 epochs: 64 is timed, and affords 3.1 < 5
+    (30, 32, [16, 32]),  # 32 affords 3.7 < 5: 64 is not timed, though 16 affords 29.6 >= 5
+])
+def test_a_size_is_only_timed_when_the_last_size_timed_affords_its_epochs(seconds, expected, timed):
+    asked = []
+
+    def seconds_per_epoch(options):
+        asked.append(options["width"])
+        return {16: 1.0, 32: 8.0, 64: 32.0}[options["width"]]
+
+    from cifarctl.training.sizing import pick_size
+
+    options, _ = pick_size(LADDER, seconds_per_epoch, seconds)
+    assert options["width"] == expected and asked == timed
+
+
 def test_a_budget_says_which_size_it_picked_and_how_to_repeat_it(cli, data_dir, monkeypatch):
     import cifarctl.training.time_budget as time_budget
 
@@ -121,8 +143,11 @@ def test_a_budget_says_which_size_it_picked_and_how_to_repeat_it(cli, data_dir, 
     monkeypatch.setenv("CIFARCTL_THREADS", "2")
     result = cli("train", "--model", "fast", "--batch-size", "16", "--time-budget", "3s", "--seed", "0", "--json")
     assert result.exit_code == 0, result.stderr
-    assert "time budget 3s: FastNet (width 64, widen 2) (about" in result.stderr
-    assert "--model-option width=64 --model-option widen=2 --threads 2 repeats this run exactly" in result.stderr
+    picked = re.search(r"time budget 3s: FastNet \(width (\d+), widen (\d+)\) \(about", result.stderr)
+    assert picked, result.stderr  # which size depends on this machine's speed; the repeat line names it
+    width, widen = picked.groups()
+    assert f"--model-option width={width} --model-option widen={widen} --threads 2 repeats this run exactly" \
+        in result.stderr
     assert json.loads(result.stdout)["model"]["widen"] == 2
     given = cli("train", "--model", "fast", "--width", "8", "--batch-size", "16", "--time-budget", "3s", "--seed", "0",
                 "-o", "given.pth")

@@ -268,7 +268,9 @@ def train(
         settings=settings, runs=tuple(runs), sweep=sweep, grid_option=grid[0], place=config.place(),
         device=config.device, policy=ResumePolicy(resume, restart, allow_other_data), val_split=val_split,
         val_seed=val_seed, allow_download=not no_download, tensorboard=tensorboard,
-        fit=DataFit(batch=batch_size is None, lr=lr is None, class_weights=class_weights), init_from=init_from,
+        # a batch or rate given, as an option or by the config's [train.MODEL], is kept as given
+        fit=DataFit(batch="batch_size" not in recipe_changes, lr="lr" not in recipe_changes,
+                    class_weights=class_weights), init_from=init_from,
         freeze_backbone=freeze_backbone)
 
     def announce(index: int, run: PlannedRun) -> None:

@@ -94,15 +94,15 @@ def seconds_per_step(settings: TrainSettings, device: torch.device, images: torc
 def pick_size(sizes: tuple[tuple[dict[str, int], float], ...], seconds_per_epoch: Callable[[dict[str, int]], float],
               seconds_left: float) -> tuple[dict[str, int], float]:
     """The largest of `sizes` (smallest first, each with the epochs it needs) whose measured
-    epoch time affords its epochs in `seconds_left`, and the epochs it affords. Larger sizes
-    are only timed when the smallest affords their epochs (a larger one is never faster)."""
-    smallest = sizes[0][0]
-    affordable = {0: TARGET * seconds_left / seconds_per_epoch(smallest)}
-    chosen = 0
+    epoch time affords its epochs in `seconds_left`, and the epochs it affords. A size is only
+    timed when the last one timed affords its epochs (a larger one is never faster)."""
+    affordable = {0: TARGET * seconds_left / seconds_per_epoch(sizes[0][0])}
+    chosen = last_timed = 0
     for index, (options, needs) in enumerate(sizes[1:], start=1):
-        if affordable[0] < needs:
+        if affordable[last_timed] < needs:
             break
         affordable[index] = TARGET * seconds_left / seconds_per_epoch(options)
+        last_timed = index
         if affordable[index] >= needs:
             chosen = index
     return sizes[chosen][0], affordable[chosen]
