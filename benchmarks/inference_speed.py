@@ -29,7 +29,7 @@ MODELS = {"net": ("net", {}), "fast w32": ("fast", {"width": 32, "widen": 2}),
 IMAGES = 5000
 
 
-def variants(name: str) -> dict[str, tuple[torch.nn.Module, torch.memory_format, int]]:
+def variants(name: str, batches: list[int]) -> dict[str, tuple[torch.nn.Module, torch.memory_format, int]]:
     family, options = MODELS[name]
     info = ModelInfo(family, options)
     trained = build_model(info).eval()
@@ -40,7 +40,7 @@ def variants(name: str) -> dict[str, tuple[torch.nn.Module, torch.memory_format,
     folded = hooks_of(info.family).for_inference(copy.deepcopy(trained))
     found = {}
     for layout_name, layout in (("NCHW", torch.contiguous_format), ("channels-last", torch.channels_last)):
-        for batch in (250, 1000):
+        for batch in batches:
             found[f"{layout_name}, batch {batch}, as trained"] = (trained, layout, batch)
             found[f"{layout_name}, batch {batch}, inference form"] = (folded, layout, batch)
     return found
@@ -61,15 +61,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--models", default=",".join(MODELS), help=f"some of: {', '.join(MODELS)}")
+    parser.add_argument("--batches", default="250,1000", help="batch sizes (1000 is the baseline: always measured)")
     args = parser.parse_args()
+    batches = sorted({int(batch) for batch in args.batches.split(",")} | {1000})
     torch.set_num_threads(args.threads)
     images = torch.randn(IMAGES, 3, 32, 32)
     print(f"machine: {machine()}; CPU flags: {cpu_flags()}; capability {torch.backends.cpu.get_cpu_capability()}; "
           f"{args.threads} threads")
     print("| model | layout, batch, form | images/s (median) | vs NCHW batch 1,000 as trained |")
     print("|---|---|---|---|")
-    for name in MODELS:
-        found = variants(name)
+    for name in args.models.split(","):
+        found = variants(name, batches)
         speeds: dict[str, list[float]] = {key: [] for key in found}
         for _ in range(args.rounds):
             for key, (model, layout, batch) in found.items():

@@ -39,7 +39,9 @@ def main() -> None:
     parser.add_argument("--fine-steps", type=int, default=150, help="steps of every run on the new classes")
     parser.add_argument("--per-class", type=int, default=100, help="training images per new class")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--width", type=int, help="the fast network's width (default: the family's, 64)")
     args = parser.parse_args()
+    size = ["--width", str(args.width)] if args.width else []
     seeds = [int(seed) for seed in args.seeds.split(",")]
     args.work.mkdir(parents=True, exist_ok=True)
     work = args.work.resolve()
@@ -49,7 +51,7 @@ def main() -> None:
     import_folder(link_folder(args.dev, work / "other", dict.fromkeys(OTHER, args.per_class)), data_dir, "other",
                   work)
     start = work / "five.pth"
-    first = train_and_measure(data_dir, "five", start, 0, ["--steps", str(args.steps)], work, args.threads)
+    first = train_and_measure(data_dir, "five", start, 0, ["--steps", str(args.steps), *size], work, args.threads)
     print(f"first model (five classes): {json.dumps({k: v for k, v in first.items() if k != 'recall'})}", flush=True)
     plans = (("from scratch", [], "scratch"),
              ("--init-from (head replaced)", ["--init-from", str(start)], "init"),
@@ -58,7 +60,7 @@ def main() -> None:
     for seed in seeds:  # the arms alternate, so a slower stretch of the machine hits all three
         for arm, extra, name in plans:
             run = train_and_measure(data_dir, "other", work / f"other-{name}.seed{seed}.pth", seed,
-                                    ["--steps", str(args.fine_steps), *extra], work, args.threads)
+                                    ["--steps", str(args.fine_steps), *size, *extra], work, args.threads)
             arms[arm].append(run)
             print(f"{arm} seed {seed}: {json.dumps({k: v for k, v in run.items() if k != 'recall'})}", flush=True)
     (work / "init_from.json").write_text(json.dumps({"first": first, "arms": arms}, indent=1))

@@ -10,6 +10,7 @@ continues where an interrupted one stopped. The full measurement takes hours (30
 
     python benchmarks/tune_study.py --work /tmp/tune-bench --archive ../shared/data/cifar10-dev-jpg.tar.gz
     python benchmarks/tune_study.py --work /tmp/tune-check --trials 3 --steps 20   # a check that it runs
+    python benchmarks/tune_study.py --work /tmp/tune-steps --trials 12 --steps 150 --space width=32  # one width
 
 The data are the development split, extracted from --archive and imported into WORK/data once
 (`tar -xzf ARCHIVE -C WORK/src`, `cifarctl --data-dir WORK/data download --from
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="re-runs of the best settings and of the defaults")
     parser.add_argument("--seed", type=int, default=0, help="every trial's seed; the re-runs use the next ones")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--space", action="append", default=[], help="tune's --space (repeat it)")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,7 @@ def main() -> None:
     trial_length = ["--steps", str(args.steps)] if args.steps else ["--time-budget", args.time_budget or "2m"]
     command = ["--data-dir", str(data), "tune", "--model", args.model, "--trials", str(args.trials), *trial_length,
                "--val-split", "0.1", "--confirm-seeds", str(args.seeds), "--compare-defaults", "--seed",
-               str(args.seed), "--jobs", str(args.jobs)]
+               str(args.seed), "--jobs", str(args.jobs), *(part for space in args.space for part in ("--space", space))]
     started = time.perf_counter()
     study = cifarctl(*command, cwd=work)
     hours = (time.perf_counter() - started) / 3600
@@ -106,7 +108,7 @@ def main() -> None:
     counts = study["counts"]
     comparison = study["comparison"]
     again = (f"--model {args.model} --trials {args.trials} {' '.join(trial_length)} --seeds {args.seeds} "
-             f"--seed {args.seed}")
+             f"--seed {args.seed}{''.join(f' --space {space}' for space in args.space)}")
     print(f"`cifarctl {' '.join(command[2:])}` on the development split "
           f"(`python benchmarks/tune_study.py --work WORK {again}`)")
     print(f"{machine()}; CPU flags: {cpu_flags()}")

@@ -13,6 +13,8 @@
 """
 
 # Images per forward pass when a trained model classifies a split or image files (evaluate,
-# predict, train --eval-every, each run of a sweep): any size gives the same result, and a
-# thousand CIFAR images are about 12 MB of input. No torch here, so commands use it as a default.
-EVALUATION_BATCH = 1000
+# predict, train --eval-every, each run of a sweep): any size gives the same result. 250 keeps a
+# batch's feature maps in the CPU's caches: the fast network classifies 1.4-1.7x faster than at
+# 1,000 on a 2-core AVX2 CPU (benchmarks/inference_speed.py; docs/benchmarks.md). No torch here,
+# so commands use it as a default.
+EVALUATION_BATCH = 250
