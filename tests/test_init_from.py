@@ -80,13 +80,21 @@ def test_the_start_is_recorded_in_the_checkpoint_and_a_resume_continues_it(cli, 
 
 @pytest.mark.parametrize(("args", "fragment"), [
     (("--model", "net"), "holds FastNet (width 8, widen 2), but this run trains Net (width 6)"),
-    (("--model", "fast"), "but this run trains FastNet (width 64, widen 2); start from a model of the same family "
-                          "and size, or train --model fast --model-option width=8 --model-option widen=2"),
+    (("--model", "fast", "--width", "16"),
+     "but this run trains FastNet (width 16, widen 2); start from a model of the same family "
+     "and size, or train --model fast --model-option width=8 --model-option widen=2"),
 ])
 def test_another_family_or_size_is_refused_naming_both(cli, data_dir, start_model, args, fragment):
     result = cli("--data-dir", str(data_dir), "train", *args, "--init-from", "start.pth", "-o", "x.pth")
     assert result.exit_code == 2 and fragment in result.stderr, result.stderr
     assert not Path("x.pth").exists()
+
+
+def test_without_a_size_option_the_run_takes_the_file_s_size(cli, data_dir, start_model):
+    result = cli("--data-dir", str(data_dir), "train", "--model", "fast", "--init-from", "start.pth", "--steps", "2",
+                 "--batch-size", "32", "-o", "more.pth", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert load_trained_model(Path("more.pth")).info.options == {"width": 8, "widen": 2}
 
 
 def test_another_image_size_is_refused_naming_both(cli, data_dir, start_model):

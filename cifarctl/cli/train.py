@@ -123,8 +123,8 @@ def train(
         help="A model option by name (repeatable), for families with options beyond --width.")] = None,
     init_from: Annotated[Optional[Path], typer.Option(
         "--init-from", metavar="MODEL", show_default=False, rich_help_panel=MODEL,
-        help="Start from this model file's weights (same family and size) instead of from scratch; its head is "
-        "replaced when the data's classes differ.")] = None,
+        help="Start from this model file's weights (same family; its size unless you give one) instead of from "
+        "scratch; its head is replaced when the data's classes differ.")] = None,
     freeze_backbone: Annotated[bool, typer.Option(
         "--freeze-backbone", rich_help_panel=MODEL,
         help="With --init-from: train only the head (the last layer); the rest keeps the file's weights.")] = False,
@@ -271,7 +271,7 @@ def train(
         # a batch or rate given, as an option or by the config's [train.MODEL], is kept as given
         fit=DataFit(batch="batch_size" not in recipe_changes, lr="lr" not in recipe_changes,
                     class_weights=class_weights), init_from=init_from,
-        freeze_backbone=freeze_backbone)
+        freeze_backbone=freeze_backbone, size_given=bool(options))
 
     def announce(index: int, run: PlannedRun) -> None:
         value = f"{grid[0]} {run.value:g}, " if grid[0] is not None else ""

@@ -28,8 +28,9 @@ from cifarctl.models.registry import Family, FamilyError
 from cifarctl.training.settings import TrainSettings
 
 
-def read_start(path: Path, settings: TrainSettings) -> TrainedModel:
-    """The model file to start from, refused unless it holds the family and size `settings` train."""
+def read_start(path: Path, settings: TrainSettings, size_given: bool = True) -> TrainedModel:
+    """The model file to start from, refused unless it holds the family `settings` train and, when
+    a size was given (`size_given`), that size; without one the run takes the file's size."""
     if not Path(path).exists() and not Path(path).is_symlink():
         raise CheckpointError(f"--init-from {path} does not exist; give a model file written by 'cifarctl train'")
     try:
@@ -37,7 +38,8 @@ def read_start(path: Path, settings: TrainSettings) -> TrainedModel:
     except CheckpointError as error:
         raise CheckpointError(f"--init-from: {error}") from None
     wanted = ModelInfo(settings.model, settings.options)
-    if trained.info.name != settings.model or dict(trained.info.options) != dict(settings.options):
+    same_size = dict(trained.info.options) == dict(settings.options) or not size_given
+    if trained.info.name != settings.model or not same_size:
         hint = (f"train --model {trained.info.name}" + "".join(f" --model-option {name}={value}"
                                                              for name, value in trained.info.options.items()))
         raise UsageError(f"--init-from {path} holds {trained.describe()}, but this run trains {wanted.describe()}; "

@@ -56,6 +56,7 @@ class TrainingRequest:
     fit: DataFit = DataFit()  # what is fitted to the data: the batch, the rate, the class weights
     init_from: Path | None = None  # --init-from: a model file to start from
     freeze_backbone: bool = False  # --freeze-backbone: only the head of that model trains
+    size_given: bool = True  # a size option was given; without one, --init-from's file gives the size
 
 
 def train_runs(request: TrainingRequest, events: Events, started: float | None = None,
@@ -88,10 +89,12 @@ def _train_with_data(request: TrainingRequest, cluster: Cluster, device, events:
                      announce: Callable[[int, PlannedRun], None]) -> TrainResult | SweepResult:
     from cifarctl.training.init_from import read_start
 
-    start = read_start(request.init_from, request.settings) if request.init_from is not None else None
+    start = read_start(request.init_from, request.settings, request.size_given) if request.init_from else None
     on_main(lambda: ensure_dataset(request.place, allow_download=request.allow_download, events=events), cluster)
     resumed = [run.files for run in request.runs] if request.policy.resume else []
-    data, validation, settings = held_out(load_split(request.place, "train"), request.settings, request.val_split,
+    settings = request.settings if start is None else dataclasses.replace(request.settings,
+                                                                         options=dict(start.info.options))
+    data, validation, settings = held_out(load_split(request.place, "train"), settings, request.val_split,
                                           request.val_seed, resumed, cluster)
     settings = fit_to_data(settings, data, cluster.world_size, request.fit)
     if start is not None:
