@@ -19,6 +19,20 @@ TINY = ["--model", "net", "--steps", "10", "--space", "batch_size=64", "--space"
         "--space", "momentum=0.9", "--space", "width=6", "--seed", "0", "--threads", "1"]
 
 
+
+
+def _optuna_installed() -> bool:
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# Every study needs Optuna (the [tune] extra); without it only the install line is tested.
+needs_optuna = pytest.mark.skipif(not _optuna_installed(), reason="the tune extra (optuna) is not installed")
+
+
 def tune(cli, *args: str):
     return cli("tune", *TINY, *args)
 
@@ -43,6 +57,7 @@ def splits_read(monkeypatch) -> list[str]:
     return read
 
 
+@needs_optuna
 def test_a_study_confirms_its_best_writes_it_for_train_and_continues(cli, data_dir, tmp_path, splits_read):
     (tmp_path / "cifarctl.toml").write_text("# my settings\nseed = 5\n")
     result = tune(cli, "--trials", "3", "--confirm-seeds", "3", "--json")
@@ -91,6 +106,7 @@ def test_a_study_confirms_its_best_writes_it_for_train_and_continues(cli, data_d
         assert continued["confirmed"]["mean"] == pytest.approx(confirmed["mean"])
 
 
+@needs_optuna
 def test_the_live_table_and_the_report(cli, data_dir):
     result = tune(cli, "--trials", "2", "--confirm-seeds", "0")
     assert result.exit_code == 0, result.stderr
@@ -108,6 +124,7 @@ class PruneOddTrials:
         return trial.number % 2 == 1
 
 
+@needs_optuna
 def test_a_pruned_trial_stops_at_once_and_keeps_only_its_metrics_log(cli, data_dir, tmp_path, monkeypatch):
     import optuna
 
@@ -130,6 +147,7 @@ def test_a_pruned_trial_stops_at_once_and_keeps_only_its_metrics_log(cli, data_d
     assert len(epochs) == 1  # it trained no further than the epoch it was pruned at
 
 
+@needs_optuna
 def test_ctrl_c_keeps_finished_trials_and_the_same_command_continues(cli, data_dir, tmp_path, monkeypatch):
     from cifarctl.interrupts import StopRequest
     from cifarctl.training import tuning
@@ -157,6 +175,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_same_command_continues(cli, data_d
         (0, "complete", ""), (1, "failed", "interrupted"), (2, "complete", "")]
 
 
+@needs_optuna
 def test_a_trial_left_running_by_a_dead_process_is_failed_on_the_next_run(cli, data_dir, tmp_path):
     import optuna
 
@@ -172,6 +191,8 @@ def test_a_trial_left_running_by_a_dead_process_is_failed_on_the_next_run(cli, d
         optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL, optuna.trial.TrialState.COMPLETE]
 
 
+@needs_optuna
+@needs_optuna
 @pytest.mark.parametrize(("args", "message"), [
     (["--space", "colour=1:2"], "--space 'colour=1:2': net has no setting 'colour'; it takes lr, momentum,"),
     (["--space", "lr"], "--space 'lr' is not NAME=RANGE (e.g. lr=0.1:2:log"),
@@ -199,12 +220,14 @@ def test_bad_searches_are_refused_in_one_line_with_exit_2(cli, tmp_path, args, m
     assert not (tmp_path / "tune").exists()
 
 
+@needs_optuna
 def test_more_jobs_than_cores_are_refused(cli, monkeypatch):
     monkeypatch.setattr("cifarctl.cpu_threads.cores_available", lambda: 2)
     result = cli("tune", "--jobs", "3")
     assert result.exit_code == 2 and "--jobs 3 needs 3 cores; this machine has 2: ask for fewer" in result.stderr
 
 
+@needs_optuna
 def test_a_study_of_another_model_or_not_of_cifarctl_is_refused(cli, data_dir, tmp_path):
     import optuna
 
@@ -221,6 +244,7 @@ def test_a_study_of_another_model_or_not_of_cifarctl_is_refused(cli, data_dir, t
         assert result.stderr.strip() == "error: " + message.format(storage)
 
 
+@needs_optuna
 def test_a_study_is_continued_only_with_the_same_length_and_split(cli, data_dir):
     assert tune(cli, "--trials", "1", "--confirm-seeds", "0").exit_code == 0
     longer = cli("tune", *[arg if arg != "10" else "20" for arg in TINY], "--trials", "2")
@@ -240,6 +264,7 @@ def test_without_optuna_one_line_names_the_extra(cli, monkeypatch):
     assert result.stderr.strip() == "error: cifarctl tune needs Optuna, an optional extra: pip install 'cifarctl[tune]'"
 
 
+@needs_optuna
 @pytest.mark.slow
 def test_jobs_run_trials_side_by_side_on_their_share_of_the_cores(cli, data_dir, tmp_path, monkeypatch):
     import torch
@@ -256,6 +281,7 @@ def test_jobs_run_trials_side_by_side_on_their_share_of_the_cores(cli, data_dir,
         assert made_by["settings"]["threads"] == 1  # 2 cores shared by 2 processes
 
 
+@needs_optuna
 @pytest.mark.slow
 def test_under_torchrun_every_process_trains_each_trial(data_dir, tmp_path):
     import os
