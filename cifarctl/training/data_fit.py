@@ -6,7 +6,7 @@ images out of every epoch. Without `--batch-size` the batch is halved until an e
 MIN_STEPS_PER_EPOCH steps (and, without `--lr`, the rate with it: the linear scaling rule, which
 keeps the fast recipe's weight decay per image too). `--class-weights` weights the loss by
 inverse class frequency (`auto`: when the largest class has more than 3x the smallest's
-images), or by the weights a file gives. docs/benchmarks.md has the measurements behind both.
+images), or by the weights a file gives. docs/benchmarks.md has what the weights buy.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from cifarctl.data.memory import Split
 from cifarctl.models import registry
 from cifarctl.training.settings import TrainSettings
 
-MIN_STEPS_PER_EPOCH = 8  # docs/benchmarks.md, "Small folders": 2 steps an epoch lost 9 points on 720 images
+MIN_STEPS_PER_EPOCH = 8  # at 256, a 720-image folder gets 2 steps an epoch and leaves 29 % of it out
 MIN_FITTED_BATCH = 16
 REPORTED_DROP = 0.01  # a share of the images left out of every epoch worth saying in the first line
 
