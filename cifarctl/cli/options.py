@@ -30,6 +30,18 @@ class SplitName(str, Enum):
     test = "test"
 
 
+def duration_value(value: Optional[str]) -> Optional[str]:
+    """A --time-budget's value, checked as the option is parsed (train, tune)."""
+    from cifarctl.durations import parse_duration
+
+    if value is not None:
+        try:
+            parse_duration(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    return value
+
+
 def _model_value(value: str) -> str:
     if value not in registry.FAMILIES:
         raise typer.BadParameter(f"{value!r} is not a model; choose one of: {', '.join(registry.names())}")

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption, model_options
+from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption, duration_value, model_options
 from cifarctl.cli.startup import start
 from cifarctl.models import registry
 from cifarctl.models.search_space import MAX_LR
@@ -65,17 +65,6 @@ def _fraction(upper: float, name: str):
 def _epochs(value: Optional[float]) -> Optional[float]:
     if value is not None and not 0 < value <= 10_000:
         raise typer.BadParameter(f"{value} is not a number of epochs in (0, 10000]")
-    return value
-
-
-def _duration(value: Optional[str]) -> Optional[str]:
-    from cifarctl.durations import parse_duration
-
-    if value is not None:
-        try:
-            parse_duration(value)
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
     return value
 
 
@@ -160,7 +149,7 @@ def train(
         "--steps", metavar="N", min=1, max=100_000_000, show_default=False, rich_help_panel=LENGTH,
         help="Train exactly this many mini-batches (overrides --epochs; repeats a --time-budget run).")] = None,
     time_budget: Annotated[Optional[str], typer.Option(
-        "--time-budget", metavar="DURATION", callback=_duration, show_default=False, rich_help_panel=LENGTH,
+        "--time-budget", metavar="DURATION", callback=duration_value, show_default=False, rich_help_panel=LENGTH,
         help="Fit the run to this much time (90s, 5m, 1h30m), counted from the command's start to the saved "
         "model: the speed of the first steps sets the number of steps (and, for fast without "
         "--width/--model-option, the model's size).")] = None,

@@ -10,24 +10,13 @@ from typing import Annotated, Optional
 
 import typer
 
-from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption
+from cifarctl.cli.options import JsonOption, ModelOption, NoDownloadOption, duration_value
 from cifarctl.cli.startup import start
 from cifarctl.models import registry
 
 SEARCH, LENGTH, MEASURE, STUDY, OUTPUT, MACHINE = (
     "Search", "Each trial's length", "Measuring", "Study and database", "Output", "Machine")
 STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")  # also a folder name under --output-dir
-
-
-def _duration(value: Optional[str]) -> Optional[str]:
-    from cifarctl.durations import parse_duration
-
-    if value is not None:
-        try:
-            parse_duration(value)
-        except ValueError as error:
-            raise typer.BadParameter(str(error)) from None
-    return value
 
 
 def _study(value: Optional[str]) -> Optional[str]:
@@ -67,7 +56,7 @@ def tune(
         rich_help_panel=SEARCH,
         help="Stop hopeless trials from their validation accuracy at each epoch's end (Optuna's).")] = "median",
     time_budget: Annotated[Optional[str], typer.Option(
-        "--time-budget", metavar="DURATION", callback=_duration, show_default=False, rich_help_panel=LENGTH,
+        "--time-budget", metavar="DURATION", callback=duration_value, show_default=False, rich_help_panel=LENGTH,
         help="Fit each trial to this much time (90s, 2m), from the trial's start to its saved model, as "
         "train --time-budget does.")] = None,
     steps: Annotated[Optional[int], typer.Option(
