@@ -1,4 +1,4 @@
-"""Small and imbalanced image folders: the batch fitted to the data, and class weights against none and oversampling.
+"""Small and imbalanced image folders: the batch fitted to the data; balanced sampling, class weights and neither.
 
 Both parts build image folders from the development split (`tar -xzf
 ../shared/data/cifar10-dev-jpg.tar.gz -C /tmp` gives /tmp/CIFAR-10-dev), import them with
@@ -10,10 +10,11 @@ images (1,000 a class; the development split's, not the official test set):
   given (`--batch-size 256 --lr 0.6`: 2 steps an epoch, 29 % of the images left out of each),
   against the batch `train` fits to the data without them. Same epochs.
 - `imbalanced`: 4,000 training images of five classes and 400 of the other five (10:1).
-  Arms: `--class-weights none`; `--class-weights auto` (inverse class frequency in the loss);
-  and balanced sampling, as oversampling: each small class's images linked ten times into the
-  folder, so every epoch sees every class equally often (each copy with its own random flip
-  and translation). All at the same `--steps`, so every arm trains on as many images.
+  Arms: neither (`--sampling shuffle --class-weights none`); `--class-weights auto` (inverse
+  class frequency in the loss); `--sampling balanced` (the default there: every class drawn
+  equally often, with replacement); and oversampling by hand: each small class's images linked
+  ten times into the folder, so every epoch sees each of them ten times (each copy with its own
+  random flip and translation). All at the same `--steps`, so every arm trains on as many images.
 
 Reported per arm: accuracy, macro-F1 and the worst class's recall, mean ± std over the seeds.
 Files go under --work (the data is never committed).
@@ -134,10 +135,11 @@ def imbalanced(args: argparse.Namespace) -> dict[str, list[dict]]:
     import_folder(link_folder(args.dev, work / "imb10", counts), data_dir, "imb10", work)
     oversampled = link_folder(args.dev, work / "imb10-oversampled", counts, dict.fromkeys(SMALL_CLASSES, OVERSAMPLE))
     import_folder(oversampled, data_dir, "imb10os", work)
-    plans = {"no class weights (--class-weights none)": ("imb10", ["--class-weights", "none"], "none"),
+    neither = ["--sampling", "shuffle", "--class-weights", "none"]
+    plans = {"neither (--sampling shuffle --class-weights none)": ("imb10", neither, "none"),
              "class weights (--class-weights auto)": ("imb10", ["--class-weights", "auto"], "auto"),
-             f"balanced sampling (small classes oversampled {OVERSAMPLE}x)": ("imb10os", ["--class-weights", "none"],
-                                                                            "oversampled")}
+             "balanced sampling (--sampling balanced, the default)": ("imb10", ["--sampling", "balanced"], "sampling"),
+             f"small classes' images linked {OVERSAMPLE}x into the folder": ("imb10os", neither, "oversampled")}
     chosen = [arm for arm in plans if args.arms is None or plans[arm][2] in args.arms]
     arms: dict[str, list[dict]] = {arm: [] for arm in chosen}
     for seed in args.seeds:
@@ -159,7 +161,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="small: epochs of every run")
     parser.add_argument("--steps", type=int, default=430, help="imbalanced: steps of every run (430 = 5 epochs)")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--arms", default=None, help="imbalanced: none,auto,oversampled (default: all three)")
+    parser.add_argument("--arms", default=None, help="imbalanced: none,auto,sampling,oversampled (default: all four)")
     parser.add_argument("--width", type=int, help="the fast network's width (default: the family's, 64)")
     args = parser.parse_args()
     args.size = ["--width", str(args.width)] if args.width else []

@@ -250,6 +250,7 @@ COMPLETIONS = [
     ("cifarctl plot --smooth 3 --la", "--label"),
     ("cifarctl export --format onnx --to", "--tolerance"),
     ("cifarctl train --class-weights w.json --init-from m.pth --fr", "--freeze-backbone"),
+    ("cifarctl train --sampling bal", "balanced"),
     ("cifarctl predict --explain h.png --st", "--strict"),
     ("cifarctl evaluate --explain e.png --save-m", "--save-mistakes"),
 ]

@@ -67,6 +67,7 @@ BAD_INPUT = [
     (["train", "--repeats", "3", "--seed", "9223372036854775806"], 2, "past the largest seed"),
     (["train", "--lr", "0.1,0.1"], 2, "twice"),
     (["train", "--class-weights", "missing.json"], 2, "no such file; give auto, none, or a file"),
+    (["train", "--sampling", "even"], 2, "'even' is not one of: auto, balanced, shuffle"),
     (["train", "--init-from", "missing.pth"], 1, "--init-from missing.pth does not exist"),
     (["train", "--init-from", "."], 1, "is a directory"),
     (["train", "--freeze-backbone"], 2, "--freeze-backbone trains only the head"),

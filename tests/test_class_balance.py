@@ -36,7 +36,7 @@ def test_the_balance_names_the_largest_and_smallest_class_and_weights_inversely(
     assert math.isclose(sum(w * c for w, c in zip(weights, balance.counts)) / sum(balance.counts), 1.0)
     assert weights[2] == pytest.approx(10 * weights[0])
     assert "largest class apple 40 images, smallest cherry 4 (10.0x)" in balance.plan()
-    assert "--class-weights auto" in balance.plan()
+    assert "train draws every class equally often (--sampling auto" in balance.plan()
     assert not Balance((30, 10, 12), NAMES).imbalanced  # 3x exactly is not over 3x
     assert "every class has 5 training images" in Balance((5, 5, 5), NAMES).plan()
 
@@ -46,7 +46,7 @@ def test_the_import_report_names_the_imbalance_and_what_train_does(cli, tmp_path
     result = cli("--dataset", "fruit", "download", "--from", "fruit")
     assert result.exit_code == 0, result.stderr
     assert "imbalanced: largest class apple 40 images, smallest cherry 4 (10.0x)" in result.stdout
-    assert "weights the loss by inverse class frequency" in result.stdout
+    assert "train draws every class equally often" in result.stdout
     document = json.loads(cli("--dataset", "fruit", "download", "--from", "fruit", "--force", "--json").stdout)
     assert document["balance"] == {"largest": {"class": "apple", "images": 40},
                                    "smallest": {"class": "cherry", "images": 4}, "ratio": 10.0, "imbalanced": True}
@@ -115,7 +115,7 @@ def test_the_weighted_loss_weights_each_image_by_its_class_and_keeps_the_smoothi
     assert type(make_criterion(TrainSettings.for_model("fast"), torch.device("cpu"))) is nn.CrossEntropyLoss
 
 
-def test_training_on_an_imbalanced_folder_weights_the_loss_and_reports_per_class_scores(cli, tmp_path):
+def test_training_on_an_imbalanced_folder_balances_it_and_reports_per_class_scores(cli, tmp_path):
     write_folder(tmp_path / "fruit", {"apple": 120, "berry": 120, "cherry": 12}, test_per_class=20)
     assert cli("--dataset", "fruit", "download", "--from", "fruit").exit_code == 0
     result = cli("--dataset", "fruit", "train", "--model", "fast", "--model-option", "width=8", "--epochs", "4",
@@ -123,16 +123,26 @@ def test_training_on_an_imbalanced_folder_weights_the_loss_and_reports_per_class
     assert result.exit_code == 0, result.stderr
     first = next(line for line in result.stderr.splitlines() if line.startswith("training "))
     assert "batch 16, lr 0.0375" in first and "batch and lr fitted to 252 images (15 steps an epoch" in first
-    assert "class weights 0.7-7 (inverse class frequency, --class-weights auto)" in first
+    assert "every class drawn equally often (--sampling balanced)" in first and "class weights" not in first
     assert "Per class on the 60 test images (imbalanced training data): macro-F1 " in result.stdout
     assert "recall apple" in result.stdout and "; worst " in result.stdout
     header = json.loads(Path("f.metrics.jsonl").read_text().splitlines()[0])
-    assert header["class_weights"] == pytest.approx([0.7, 0.7, 7.0]) and header["class_weights_from"] == "auto"
+    assert (header["sampling"], header["class_weights"]) == ("balanced", None)
     assert (header["batch_size"], header["batch_fitted_from"]) == (16, 256)
+    shown = cli("--dataset", "fruit", "evaluate", "--model", "f.pth", "-v").stderr
+    assert "every class drawn equally often" in " ".join(shown.split())  # the made-by record, however wrapped
+
+    weighted = cli("--dataset", "fruit", "train", "--model", "fast", "--model-option", "width=8", "--epochs", "4",
+                   "--seed", "0", "-o", "f.pth", "--restart", "--class-weights", "auto", "--json")
+    assert "class weights 0.7-7 (inverse class frequency, --class-weights auto)" in weighted.stderr
+    config = json.loads(weighted.stdout)["config"]
+    assert config["class_weights"] == pytest.approx([0.7, 0.7, 7.0]) and config["class_weights_from"] == "auto"
+    assert config["sampling"] == "shuffle"  # the weights correct the imbalance: auto does not sample too
     again = json.loads(cli("--dataset", "fruit", "train", "--model", "fast", "--model-option", "width=8",
-                           "--epochs", "4", "--seed", "0", "-o", "f.pth", "--restart", "--class-weights", "none",
+                           "--epochs", "4", "--seed", "0", "-o", "f.pth", "--restart", "--sampling", "shuffle",
                            "--json").stdout)
-    assert again["config"]["class_weights"] is None and again["class_scores"]["split"] == "test"
+    assert (again["config"]["class_weights"], again["config"]["sampling"]) == (None, "shuffle")
+    assert again["class_scores"]["split"] == "test"
     scores = again["class_scores"]
     assert set(scores["recall"]) == {"apple", "berry", "cherry"} and 0 <= scores["macro_f1"] <= 1
     assert scores["worst_recall"]["recall"] == min(scores["recall"].values())
@@ -143,4 +153,5 @@ def test_a_balanced_run_reports_no_per_class_line(cli, data_dir):
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["class_scores"] is None and document["config"]["class_weights"] is None
+    assert document["config"]["sampling"] == "shuffle"
     assert np.isclose(document["config"]["lr"], 0.001)

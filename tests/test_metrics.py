@@ -42,7 +42,8 @@ def test_a_normal_run_logs_every_step_line_and_every_epoch(cli, data_dir, tmp_pa
     records = _records(tmp_path / "cifar_net.metrics.jsonl")
     assert records[0] == {"kind": "run", "dataset": "cifar10", "classes": 10,  # what the run trains on, first
                           "batch_size": 4, "batch_fitted_from": None, "class_weights": None,
-                          "class_weights_from": None, "init_from": None, "freeze_backbone": False}
+                          "class_weights_from": None, "sampling": "shuffle", "init_from": None,
+                          "freeze_backbone": False}
     steps = [record for record in records if record["kind"] == "step"]
     epochs = [record for record in records if record["kind"] == "epoch"]
     assert len(steps) == 2 * (STEPS_PER_EPOCH // 10) and len(epochs) == 2

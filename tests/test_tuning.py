@@ -114,14 +114,14 @@ def test_epoch_ended_hears_every_epoch_and_what_it_raises_ends_the_run(data_dir,
     settings = TrainSettings.for_model("net", seed=0, epochs=3, batch_size=64, eval_every=2)
     heard = []
     train(settings, data, run_files(tmp_path / "all.pth"), validation,
-          context=Context(epoch_ended=lambda epoch, accuracy: heard.append((epoch, accuracy))))
-    assert [epoch for epoch, _ in heard] == [1, 2, 3]
-    assert heard[0][1] is None and all(0 <= accuracy <= 1 for _, accuracy in heard[1:])  # --eval-every 2 and the end
+          context=Context(epoch_ended=lambda epoch, share, accuracy: heard.append((epoch, share, accuracy))))
+    assert [(epoch, round(share, 3)) for epoch, share, _ in heard] == [(1, 0.333), (2, 0.667), (3, 1.0)]
+    assert heard[0][2] is None and all(0 <= accuracy <= 1 for *_, accuracy in heard[1:])  # --eval-every 2 and the end
 
     class Enough(Exception):
         pass
 
-    def stop_after_the_first(epoch, accuracy):
+    def stop_after_the_first(epoch, share, accuracy):
         raise Enough(epoch)
 
     files = run_files(tmp_path / "stopped.pth")
@@ -157,3 +157,57 @@ def test_a_study_that_belongs_elsewhere_says_why_in_one_line():
         "trains each trial for --steps 50, not --time-budget 2m00s; ask for the same, or choose another --study")
     assert identity_problem({**wanted, "precision": "fp32"}, wanted) == (
         "trains its trials with --precision fp32; rerun with --precision fp32, or choose another --study")
+
+
+# --- a trial reports at the share of its run done ------------------------------------------------
+
+class _Trial:
+    """What EpochReports asks of an Optuna trial, written down."""
+
+    def __init__(self) -> None:
+        self.reported, self.attributes = [], {}
+
+    def report(self, value, step):
+        self.reported.append((step, value))
+
+    def should_prune(self):
+        return False
+
+    def set_user_attr(self, key, value):
+        self.attributes[key] = value
+
+
+def test_a_trial_reports_at_the_share_of_its_run_done_once_a_tenth_and_records_its_epochs():
+    from cifarctl.training.distributed import ALONE
+    from cifarctl.training.trials import EpochReports, report_step
+
+    assert [report_step(share) for share in (0.05, 1 / 3, 0.5, 2 / 3, 0.92, 1.0)] == [10, 30, 50, 60, 90, 100]
+    trial = _Trial()
+    reports = EpochReports(trial, ALONE)
+    for epoch, share, accuracy in ((1, 0.34, 0.5), (2, 0.38, 0.55), (3, 0.7, None), (4, 1.0, 0.6)):
+        reports(epoch, share, accuracy)
+    assert trial.reported == [(30, 0.5), (100, 0.6)]  # one report a tenth; none where nothing was measured
+    assert trial.attributes["epochs"] == 4 and reports.last_epoch == 4
+
+
+def test_the_median_pruner_leaves_a_narrow_trial_whose_first_epoch_is_a_third_of_its_run():
+    optuna = pytest.importorskip("optuna")
+    from cifarctl.training.distributed import ALONE
+    from cifarctl.training.trials import EpochReports
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    for accuracy in (0.62, 0.66):  # wide trials: one epoch is their whole budget
+        trial = study.ask()
+        EpochReports(trial, ALONE)(1, 1.0, accuracy)
+        study.tell(trial, accuracy)
+    narrow = study.ask()  # three epochs in the same budget: its first is a third of its run
+    reports = EpochReports(narrow, ALONE)
+    reports(1, 0.34, 0.55)  # by epoch number, 0.55 against the others' 0.64 at step 1 was pruned here
+    reports(2, 0.67, 0.70)
+    reports(3, 1.0, 0.79)
+    study.tell(narrow, 0.79)
+    assert study.trials[2].intermediate_values == {30: 0.55, 60: 0.70, 100: 0.79}
+    late = study.ask()  # worse than the median at the same share of its run: pruned there
+    with pytest.raises(optuna.TrialPruned):
+        EpochReports(late, ALONE)(1, 1.0, 0.3)

@@ -67,6 +67,8 @@ def _fitted(settings: dict[str, Any]) -> list[str]:
     if isinstance(weights, dict) and isinstance(weights.get("weights"), list):
         source = weights.get("file") or weights.get("source")
         clauses.append(f"class weights from {source}")
+    if settings.get("sampling") == "balanced":
+        clauses.append("every class drawn equally often")
     start = settings.get("init_from")
     if isinstance(start, dict) and isinstance(start.get("path"), str):
         clause = f"started from {start['path']}"

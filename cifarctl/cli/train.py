@@ -86,6 +86,20 @@ def _class_weights(value: str) -> str:
         raise typer.BadParameter(str(error).removeprefix(f"--class-weights {value}").lstrip(": ")) from None
 
 
+def _sampling(value: str) -> str:
+    from cifarctl.data.class_balance import SAMPLINGS
+
+    if value not in SAMPLINGS:
+        raise typer.BadParameter(f"{value!r} is not one of: {', '.join(SAMPLINGS)}")
+    return value
+
+
+def _complete_sampling(incomplete: str) -> list[tuple[str, str]]:
+    choices = (("auto", "balanced on data whose largest class has over 3x the smallest's images"),
+               ("balanced", "every class drawn equally often"), ("shuffle", "every image once an epoch"))
+    return [choice for choice in choices if choice[0].startswith(incomplete)]
+
+
 def _recipe_default(field: str) -> str:
     """Each family's default for a recipe field, for --help: "net 2, resnet18 30"."""
     return ", ".join(f"{name} {getattr(registry.get(name).recipe, field):g}" for name in registry.names())
@@ -134,10 +148,17 @@ def train(
     label_smoothing: Annotated[Optional[float], typer.Option(
         "--label-smoothing", metavar="S", callback=_fraction(1, "label smoothing"), show_default=False,
         rich_help_panel=RECIPE, help=_recipe_help("Cross-entropy label smoothing", "label_smoothing"))] = None,
+    sampling: Annotated[str, typer.Option(
+        "--sampling", metavar="auto|balanced|shuffle", callback=_sampling, autocompletion=_complete_sampling,
+        rich_help_panel=RECIPE,
+        help="How an epoch draws its images: balanced = every class equally often; shuffle = every image once, as "
+        "the tutorial; auto = balanced when the largest class has over 3x the smallest's images and no "
+        "--class-weights are given.")] = "auto",
     class_weights: Annotated[str, typer.Option(
         "--class-weights", metavar="auto|none|FILE", callback=_class_weights, rich_help_panel=RECIPE,
-        help="Weight the loss per class: auto = by inverse class frequency when the largest class has over 3x the "
-        "smallest's images; none; or a file of one weight per class (JSON list or object, or numbers).")] = "auto",
+        help="Weight the loss per class instead: auto = by inverse class frequency when the largest class has over "
+        "3x the smallest's images; none; or a file of one weight per class (JSON list or object, or numbers).")
+    ] = "none",
     precision: Annotated[Optional[str], typer.Option(
         "--precision", metavar="auto|fp32|bf16|fp16", callback=_precision, show_default=False,
         rich_help_panel=RECIPE,
@@ -259,7 +280,7 @@ def train(
         val_seed=val_seed, allow_download=not no_download, tensorboard=tensorboard,
         # a batch or rate given, as an option or by the config's [train.MODEL], is kept as given
         fit=DataFit(batch="batch_size" not in recipe_changes, lr="lr" not in recipe_changes,
-                    class_weights=class_weights), init_from=init_from,
+                    class_weights=class_weights, sampling=sampling), init_from=init_from,
         freeze_backbone=freeze_backbone, size_given=bool(options))
 
     def announce(index: int, run: PlannedRun) -> None:

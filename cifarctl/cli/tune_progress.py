@@ -103,7 +103,7 @@ class StudyDisplay(StudyEvents):
             self.best = record.value
             state += "  (best so far)"
         values = [value_text(record.params[name]) if name in record.params else "—" for name in self.columns]
-        self.inner.message(self._row(str(record.number), values, accuracy, str(len(record.curve)),
+        self.inner.message(self._row(str(record.number), values, accuracy, str(record.epochs),
                                      clock(record.seconds), state))
 
     def confirming(self, label: str, settings: dict[str, Any], seeds: list[int]) -> None:

@@ -27,7 +27,7 @@ def trials_table(result) -> Table:
     for trial in result.trials:
         cells = [str(trial.number),
                  *(value_text(trial.params[name]) if name in trial.params else "—" for name in names),
-                 "—" if trial.value is None else f"{100 * trial.value:.2f} %", str(len(trial.curve)),
+                 "—" if trial.value is None else f"{100 * trial.value:.2f} %", str(trial.epochs),
                  clock(trial.seconds), Text(state_text(trial))]
         table.add_row(*cells, style="bold green" if best is not None and trial.number == best.number else None)
     return table

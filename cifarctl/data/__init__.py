@@ -16,8 +16,8 @@
     store.py             a dataset on disk: where it lives, verified, installed, loaded
     manifest.py          the manifest of a verified dataset
     array_cache.py       the .npy array cache beside it
-    memory.py            a dataset as uint8 tensors, and whole-batch operations
+    memory.py            a dataset as uint8 tensors, whole-batch operations, epoch orders
     validation.py        the seeded, class-balanced validation split
-    class_balance.py     images per class, how imbalanced, and --class-weights' weights
+    class_balance.py     images per class, how imbalanced, --sampling's choice, --class-weights' weights
     guards.py            outputs never land inside a dataset
 """

@@ -1,10 +1,11 @@
-"""How evenly a dataset's training images spread over its classes, and the class weights train gives them.
+"""How evenly a dataset's training images spread over its classes, and what train does about it.
 
-The import report names the largest and smallest class; `train --class-weights auto` weights
-the loss by inverse class frequency when the largest class has more than `IMBALANCE_RATIO`
-times the smallest's images (docs/benchmarks.md, "Imbalanced folders", has the measurement
-behind the choice). The weights a file gives (`--class-weights FILE`) are read here too, so the
-option's check imports no torch: counts and weights are plain numbers.
+The import report names the largest and smallest class. When the largest class has more than
+`IMBALANCE_RATIO` times the smallest's images, `train --sampling auto` draws every class equally
+often; `--class-weights auto` would weight the loss by inverse class frequency instead, which
+the measurement in docs/benchmarks.md ("Small and imbalanced folders") puts behind sampling.
+The weights a file gives (`--class-weights FILE`) are read here too, so the options' checks
+import no torch: counts and weights are plain numbers.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from cifarctl.errors import CifarctlError, UsageError
 from cifarctl.input_files import read_regular_file
 from cifarctl.json_documents import load_json
 
-IMBALANCE_RATIO = 3.0  # largest / smallest class above which `--class-weights auto` weights the loss
+IMBALANCE_RATIO = 3.0  # largest / smallest class above which the `auto` choices act
 AUTO, NONE = "auto", "none"  # --class-weights' words; anything else names a file
+BALANCED, SHUFFLE = "balanced", "shuffle"  # --sampling's choices besides auto
+SAMPLINGS = (AUTO, BALANCED, SHUFFLE)
 MAX_WEIGHTS_FILE = 1 << 20
 MAX_WEIGHT = 1e6
 
@@ -49,7 +52,7 @@ class Balance:
 
     @property
     def imbalanced(self) -> bool:
-        """Over IMBALANCE_RATIO: what `--class-weights auto` acts on."""
+        """Over IMBALANCE_RATIO: what `--sampling auto` and `--class-weights auto` act on."""
         return self.ratio > IMBALANCE_RATIO
 
     def inverse_frequency(self) -> tuple[float, ...]:
@@ -67,13 +70,12 @@ class Balance:
     def plan(self) -> str:
         """What `train` will do about it, for the import report."""
         if self.imbalanced:
-            return (f"imbalanced: {self.describe()}; train weights the loss by inverse class frequency "
-                    "(--class-weights auto; --class-weights none turns it off) and reports macro-F1 and "
-                    "per-class recall at the end")
+            return (f"imbalanced: {self.describe()}; train draws every class equally often (--sampling auto; "
+                    "--sampling shuffle turns it off) and reports macro-F1 and per-class recall at the end")
         if len(set(self.counts)) == 1:
             return f"every class has {self.counts[0]:,} training images"
-        return (f"balanced enough: {self.describe()}; train weights no class (--class-weights auto acts above "
-                f"{IMBALANCE_RATIO:g}x)")
+        return (f"balanced enough: {self.describe()}; train shuffles as the tutorial does (--sampling auto "
+                f"balances above {IMBALANCE_RATIO:g}x)")
 
     def as_json(self) -> dict:
         big, small = self.largest, self.smallest
@@ -88,6 +90,16 @@ def balance_of(labels: Sequence[int], names: Sequence[str]) -> Balance:
     for label in labels:
         counts[int(label)] += 1
     return Balance(tuple(counts), tuple(names))
+
+
+# --- --sampling ---------------------------------------------------------------------------
+def sampling_for(choice: str, balance: Balance, weights: dict[str, Any] | None) -> str:
+    """How each epoch draws its images: `balanced` (every class equally often) or `shuffle`
+    (every image once, as the tutorial's DataLoader(shuffle=True)). `auto` balances imbalanced
+    data, unless class weights already correct the imbalance in the loss."""
+    if choice != AUTO:
+        return choice
+    return BALANCED if balance.imbalanced and weights is None else SHUFFLE
 
 
 # --- --class-weights ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
+from torch.utils.data import WeightedRandomSampler
 
 from cifarctl.data.catalog import CIFAR10_CLASSES, Classes, Place
 from cifarctl.data.store import load_labelled
@@ -52,6 +53,16 @@ def epoch_permutation(count: int, seed: int, epoch: int) -> torch.Tensor:
     """The shuffled order of one epoch; the same (seed, epoch) always gives the same order."""
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     return torch.randperm(count, generator=generator)
+
+
+def balanced_epoch_order(labels: torch.Tensor, classes: int, seed: int, epoch: int) -> torch.Tensor:
+    """One epoch's order that draws every class equally often: as many draws as images, with
+    replacement, each image weighted by one over its class's count (torch's WeightedRandomSampler).
+    An epoch is as long as a shuffled one; the same (seed, epoch) always gives the same order."""
+    labels = labels.cpu()
+    weights = (1.0 / torch.bincount(labels, minlength=classes).double())[labels]
+    generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
+    return torch.tensor(list(WeightedRandomSampler(weights, len(labels), generator=generator)), dtype=torch.int64)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:

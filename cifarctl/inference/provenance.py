@@ -170,7 +170,7 @@ _SETTINGS_ENTRIES: dict[str, Callable[[Any], bool]] = {
     "compile": _optional(_is_flag), "pick_size": _optional(_is_flag), "validation": _optional(_is_table),
     "classes": _optional(lambda value: isinstance(value, (list, tuple)) and all(isinstance(n, str) for n in value)),
     "batch_fitted_from": _optional(_is_positive), "class_weights": _optional(_is_table),
-    "init_from": _optional(_is_table),
+    "sampling": _optional(_is_text), "init_from": _optional(_is_table),
 }
 
 

@@ -3,8 +3,9 @@
 Left, Optuna's optimisation history: one point per trial (finished ones filled, pruned ones
 hollow at the last accuracy they reported), the best so far as a step line, and the re-runs
 on fresh seeds as a band (the best settings', and the recipe's defaults' when measured).
-Right, every trial's validation accuracy at each epoch's end, the pruned ones grey, the best
-one bold: where the pruner stopped which trial.
+Right, every trial's validation accuracy at each epoch's end, placed at the share of its run
+done (what the pruner compares trials at), the pruned ones grey, the best one bold: where the
+pruner stopped which trial.
 """
 
 from __future__ import annotations
@@ -91,20 +92,21 @@ def _curves(axes, picture: StudyPicture) -> None:
     for point in sorted(picture.points, key=lambda point: point.number == picture.best):
         if not point.curve:
             continue
-        epochs, values = zip(*point.curve)
+        shares, values = zip(*point.curve)
         if point.number == picture.best:
-            axes.plot(epochs, values, color=BEST, linewidth=2.2, marker="o", markersize=3,
+            axes.plot(shares, values, color=BEST, linewidth=2.2, marker="o", markersize=3,
                       label=f"trial {point.number} (best)", zorder=4)
         elif point.state == "pruned":
-            axes.plot(epochs, values, color=PRUNED, linewidth=1, marker="x", markersize=4, markevery=[-1])
+            axes.plot(shares, values, color=PRUNED, linewidth=1, marker="x", markersize=4, markevery=[-1])
         else:
-            axes.plot(epochs, values, color=FINISHED, linewidth=1, alpha=0.55)
+            axes.plot(shares, values, color=FINISHED, linewidth=1, alpha=0.55)
         drawn = True
     if not drawn:
         axes.text(0.5, 0.5, "no epoch measured yet", ha="center", va="center", transform=axes.transAxes)
-    axes.set_xlabel("epoch")
-    axes.set_title("each trial, epoch by epoch (grey: pruned)")
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes.set_xlabel("share of the run done, at each epoch's end")
+    axes.set_title("each trial as its run went (grey: pruned)")
+    axes.set_xlim(0, 102)
+    axes.xaxis.set_major_formatter(PercentFormatter(100, decimals=0))
     axes.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     if picture.best is not None and drawn:
         axes.legend(loc="lower right", fontsize=8)

@@ -16,7 +16,7 @@
     result.py       what a finished run reports (TrainResult)
     sweep.py        repeated runs and their comparison; sweep_plan.py: which runs (no torch)
     run_files.py    the names of the files a run writes (no torch)
-    data_fit.py     the batch of a small dataset, the class weights of an imbalanced one
+    data_fit.py     the batch of a small dataset, the sampling or class weights of an imbalanced one
     weighted_loss.py  the recipe's cross-entropy, weighted per class when asked
     class_report.py macro-F1 and per-class recall at the end of a run on imbalanced data
     init_from.py    starting from a trained model file (--init-from, --freeze-backbone)

@@ -16,7 +16,7 @@ def never() -> bool:
     return False
 
 
-def ignore_epoch(epoch: int, accuracy: float | None) -> None:
+def ignore_epoch(epoch: int, share_done: float, accuracy: float | None) -> None:
     """The default `epoch_ended`: nobody is listening."""
 
 
@@ -29,9 +29,10 @@ class Context:
     metrics_sink: MetricsSink | None = None  # somewhere else the metrics go too (TensorBoard)
     started: float | None = None  # perf_counter() at process start: a time budget counts from there
     # Told at every epoch's end, after its checkpoint is saved, on every rank: the epoch's number
-    # (1-based, as the epoch line prints it) and its held-out accuracy (None where --eval-every did
-    # not measure, and on ranks other than 0). What it raises ends the run there (`tune` prunes so).
-    epoch_ended: Callable[[int, float | None], None] = ignore_epoch
+    # (1-based, as the epoch line prints it), the share of the run's steps done, and its held-out
+    # accuracy (None where --eval-every did not measure, and on ranks other than 0). What it
+    # raises ends the run there (`tune` prunes so).
+    epoch_ended: Callable[[int, float, float | None], None] = ignore_epoch
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,13 @@
-"""Fitting a run to its data: the batch of a small folder, the class weights of an imbalanced one.
+"""Fitting a run to its data: the batch of a small folder, the sampling or class weights of an imbalanced one.
 
 A recipe's batch is tuned for CIFAR-10's 40,000-50,000 images; a 720-image folder at the fast
 recipe's 256 gets two steps an epoch and, dropping the short last batch, leaves 29 % of its
 images out of every epoch. Without `--batch-size` the batch is halved until an epoch has
 MIN_STEPS_PER_EPOCH steps (and, without `--lr`, the rate with it: the linear scaling rule, which
-keeps the fast recipe's weight decay per image too). `--class-weights` weights the loss by
-inverse class frequency (`auto`: when the largest class has more than 3x the smallest's
-images), or by the weights a file gives. docs/benchmarks.md has what the weights buy.
+keeps the fast recipe's weight decay per image too). On an imbalanced folder (the largest class
+over 3x the smallest) `--sampling auto` draws every class equally often; `--class-weights`
+weights the loss instead, by inverse class frequency (`auto`) or by the weights a file gives.
+docs/benchmarks.md has what each buys: sampling more.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cifarctl.data.class_balance import AUTO, NONE, Balance, class_weights
+from cifarctl.data.class_balance import AUTO, BALANCED, NONE, Balance, class_weights, sampling_for
 from cifarctl.data.memory import Split
 from cifarctl.models import registry
 from cifarctl.training.settings import TrainSettings
@@ -30,18 +31,21 @@ REPORTED_DROP = 0.01  # a share of the images left out of every epoch worth sayi
 @dataclass(frozen=True)
 class DataFit:
     """What the command left to the data: the batch (no --batch-size), the rate with it (no
-    --lr), and the class weights (`--class-weights`: auto, none, or a file)."""
+    --lr), the class weights (`--class-weights`: auto, none, or a file) and the sampling
+    (`--sampling`: auto, balanced or shuffle)."""
 
     batch: bool = False
     lr: bool = False
     class_weights: str = NONE
+    sampling: str = AUTO
 
 
 def fit_to_data(settings: TrainSettings, data: Split, processes: int, fit: DataFit) -> TrainSettings:
-    """`settings` with the batch and class weights this data calls for (the same for a resume of it)."""
+    """`settings` with the batch, class weights and sampling this data calls for (the same for a resume of it)."""
     settings = _fitted_batch(settings, len(data), processes, fit)
-    weights = class_weights(fit.class_weights, balance_of_split(data))
-    return dataclasses.replace(settings, class_weights=weights)
+    balance = balance_of_split(data)
+    weights = class_weights(fit.class_weights, balance)
+    return dataclasses.replace(settings, class_weights=weights, sampling=sampling_for(fit.sampling, balance, weights))
 
 
 def balance_of_split(data: Split) -> Balance:
@@ -91,8 +95,14 @@ def loss_weights(settings: TrainSettings, device: torch.device) -> torch.Tensor 
     return torch.tensor(settings.class_weights["weights"], dtype=torch.float32, device=device)
 
 
-def describe_weights(settings: TrainSettings) -> str:
-    """`class weights 0.55-5.5 (inverse class frequency, --class-weights auto)`, for the first lines."""
+def describe_balancing(settings: TrainSettings) -> str:
+    """What corrects an imbalance, for the first lines: `every class drawn equally often
+    (--sampling balanced)` and/or `class weights 0.55-5.5 (inverse class frequency, --class-weights auto)`."""
+    drawn = "every class drawn equally often (--sampling balanced)" if settings.sampling == BALANCED else ""
+    return ", ".join(part for part in (drawn, _describe_weights(settings)) if part)
+
+
+def _describe_weights(settings: TrainSettings) -> str:
     record = settings.class_weights
     if record is None:
         return ""

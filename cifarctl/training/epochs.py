@@ -2,8 +2,10 @@
 
 Each epoch is a seeded permutation of the training set cut into mini-batches in order, with
 the recipe's augmentation applied to the whole epoch at once; (seed, epoch) alone decide
-both, so a run resumed in the middle of an epoch sees exactly the batches it would have. A
-recipe with a low-resolution start gets its first steps' batches downsized.
+both, so a run resumed in the middle of an epoch sees exactly the batches it would have.
+With balanced sampling (an imbalanced folder) the epoch is as many seeded draws that take
+every class equally often instead of the permutation. A recipe with a low-resolution start
+gets its first steps' batches downsized.
 Under torchrun every process takes its share of each global batch.
 """
 
@@ -14,17 +16,20 @@ from collections.abc import Iterator
 
 import torch
 
-from cifarctl.data.memory import Split, epoch_permutation
+from cifarctl.data.class_balance import BALANCED
+from cifarctl.data.memory import Split, balanced_epoch_order, epoch_permutation
 from cifarctl.recipes.resolution import sized, step_size
 from cifarctl.training.distributed import Cluster
 from cifarctl.training.parts import Parts
+from cifarctl.training.settings import TrainSettings
 from cifarctl.training.state import RunState
 
 
 class Epochs:
-    def __init__(self, data: Split, parts: Parts, seed: int, cluster: Cluster) -> None:
+    def __init__(self, data: Split, parts: Parts, settings: TrainSettings, cluster: Cluster) -> None:
         self.images, self.labels = data.images.to(parts.device), data.labels.to(parts.device)
-        self.parts, self.seed, self.cluster = parts, seed, cluster
+        self.parts, self.seed, self.cluster = parts, settings.seed, cluster
+        self.balanced, self.classes = settings.sampling == BALANCED, len(data.classes)
         self.global_batch = parts.recipe.batch_size * cluster.world_size
         self.prepare_seconds = 0.0  # what the last epoch's augmentation and shuffle cost
 
@@ -34,10 +39,16 @@ class Epochs:
         epoch = state.epoch
         started = time.perf_counter()
         inputs = self.parts.epoch_inputs(self.images, self.seed, epoch)
-        order = epoch_permutation(len(self.labels), self.seed, epoch).to(self.parts.device)
+        order = self.order(epoch).to(self.parts.device)
         self.prepare_seconds = time.perf_counter() - started
         recipe = self.parts.recipe
         while not state.finished and state.epoch == epoch:
             start = state.in_epoch * self.global_batch
             batch = order[start: start + self.global_batch].tensor_split(self.cluster.world_size)[self.cluster.rank]
             yield sized(inputs[batch], step_size(recipe, state.step, state.total_steps)), self.labels[batch]
+
+    def order(self, epoch: int) -> torch.Tensor:
+        """Which image each place of the epoch takes: the tutorial's shuffle, or balanced draws."""
+        if self.balanced:
+            return balanced_epoch_order(self.labels, self.classes, self.seed, epoch)
+        return epoch_permutation(len(self.labels), self.seed, epoch)

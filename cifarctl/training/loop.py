@@ -52,7 +52,7 @@ def train(settings: TrainSettings, data: Split, files: RunFiles, held_out: Split
     state = run.state(parts, data)
     progress = Progress(run, parts, context, held_out.name if held_out is not None else "test")
     checkpoints = Checkpoints(run, parts, progress, context)
-    epochs = Epochs(data, parts, run.settings.seed, context.cluster)
+    epochs = Epochs(data, parts, run.settings, context.cluster)
     budget = TimeBudget(_budget_clock(run), parts, progress, epochs, context.cluster, step_at_start=state.step)
 
     # The tutorial's loop: pass after pass over the training set.
@@ -67,7 +67,8 @@ def train(settings: TrainSettings, data: Split, files: RunFiles, held_out: Split
             measured = _held_out_accuracy(parts, held_out, run.settings, state, context)
             progress.epoch_line(state, measured)
             checkpoints.save(state)
-            context.epoch_ended(last_step_position(state)[0] + 1, measured)  # `tune` reports it (and may prune here)
+            # `tune` reports it (and may prune here)
+            context.epoch_ended(last_step_position(state)[0] + 1, state.step / state.total_steps, measured)
         seconds = time.perf_counter() - clock
         checkpoints.stop_if_asked(state, saved=True)  # asked during the last epoch's measuring
 

@@ -130,6 +130,7 @@ def run_header(dataset: str, classes: int, settings: Any = None) -> dict[str, An
             "batch_size": settings.batch_size, "batch_fitted_from": settings.batch_fitted_from,
             "class_weights": None if weights is None else weights["weights"],
             "class_weights_from": None if weights is None else weights.get("file") or weights["source"],
+            "sampling": settings.sampling,
             "init_from": None if settings.init_from is None else settings.init_from["path"],
             "freeze_backbone": bool(settings.init_from and settings.init_from["freeze_backbone"]),
         })

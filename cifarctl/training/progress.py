@@ -17,7 +17,7 @@ from cifarctl.devices import describe as describe_device
 from cifarctl.durations import format_duration
 from cifarctl.errors import CifarctlError
 from cifarctl.training.context import Context
-from cifarctl.training.data_fit import batch_note, describe_weights
+from cifarctl.training.data_fit import batch_note, describe_balancing
 from cifarctl.training.distributed import backend as dist_backend
 from cifarctl.training.distributed import mean_over_ranks
 from cifarctl.training.metrics import MetricsLog, run_header
@@ -89,7 +89,7 @@ class Progress:
         line = (f"training {parts.info.describe()} on {images} on {describe_device(parts.device)}, "
                 f"{settings.recipe.name} recipe ({self._length()}, batch {settings.batch_size}, "
                 f"lr {settings.recipe.lr:g}), seed {settings.seed}")
-        for note in (batch_note(settings, self.run.images, self.cluster.world_size), describe_weights(settings)):
+        for note in (batch_note(settings, self.run.images, self.cluster.world_size), describe_balancing(settings)):
             line += f", {note}" if note else ""
         if parts.precision != "fp32":
             line += f", {parts.precision}"

@@ -33,9 +33,11 @@ class TrainSettings:
     dataset: str = DEFAULT_DATASET  # what it trains on (--dataset)
     classes: tuple[str, ...] = SHORT_NAMES  # the dataset's class names, in label order: the head's outputs
     # Fitted to the data (training/data_fit.py): the recipe's batch when a small dataset halved it,
-    # and the loss's class weights ({"source": "auto" or "file", "file", "weights"}; None: none).
+    # the loss's class weights ({"source": "auto" or "file", "file", "weights"}; None: none), and
+    # how an epoch draws its images ("shuffle": each once; "balanced": every class equally often).
     batch_fitted_from: int | None = None
     class_weights: dict[str, Any] | None = None
+    sampling: str = "shuffle"
     # Where the weights started (training/init_from.py): a model file, recorded with its MD5, whether
     # its head was replaced and whether the backbone trains; None: from scratch.
     init_from: dict[str, Any] | None = None
@@ -103,5 +105,5 @@ class TrainSettings:
                 "class_weights": None if self.class_weights is None else self.class_weights["weights"],
                 "class_weights_from": None if self.class_weights is None
                 else self.class_weights.get("file") or self.class_weights["source"],
-                "init_from": None if self.init_from is None else self.init_from["path"],
+                "sampling": self.sampling, "init_from": None if self.init_from is None else self.init_from["path"],
                 "freeze_backbone": bool(self.init_from and self.init_from.get("freeze_backbone"))}

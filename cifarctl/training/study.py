@@ -210,7 +210,8 @@ def record_of(trial: Any) -> TrialRecord:
     value = trial.value if state in ("complete", "pruned") else None
     return TrialRecord(trial.number, state, dict(trial.params), dict(trial.user_attrs.get("fixed", {})), value,
                        tuple(sorted((int(step), float(value)) for step, value in trial.intermediate_values.items())),
-                       seconds, trial.user_attrs.get("output") if state == "complete" else None, note)
+                       seconds, trial.user_attrs.get("output") if state == "complete" else None, note,
+                       int(trial.user_attrs.get("epochs", len(trial.intermediate_values))))
 
 
 def trial_records(study: Any) -> list[TrialRecord]:

@@ -28,10 +28,12 @@ class TrialRecord:
     params: dict[str, Any]  # the searched settings' values
     fixed: dict[str, Any] = field(default_factory=dict)  # settings the space fixed
     value: float | None = None  # validation accuracy: the finished model's, or a pruned trial's last epoch's
-    curve: tuple[tuple[int, float], ...] = ()  # (epoch, validation accuracy) as reported each epoch
+    # (% of the run done, validation accuracy) as reported to the pruner at epoch ends (trials.report_step)
+    curve: tuple[tuple[int, float], ...] = ()
     seconds: float | None = None
     output: str | None = None  # the model file of a complete trial
     note: str = ""  # why it was pruned or failed
+    epochs: int = 0  # epochs it trained (the last one maybe partial)
 
     @property
     def settings(self) -> dict[str, Any]:
@@ -40,7 +42,7 @@ class TrialRecord:
     def as_json(self) -> dict[str, Any]:
         return {"number": self.number, "state": self.state, "params": self.params, "fixed": self.fixed,
                 "value": None if self.value is None else round(self.value, 6),
-                "epochs": len(self.curve), "curve": [[epoch, round(value, 6)] for epoch, value in self.curve],
+                "epochs": self.epochs, "curve": [[share, round(value, 6)] for share, value in self.curve],
                 "seconds": None if self.seconds is None else round(self.seconds, 3),
                 "output": self.output, "note": self.note}
 
