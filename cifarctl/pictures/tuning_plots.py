@@ -99,7 +99,7 @@ def _curves(axes, picture: StudyPicture) -> None:
         elif point.state == "pruned":
             axes.plot(shares, values, color=PRUNED, linewidth=1, marker="x", markersize=4, markevery=[-1])
         else:
-            axes.plot(shares, values, color=FINISHED, linewidth=1, alpha=0.55)
+            axes.plot(shares, values, color=FINISHED, linewidth=1, alpha=0.55, marker=".", markersize=4)
         drawn = True
     if not drawn:
         axes.text(0.5, 0.5, "no epoch measured yet", ha="center", va="center", transform=axes.transAxes)
