@@ -11,8 +11,8 @@ images (1,000 a class; the development split's, not the official test set):
   against the batch `train` fits to the data without them. Same epochs.
 - `imbalanced`: 4,000 training images of five classes and 400 of the other five (10:1).
   Arms: neither (`--sampling shuffle --class-weights none`); `--class-weights auto` (inverse
-  class frequency in the loss); `--sampling balanced` (the default there: every class drawn
-  equally often, with replacement); and oversampling by hand: each small class's images linked
+  class frequency in the loss); `--sampling balanced` (the default there: every class an equal
+  share of each epoch, without replacement); and oversampling by hand: each small class's images linked
   ten times into the folder, so every epoch sees each of them ten times (each copy with its own
   random flip and translation). All at the same `--steps`, so every arm trains on as many images.
 

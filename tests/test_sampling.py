@@ -55,13 +55,21 @@ def test_auto_balances_imbalanced_data_unless_class_weights_correct_it():
     assert sampling_for("balanced", even, None) == "balanced" and sampling_for("shuffle", imbalanced, None) == "shuffle"
 
 
-def test_a_balanced_epoch_draws_every_class_about_equally_often_a_shuffled_one_each_image_once():
+def test_a_balanced_epoch_shows_every_class_equally_often_a_shuffled_one_each_image_once():
     shuffled = labels_of_one_epoch("shuffle")
     assert torch.bincount(shuffled).tolist() == list(COUNTS)
     balanced = labels_of_one_epoch("balanced")
     assert len(balanced) == sum(COUNTS)  # as long as a shuffled epoch: the same steps per epoch
-    per_class = torch.bincount(balanced, minlength=3).tolist()
-    assert all(135 <= count <= 235 for count in per_class), per_class  # 185 each, binomial sd 11
+    assert torch.bincount(balanced, minlength=3).tolist() == [185, 185, 185]
+
+
+def test_balanced_epochs_show_a_small_class_evenly_and_a_large_one_without_repeats():
+    labels = imbalanced_split().labels
+    first, second = (balanced_epoch_order(labels, 3, seed=3, epoch=epoch) for epoch in (0, 1))
+    few = first[labels[first] == 2]
+    assert torch.bincount(few - 550).tolist() == [37] * 5  # each of the 5 images 185 / 5 times
+    many = torch.cat([first[labels[first] == 0], second[labels[second] == 0]])
+    assert len(set(many.tolist())) == len(many) == 370  # 370 of the 500, none twice before all once
 
 
 def test_balanced_order_comes_from_seed_and_epoch_alone():
