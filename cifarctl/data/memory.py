@@ -67,7 +67,7 @@ def balanced_epoch_order(labels: torch.Tensor, classes: int, seed: int, epoch: i
     The same (seed, epoch) always gives the same order.
     """
     labels = labels.cpu()
-    present = [label for label in range(classes) if bool((labels == label).any())]
+    present = torch.nonzero(torch.bincount(labels, minlength=classes)).flatten().tolist()
     share, left_over = divmod(len(labels), len(present))
     generator = torch.Generator().manual_seed(epoch_seed(seed, epoch))
     extra = set(torch.randperm(len(present), generator=generator)[:left_over].tolist())

@@ -3,8 +3,8 @@
 Each epoch is a seeded permutation of the training set cut into mini-batches in order, with
 the recipe's augmentation applied to the whole epoch at once; (seed, epoch) alone decide
 both, so a run resumed in the middle of an epoch sees exactly the batches it would have.
-With balanced sampling (an imbalanced folder) the epoch is as many seeded draws that take
-every class equally often instead of the permutation. A recipe with a low-resolution start
+With balanced sampling (an imbalanced folder) every class takes an equal share of the
+epoch's places instead, from the same (seed, epoch). A recipe with a low-resolution start
 gets its first steps' batches downsized.
 Under torchrun every process takes its share of each global batch.
 """

@@ -111,10 +111,10 @@ class EpochReports:
         prune = False
         if self.trial is not None:
             self.trial.set_user_attr("epochs", epoch)
-        if self.trial is not None and measured is not None and step > self.last_step:
-            self.last_step = step
-            self.trial.report(measured, step)
-            prune = self.trial.should_prune()
+            if measured is not None and step > self.last_step:
+                self.last_step = step
+                self.trial.report(measured, step)
+                prune = self.trial.should_prune()
         if broadcast(prune, self.cluster):
             raise optuna_module().TrialPruned(f"pruned after epoch {epoch}")
 
